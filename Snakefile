@@ -1,0 +1,22 @@
+# pathdep: how much does a trained network depend on its path through weight space?
+# The DAG: prepare_dataset -> init_ensemble -> train_ensemble -> compute_metrics -> figures.
+# All logic lives in the pathdep package (src/pathdep); rules only pass config slices.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/metrics.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        get_all_targets(),
+    default_target: True

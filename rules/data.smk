@@ -1,0 +1,13 @@
+rule prepare_dataset:
+    output:
+        h5="results/data/{dataset}.h5",
+    params:
+        spec=get_dataset_spec,
+    log:
+        "results/logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/prepare_dataset.py"
