@@ -1,0 +1,19 @@
+"""Analyses of ensemble trajectories: pure functions, numpy/torch in, numpy/xarray out.
+
+Modules (each documents what it computes, the paper it follows and how it was checked):
+
+* :mod:`~pathdep.analysis.align` - permutation alignment by weight matching (Git Re-Basin).
+* :mod:`~pathdep.analysis.interpolate` - loss/accuracy along linear interpolations, barriers.
+* :mod:`~pathdep.analysis.function_space` - distances between networks' outputs.
+* :mod:`~pathdep.analysis.autocorr` - normalised autocorrelations of weight/output trajectories.
+* :mod:`~pathdep.analysis.fits` - functional forms fitted to divergence curves, AIC/BIC.
+* :mod:`~pathdep.analysis.scaling` - fitted parameters against swept hyperparameters.
+* :mod:`~pathdep.analysis.hypersphere` - Brownian motion on spheres; diffusion fits of weights.
+
+Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) with
+:class:`pathdep.models.Layout` and ``apply = make_apply(module, layout)``.
+"""
+
+from pathdep.analysis import align, autocorr, fits, function_space, hypersphere, interpolate, scaling
+
+__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "scaling"]

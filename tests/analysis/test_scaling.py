@@ -1,0 +1,67 @@
+"""Scaling tables and log-log power-law fits."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathdep.analysis.fits import MODELS, dataset_to_frame, fit_all, fits_to_dataset
+from pathdep.analysis.scaling import lr_corrected_time, power_law_fit, scaling_table, table_power_laws
+
+
+def test_exact_power_law():
+    x = np.array([1e-4, 1e-3, 1e-2, 1e-1])
+    k, A, se = power_law_fit(x, 3.5 * x ** -0.75)
+    assert k == pytest.approx(-0.75, rel=1e-12)
+    assert A == pytest.approx(3.5, rel=1e-12)
+    assert se < 1e-12
+    fit = power_law_fit([1, 2], [2, 8])
+    assert fit.exponent == pytest.approx(2.0) and np.isnan(fit.stderr)
+    with pytest.raises(ValueError):
+        power_law_fit([1, 2, 3], [1, -1, 2])
+
+
+def test_noisy_power_law_stderr():
+    rng = np.random.default_rng(0)
+    x = np.logspace(0, 3, 40)
+    y = 0.2 * x**1.3 * np.exp(0.05 * rng.standard_normal(40))
+    k, A, se = power_law_fit(x, y)
+    assert 0 < se < 0.02
+    assert abs(k - 1.3) < 4 * se
+
+
+def test_lr_corrected_time():
+    np.testing.assert_allclose(lr_corrected_time(np.arange(4), 0.1), [0, 0.1, 0.2, 0.3])
+    assert lr_corrected_time(np.arange(3)[:, None], np.array([0.1, 0.01])).shape == (3, 2)
+
+
+def test_scaling_table_from_fits():
+    t = np.linspace(0, 200, 101)
+    curves, lrs, members = [], [], []
+    rng = np.random.default_rng(1)
+    for lr in (1e-3, 1e-2, 1e-1):
+        for m in range(3):
+            a = 2.0 * lr**0.5
+            d = MODELS["sqrt"].func(t, 0.05, a) * (1 + 0.002 * rng.standard_normal(t.size))
+            curves.append(fit_all(t, d, models=["sqrt", "power_law"]))
+            lrs.append(lr)
+            members.append(m)
+    ds = fits_to_dataset(curves, {"lr": lrs, "member": members})
+    tab = scaling_table(ds, "lr")
+    assert list(tab.index) == [1e-3, 1e-2, 1e-1]
+    assert (tab["model"] == "sqrt").all() and (tab["n"] == 3).all()
+    np.testing.assert_allclose(tab["a"], 2.0 * tab.index.values**0.5, rtol=0.01)
+    assert {"a_std", "a_sem", "a_median", "a_fit_stderr", "d0"} <= set(tab.columns)
+    pl = table_power_laws(tab, ["a"])
+    assert pl.loc["a", "exponent"] == pytest.approx(0.5, abs=0.01)
+    # the same from the frame, and an explicit model choice
+    tab2 = scaling_table(dataset_to_frame(ds), "lr", model="power_law", params=["b"])
+    assert tab2["model"].iloc[0] == "power_law" and "b" in tab2
+
+
+def test_scaling_table_plain_frame():
+    df = pd.DataFrame({"width": [10, 10, 20, 20], "slope": [1.0, 3.0, 4.0, 6.0]})
+    tab = scaling_table(df, "width")
+    np.testing.assert_allclose(tab["slope"], [2.0, 5.0])
+    np.testing.assert_allclose(tab["slope_std"], [np.sqrt(2), np.sqrt(2)])
+    with pytest.raises(ValueError):
+        scaling_table(df, "lr")
