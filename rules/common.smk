@@ -1,4 +1,5 @@
 # Validation and the get_* helpers: the only place in the workflow with `def`.
+import os
 import sys
 from pathlib import Path
 
@@ -7,9 +8,18 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from pathdep.config import ConfigError, validate  # noqa: E402
 
 try:
-    RUNS = validate(config)
+    # One line (config: <key>: ...) before any job; the main process also checks the
+    # dataset source files, unless results/data/<name>.h5 was prepared from the same spec.
+    RUNS = validate(config, check_files=workflow.is_main_process, data_dir="results/data")
 except ConfigError as exc:
     sys.exit(str(exc))
+
+# Torch jobs use `threads` intra-op threads each. Locally, `--cores 8` on a 2-core laptop would
+# otherwise run 4 two-thread torch jobs at once, and oversubscribed OpenMP threads spin: the
+# training throughput fell ~20x in a measurement. So torch jobs also take `cpu_threads`, a
+# resource capped at this machine's core count (cluster jobs are not limited by it).
+if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
+    workflow.register_resource("cpu_threads", os.cpu_count() or 1)
 
 RUN_INDEX = {(r["experiment"], r["run"]): r for runs in RUNS.values() for r in runs}
 
@@ -34,7 +44,8 @@ def get_dataset_spec(wildcards):
 
 
 def get_threads():
-    return int(config.get("threads", 2))
+    """Torch threads per heavy job: config `threads`, at most this machine's cores."""
+    return max(1, min(int(config.get("threads", 2)), os.cpu_count() or 1))
 
 
 def get_metrics_files(wildcards):

@@ -8,6 +8,7 @@ rule compute_metrics:
         run=get_run,
     threads: get_threads()
     resources:
+        cpu_threads=get_threads(),
         mem_mb=4000,
         runtime=60,
     log:

@@ -24,6 +24,7 @@ rule train_ensemble:
         device=config.get("device", "auto"),
     threads: get_threads()
     resources:
+        cpu_threads=get_threads(),
         mem_mb=4000,
         runtime=120,
     log:
