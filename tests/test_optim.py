@@ -264,3 +264,26 @@ def test_float32_dtype_preserved(name):
                                                           for k, v in opt.defaults.items()})
     assert w.dtype == torch.float32 and all(s.dtype == torch.float32 for s in state)
     assert state[0].item() == 3
+
+
+@pytest.mark.parametrize("name,hp", [
+    ("sgd", {"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0}),
+    ("sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0}),
+    ("adam", {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}),
+    ("adamw", {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}),
+    ("rmsprop", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0}),
+])
+def test_specialized_zero_hparams_give_identical_updates(name, hp):
+    """Skipping exactly-zero weight decay / momentum changes no bit of the trajectory."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(50, generator=gen, dtype=torch.float32)
+    general = Optimizer(name)
+    fast = general.specialized([hp])
+    assert fast.zero  # something was specialised
+    sa, sb = general.init(w), fast.init(w)
+    wa, wb = w, w
+    for _ in range(20):
+        g = torch.randn(50, generator=gen, dtype=torch.float32)
+        wa, sa = general.update(wa, g, sa, hp)
+        wb, sb = fast.update(wb, g, sb, hp)
+        assert torch.equal(wa, wb)

@@ -88,7 +88,7 @@ def member_hparams(run: dict) -> tuple[Optimizer, list[dict]]:
         if pert.get("target") == "hyperparameter" and k > 0:
             h[pert["hparam"]] = h[pert["hparam"]] * (1.0 + float(pert["epsilon"]) * k / n)
         out.append(h)
-    return opt, out
+    return opt.specialized(out), out
 
 
 def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> None:
@@ -333,7 +333,10 @@ def train_ensemble(run: dict, init_path: str | Path, data_path: str | Path, out_
     try:
         for i in range(len(ckpts)):
             with np.load(state_dir / f"ckpt_{i:05d}.npz") as z:
-                writer.write_checkpoint(i, z["weights"], z["valid"])
+                # The loss at w(t) is only known after checkpoint t was saved: a member whose
+                # loss first became NaN/inf at step d = ckpts[i] has invalid weights there too.
+                valid = z["valid"] & ((diverged < 0) | (ckpts[i] < diverged))
+                writer.write_checkpoint(i, z["weights"], valid)
         writer.write_losses(0, losses)
         writer.set_diverged(diverged)
         write_s += time.perf_counter() - tw
