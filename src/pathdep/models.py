@@ -69,6 +69,8 @@ class LeNet5(nn.Module):
     def __init__(self, in_shape: Sequence[int], out_dim: int, activation: str = "relu",
                  bias: bool = True, channels: Sequence[int] = (6, 16), fc: Sequence[int] = (120, 84)):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
         c, h, w = (int(v) for v in in_shape)
         pad = 2 if h == 28 else 0
         self.conv0 = nn.Conv2d(c, channels[0], 5, padding=pad, bias=bias)

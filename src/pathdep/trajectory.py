@@ -15,7 +15,7 @@ Schema (``schema_version`` 1; readable with plain h5py, no pathdep needed)::
       /epochs             (C,)  float64  the same in epochs
       /loss               (T, K) float32 per-step batch loss of each member (before the update)
       /diverged_step      (K,)  int64    first step whose loss was NaN/inf, -1 if none
-      /valid              (C, K) bool    False for checkpoints after a member diverged
+      /valid              (C, K) bool    False at checkpoints from a member's diverged_step on
       /members/...        as in init.h5
       attrs: schema_version, kind="trajectory", layout, config, provenance, seeds,
              complete (True only once every checkpoint is written), n_steps,
@@ -120,7 +120,13 @@ def _open(path: str | Path, kind: str) -> h5py.File:
     except OSError as exc:
         raise TrajectoryError(f"{path}: not a readable HDF5 {kind} file (truncated or corrupted: "
                               f"{str(exc).splitlines()[0][:120]})") from None
-    if f.attrs.get("kind") != kind or int(f.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
+    try:
+        ok = f.attrs.get("kind") == kind and int(f.attrs.get("schema_version", -1)) == SCHEMA_VERSION
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        f.close()
+        raise TrajectoryError(f"{path}: not a readable HDF5 {kind} file (corrupted attributes: "
+                              f"{str(exc).splitlines()[0][:120]})") from None
+    if not ok:
         f.close()
         raise TrajectoryError(f"{path}: not a pathdep {kind} file of schema version {SCHEMA_VERSION}")
     return f
@@ -141,8 +147,9 @@ def load_init(path: str | Path) -> InitFile:
             return InitFile(weights=f["weights"][()], layout=Layout.from_attrs(json.loads(f.attrs["layout"])),
                             members=read_members(f), config=json.loads(f.attrs["config"]),
                             attrs={k: f.attrs[k] for k in f.attrs})
-        except (KeyError, OSError) as exc:
-            raise TrajectoryError(f"{path}: init file is incomplete or corrupted ({exc})") from None
+        except (KeyError, OSError, RuntimeError, ValueError) as exc:
+            raise TrajectoryError(f"{path}: init file is incomplete or corrupted "
+                                  f"({str(exc).splitlines()[0][:120]})") from None
 
 
 class TrajectoryWriter:
@@ -233,7 +240,7 @@ class Trajectory:
         except TrajectoryError:
             self.f.close()
             raise
-        except (KeyError, OSError, ValueError) as exc:
+        except (KeyError, OSError, RuntimeError, ValueError) as exc:  # h5py: RuntimeError for broken groups
             self.f.close()
             raise TrajectoryError(f"{path}: trajectory file is corrupted ({str(exc).splitlines()[0][:120]})") from None
 
@@ -249,11 +256,15 @@ class Trajectory:
         """Weights ``(K, P)`` at checkpoint ``i``."""
         try:
             return self.f["weights"][i]
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise TrajectoryError(f"{self.path}: cannot read checkpoint {i} (corrupted: {exc})") from None
 
     def loss(self) -> np.ndarray:
-        return self.f["loss"][()]
+        """Per-step batch losses ``(T, K)``."""
+        try:
+            return self.f["loss"][()]
+        except (KeyError, OSError, RuntimeError) as exc:
+            raise TrajectoryError(f"{self.path}: cannot read /loss (corrupted: {str(exc).splitlines()[0][:120]})") from None
 
     @property
     def attrs(self) -> dict:
