@@ -1,5 +1,6 @@
 # pathdep: how much does a trained network depend on its path through weight space?
-# The DAG: prepare_dataset -> init_ensemble -> train_ensemble -> compute_metrics -> figures.
+# The DAG: prepare_dataset -> init_ensemble -> train_ensemble -> compute_metrics -> figures,
+# and trajectory/metrics -> analyze_run -> fit_experiment -> analysis figures, fits_summary.csv.
 # All logic lives in the pathdep package (src/pathdep); rules only pass config slices.
 from snakemake.utils import min_version
 
@@ -9,11 +10,15 @@ min_version("8.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/metrics.smk"
 include: "rules/figures.smk"
+include: "rules/analysis.smk"
 
 
 rule all:

@@ -56,10 +56,48 @@ def get_figure_names():
     return ["divergence", "loss", "cf"]
 
 
+# ---- analyses (rules/analysis.smk) ----
+_unknown_exps = sorted(set((config.get("analysis") or {}).get("experiments") or {}) - set(RUNS))
+if _unknown_exps:
+    sys.exit(
+        f"config: analysis.experiments.{_unknown_exps[0]}: unknown experiment "
+        f"(expected one of: {', '.join(RUNS)})"
+    )
+
+
+def get_analysis_spec(wildcards):
+    """The `analysis:` block with `analysis.experiments.<exp>` merged in (defaults in
+    pathdep.analysis.run.DEFAULTS are applied inside the job)."""
+    from pathdep.config import deep_merge
+
+    spec = dict(config.get("analysis") or {})
+    per_exp = spec.pop("experiments", None) or {}
+    return deep_merge(spec, per_exp.get(wildcards.exp) or {})
+
+
+def get_analysis_files(wildcards):
+    return [f"results/{wildcards.exp}/{r['run']}/analysis.nc" for r in RUNS[wildcards.exp]]
+
+
+def get_analysis_figures(exp):
+    """Every figure file of rule plot_analysis for experiment `exp`."""
+    per_exp = ["aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere"]
+    names = [f"{exp}_{f}" for f in per_exp] + [f"divergence_vs_{exp}", f"scaling_{exp}"]
+    return [f"results/figures/{n}.{ext}" for n in names for ext in ("pdf", "png")]
+
+
 def get_all_targets():
-    return [
-        f"results/figures/{exp}_{fig}.{ext}"
-        for exp in RUNS
-        for fig in get_figure_names()
-        for ext in ("pdf", "png")
-    ]
+    return (
+        [
+            f"results/figures/{exp}_{fig}.{ext}"
+            for exp in RUNS
+            for fig in get_figure_names()
+            for ext in ("pdf", "png")
+        ]
+        + [f for exp in RUNS for f in get_analysis_figures(exp)]
+        + [
+            "results/figures/hypersphere_theory.pdf",
+            "results/figures/hypersphere_theory.png",
+            "results/fits_summary.csv",
+        ]
+    )

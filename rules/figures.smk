@@ -7,11 +7,26 @@ rule plot_experiment:
         metrics=get_metrics_files,
     output:
         divergence_pdf="results/figures/{exp}_divergence.pdf",
-        divergence_png="results/figures/{exp}_divergence.png",
+        divergence_png=report(
+            "results/figures/{exp}_divergence.png",
+            caption="../report/divergence.rst",
+            category="Divergence",
+            subcategory="{exp}",
+        ),
         loss_pdf="results/figures/{exp}_loss.pdf",
-        loss_png="results/figures/{exp}_loss.png",
+        loss_png=report(
+            "results/figures/{exp}_loss.png",
+            caption="../report/loss.rst",
+            category="Divergence",
+            subcategory="{exp}",
+        ),
         cf_pdf="results/figures/{exp}_cf.pdf",
-        cf_png="results/figures/{exp}_cf.png",
+        cf_png=report(
+            "results/figures/{exp}_cf.png",
+            caption="../report/cf.rst",
+            category="Divergence",
+            subcategory="{exp}",
+        ),
     params:
         figures=config.get("figures", {}),
     log:

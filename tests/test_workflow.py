@@ -45,9 +45,11 @@ def test_dry_run_counts_jobs(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     counts = job_counts(r.stdout)
     # tiny config: experiment eps sweeps 2 epsilons, experiment sched has one run -> 3 runs,
-    # one dataset, one figure job per experiment.
+    # one dataset, one figure job per experiment; analyses: one per run, fits and analysis
+    # figures per experiment, one hypersphere-theory figure and one summary table.
     assert counts == {"prepare_dataset": 1, "init_ensemble": 3, "train_ensemble": 3, "compute_metrics": 3,
-                      "plot_experiment": 2, "all": 1, "total": 13}
+                      "plot_experiment": 2, "analyze_run": 3, "fit_experiment": 2, "plot_analysis": 2,
+                      "plot_hypersphere_theory": 1, "summarize_fits": 1, "all": 1, "total": 22}
 
 
 def test_dry_run_default_config_plans_every_sweep(tmp_path):

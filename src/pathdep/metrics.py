@@ -18,7 +18,9 @@ path-dependence-scaling-laws.txt, "Measuring distance"):
   baseline's predictions as the ground truth (cross entropy against the baseline's argmax
   and agreement with it; for regression, MSE against the baseline's outputs).
 * function-space distances on the test subset (``fs_l2_logits``, ``fs_l2_probs``,
-  ``fs_disagree``, ``fs_sym_kl``).
+  ``fs_disagree``, ``fs_sym_kl``), computed by
+  :func:`pathdep.analysis.function_space.function_distances` (RMS L2 of logits and of
+  probabilities, argmax disagreement, symmetrised KL ``0.5 (KL(p||q) + KL(q||p))``).
 
 Masked checkpoints (after a member diverged) are NaN. Written as netCDF (xarray,
 h5netcdf engine) with the trajectory's provenance and config as attributes.
@@ -85,18 +87,13 @@ def _cf(out: torch.Tensor, task: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _function_space(out: torch.Tensor) -> dict[str, np.ndarray]:
-    o = out.double()
-    base = o[0]
-    l2_logits = torch.sqrt(((o - base) ** 2).sum(-1).mean(-1))
-    lp = F.log_softmax(o, -1)
-    p = lp.exp()
-    l2_probs = torch.sqrt(((p - p[0]) ** 2).sum(-1).mean(-1))
-    disagree = (o.argmax(-1) != base.argmax(-1)).double().mean(-1)
-    kl_pq = (p[0] * (lp[0] - lp)).sum(-1)
-    kl_qp = (p * (lp - lp[0])).sum(-1)
-    sym = (0.5 * (kl_pq + kl_qp)).mean(-1)
-    return {"fs_l2_logits": l2_logits.cpu().numpy(), "fs_l2_probs": l2_probs.cpu().numpy(),
-            "fs_disagree": disagree.cpu().numpy(), "fs_sym_kl": sym.cpu().numpy()}
+    """Function-space distances of every member to member 0 (the baseline) on the test
+    subset, via the single implementation :func:`pathdep.analysis.function_space.function_distances`."""
+    from .analysis.function_space import function_distances
+
+    d = function_distances(out[0], out)
+    return {"fs_l2_logits": d["l2_logits"], "fs_l2_probs": d["l2_probs"],
+            "fs_disagree": d["disagreement"], "fs_sym_kl": d["sym_kl"]}
 
 
 def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str | Path,
@@ -178,7 +175,7 @@ def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str 
                 for k2, v in _function_space(out_te).items():
                     res[k2][:, c] = v
             else:
-                res["fs_l2_logits"][:, c] = torch.sqrt(((out_te.double() - out_te[0].double()) ** 2).sum(-1).mean(-1)).cpu().numpy()
+                res["fs_l2_logits"][:, c] = _function_space(out_te)["fs_l2_logits"]  # regression: outputs only
         mask = ~tr.valid.T  # (K, C)
         for n in names:
             res[n][mask] = np.nan

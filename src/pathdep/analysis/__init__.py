@@ -14,6 +14,14 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 :class:`pathdep.models.Layout` and ``apply = make_apply(module, layout)``.
 """
 
-from pathdep.analysis import align, autocorr, fits, function_space, hypersphere, interpolate, scaling
+import importlib
 
-__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "scaling"]
+__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "scaling", "run"]
+
+
+def __getattr__(name: str):
+    """Import submodules on first use (PEP 562): the fits / tables / figures jobs then need
+    no torch import (about 2 s of CPU per job)."""
+    if name in __all__:
+        return importlib.import_module(f"pathdep.analysis.{name}")
+    raise AttributeError(f"module 'pathdep.analysis' has no attribute {name!r}")
