@@ -1,5 +1,5 @@
-"""pathdep.plots: plot_experiment on the metrics files of tiny runs (two runs of a sweep, one
-with diverged members) writes non-empty PDF and PNG files."""
+"""pathdep.plots: plot_experiment on the metrics files of tiny runs (two runs of a sweep, and a
+copy with diverged members) writes non-empty PDF and PNG files."""
 
 import json
 
@@ -48,20 +48,10 @@ def metric_files(tmp_path_factory):
     return tmp, files
 
 
-def test_plot_experiment_writes_pdf_and_png(metric_files):
-    tmp, files = metric_files
-    out = _outputs(tmp / "a")
-    plot_experiment(files, out, "t")
-    _check_files(out)
-    assert plt.get_fignums() == []  # figures closed
-    labels = [run_label(xr.load_dataset(f, engine="h5netcdf")) for f in files]
-    assert labels == ["epsilon=0.01", "epsilon=0.1"]
-
-
-def test_plot_with_diverged_members_and_single_run(metric_files, tmp_path):
-    _, files = metric_files
-    # a copy of one run's metrics with member 2 diverged after checkpoint 2 (NaN), member 3 everywhere
-    ds = xr.load_dataset(files[0], engine="h5netcdf")
+def _diverged_copy(src, dst):
+    """A copy of one run's metrics with member 2 diverged after checkpoint 2 (NaN from there on)
+    and member 3 NaN everywhere, as compute_metrics writes masked checkpoints."""
+    ds = xr.load_dataset(src, engine="h5netcdf")
     for v in ds.data_vars:
         if "member" in ds[v].dims:
             x = ds[v].values.copy()
@@ -71,9 +61,19 @@ def test_plot_with_diverged_members_and_single_run(metric_files, tmp_path):
     ds = ds.assign_coords(diverged_step=("member", np.array([-1, -1, 4, 0])))
     ds.attrs["swept"] = json.dumps({})
     ds.attrs["run"] = "base"
-    nc = tmp_path / "m.nc"
-    ds.to_netcdf(nc, engine="h5netcdf")
+    ds.to_netcdf(dst, engine="h5netcdf")
+    return str(dst)
+
+
+def test_plot_experiment_writes_pdf_and_png(metric_files, tmp_path):
+    _, files = metric_files
+    files = [*files, _diverged_copy(files[0], tmp_path / "diverged.nc")]
     out = _outputs(tmp_path)
-    plot_experiment([str(nc)], out, "one")
+    assert not any((tmp_path / "figures").glob("*"))
+    plot_experiment(files, out, "t")
     _check_files(out)
-    assert run_label(xr.load_dataset(nc, engine="h5netcdf")) == "base"
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
+        f"{f}.{e}" for f in FIGS for e in ("pdf", "png"))
+    assert plt.get_fignums() == []  # figures closed
+    labels = [run_label(xr.load_dataset(f, engine="h5netcdf")) for f in files]
+    assert labels == ["epsilon=0.01", "epsilon=0.1", "base"]
