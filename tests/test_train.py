@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,132 +57,6 @@ def test_different_seed_gives_different_trajectory(tmp_path, data):
     a = train_tiny(tmp_path, tiny_run({"training": {"max_steps": 5}}, seed=1), data, "a")
     b = train_tiny(tmp_path, tiny_run({"training": {"max_steps": 5}}, seed=2), data, "b")
     assert not np.array_equal(h5_datasets(a)["weights"][0], h5_datasets(b)["weights"][0])
-
-
-# --------------------------------------------------------------------------- resume
-# 8 epochs of 42 steps (336 steps, ~1 s of training) with state saved every 5 steps, so
-# there is a wide window between the first save and the end in which to kill the process.
-N_STEPS = 336
-RESUME = {"optimizer": {"momentum": 0.9}, "training": {"epochs": 8, "save_state_every": 5,
-                                                       "checkpoints": {"mode": "log", "count": 20}}}
-
-_CHILD = ("import json, sys; from pathdep.train import train_ensemble; "
-          "train_ensemble(json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4], "
-          "threads=1, progress=False)")
-
-
-def _start(run, d: Path, data: Path):
-    (d / "run.json").write_text(json.dumps(run))
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-c", _CHILD, str(d / "run.json"), str(d / "init.h5"), str(data),
-                             str(d / "trajectory.h5")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, text=True)
-
-
-def _wait_for_state(procs_dirs, timeout=60.0):
-    """Poll until each run's state.pt exists; returns the time it was seen (per run)."""
-    pending = dict(procs_dirs)
-    t_end = time.monotonic() + timeout
-    seen = {}
-    while pending and time.monotonic() < t_end:
-        for key, (proc, d) in list(pending.items()):
-            if (d / "trajectory_state" / "state.pt").exists():
-                seen[key] = True
-                yield key, proc
-                del pending[key]
-            elif proc.poll() is not None:
-                out, err = proc.communicate()
-                raise AssertionError(f"{key}: child exited with {proc.returncode} before saving state: {err[-2000:]}")
-        time.sleep(0.002)
-    assert not pending, f"no state file after {timeout} s for {list(pending)}"
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, data):
-    """An uninterrupted run of the RESUME config (in-process, 1 thread)."""
-    torch.set_num_threads(1)
-    run = tiny_run(RESUME)
-    tmp = tmp_path_factory.mktemp("ref")
-    return run, train_tiny(tmp, run, data, "ref")
-
-
-@pytest.fixture(scope="module")
-def short_reference(tmp_path_factory, data):
-    """The same, cut to 60 steps (for the in-process resume tests)."""
-    torch.set_num_threads(1)
-    run = tiny_run({**RESUME, "training": {**RESUME["training"], "max_steps": 60}})
-    tmp = tmp_path_factory.mktemp("ref")
-    return run, train_tiny(tmp, run, data, "ref")
-
-
-def test_resume_after_sigkill_and_sigterm_is_bitwise(tmp_path, data, reference):
-    run, ref = reference
-    dirs = {}
-    for name in ("kill", "term"):
-        d = tmp_path / name
-        d.mkdir()
-        init_ensemble(run, data, d / "init.h5")
-        dirs[name] = d
-    # both children run at once (they are mostly interpreter start-up)
-    procs = {name: (_start(run, d, data), d) for name, d in dirs.items()}
-    for name, proc in _wait_for_state(procs):
-        proc.send_signal(signal.SIGKILL if name == "kill" else signal.SIGTERM)
-    out = {}
-    for name, (proc, d) in procs.items():
-        _, err = proc.communicate(timeout=60)
-        out[name] = (proc.returncode, err)
-    # SIGKILL: killed before it finished, state left behind
-    rc, err = out["kill"]
-    assert rc == -signal.SIGKILL, err[-2000:]
-    assert not (dirs["kill"] / "trajectory.h5").exists()
-    # SIGTERM: exit code 75 after saving the state at the current step
-    rc, err = out["term"]
-    assert rc == 75, err[-2000:]
-    assert "received signal" in err and "rerun to resume" in err
-    assert not (dirs["term"] / "trajectory.h5").exists()
-    saved = torch.load(dirs["term"] / "trajectory_state" / "state.pt", weights_only=False)
-    term_step = int(saved["step"])
-    assert 0 < term_step < N_STEPS
-    for name, d in dirs.items():
-        assert (d / "trajectory_state" / "state.pt").exists()
-        summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)
-        assert 0 < summary["resumed_from"] < N_STEPS, name
-        if name == "term":
-            assert summary["resumed_from"] == term_step
-        assert_h5_equal(d / "trajectory.h5", ref)
-        with Trajectory(d / "trajectory.h5") as tr:
-            assert tr.attrs["resumed_from"] == summary["resumed_from"]
-        assert not (d / "trajectory_state").exists()
-
-
-def test_resume_after_in_process_interrupt(tmp_path, data, short_reference):
-    run, ref = short_reference
-    d = tmp_path / "r"
-    d.mkdir()
-    init_ensemble(run, data, d / "init.h5")
-    with pytest.raises(KeyboardInterrupt):
-        train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False, stop_after=23)
-    st = torch.load(d / "trajectory_state" / "state.pt", weights_only=False)
-    assert st["step"] == 20  # the last save point before the interrupt
-    summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)
-    assert summary["resumed_from"] == 20
-    assert_h5_equal(d / "trajectory.h5", ref)
-
-
-def test_state_from_other_config_is_ignored(tmp_path, data, short_reference, capfd):
-    run, ref = short_reference
-    d = tmp_path / "r"
-    d.mkdir()
-    other = tiny_run({**RESUME, "optimizer": {"momentum": 0.5}, "training": {**RESUME["training"], "max_steps": 60}})
-    init_ensemble(other, data, d / "init.h5")
-    with pytest.raises(KeyboardInterrupt):
-        train_ensemble(other, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False, stop_after=30)
-    init_ensemble(run, data, d / "init.h5")
-    capfd.readouterr()
-    summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)
-    assert "ignoring saved state" in capfd.readouterr().err
-    assert summary["resumed_from"] == 0
-    assert_h5_equal(d / "trajectory.h5", ref)
 
 
 # --------------------------------------------------------------------------- members
@@ -314,3 +189,140 @@ def test_init_from_other_config_is_refused(tmp_path, data):
     msg = str(exc.value)
     assert "\n" not in msg and str(tmp_path / "init.h5") in msg and "different config" in msg
     assert not (tmp_path / "trajectory.h5").exists()
+
+
+# --------------------------------------------------------------------------- resume
+# 8 epochs of 42 steps (336 steps, ~1 s of training) with state saved every 5 steps, so
+# there is a wide window between the first save and the end in which to kill the process.
+N_STEPS = 336
+RESUME = {"optimizer": {"momentum": 0.9}, "training": {"epochs": 8, "save_state_every": 5,
+                                                       "checkpoints": {"mode": "log", "count": 20}}}
+
+_CHILD = ("import json, sys; from pathdep.train import train_ensemble; "
+          "train_ensemble(json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4], "
+          "threads=1, progress=False)")
+
+
+def _start(run, d: Path, data: Path):
+    (d / "run.json").write_text(json.dumps(run))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-c", _CHILD, str(d / "run.json"), str(d / "init.h5"), str(data),
+                             str(d / "trajectory.h5")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, text=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def interrupted(tmp_path_factory, data):
+    """Two ``python -c train_ensemble(...)`` children of the RESUME config, started when this
+    module starts so their interpreter start-up overlaps the other tests. A watcher thread
+    polls for ``<out>_state/state.pt`` and then sends SIGKILL to one and SIGTERM to the other
+    (the run is still far from its end then). Yields ``(run, dirs, procs, watcher)``."""
+    run = tiny_run(RESUME)
+    tmp = tmp_path_factory.mktemp("children")
+    dirs = {}
+    for name in ("kill", "term"):
+        dirs[name] = tmp / name
+        dirs[name].mkdir()
+        init_ensemble(run, data, dirs[name] / "init.h5")
+    procs = {name: _start(run, d, data) for name, d in dirs.items()}
+    sig = {"kill": signal.SIGKILL, "term": signal.SIGTERM}
+
+    def watch():
+        pending, t_end = set(procs), time.monotonic() + 120
+        while pending and time.monotonic() < t_end:
+            for name in list(pending):
+                if (dirs[name] / "trajectory_state" / "state.pt").exists():
+                    procs[name].send_signal(sig[name])
+                    pending.discard(name)
+                elif procs[name].poll() is not None:  # exited early: the test reports it
+                    pending.discard(name)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    yield run, dirs, procs, watcher
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data):
+    """An uninterrupted run of the RESUME config (in-process, 1 thread)."""
+    torch.set_num_threads(1)
+    run = tiny_run(RESUME)
+    tmp = tmp_path_factory.mktemp("ref")
+    return run, train_tiny(tmp, run, data, "ref")
+
+
+@pytest.fixture(scope="module")
+def short_reference(tmp_path_factory, data):
+    """The same, cut to 60 steps (for the in-process resume tests)."""
+    torch.set_num_threads(1)
+    run = tiny_run({**RESUME, "training": {**RESUME["training"], "max_steps": 60}})
+    tmp = tmp_path_factory.mktemp("ref")
+    return run, train_tiny(tmp, run, data, "ref")
+
+
+def test_resume_after_sigkill_and_sigterm_is_bitwise(data, reference, interrupted):
+    run, ref = reference
+    run_c, dirs, procs, watcher = interrupted
+    assert run_c == run
+    watcher.join(timeout=120)
+    out = {}
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=60)
+        out[name] = (proc.returncode, err)
+    # SIGKILL: killed before it finished, state left behind
+    rc, err = out["kill"]
+    assert rc == -signal.SIGKILL, err[-2000:]
+    assert not (dirs["kill"] / "trajectory.h5").exists()
+    # SIGTERM: exit code 75 after saving the state at the current step
+    rc, err = out["term"]
+    assert rc == 75, err[-2000:]
+    assert "received signal" in err and "rerun to resume" in err
+    assert not (dirs["term"] / "trajectory.h5").exists()
+    saved = torch.load(dirs["term"] / "trajectory_state" / "state.pt", weights_only=False)
+    term_step = int(saved["step"])
+    assert 0 < term_step < N_STEPS
+    for name, d in dirs.items():
+        assert (d / "trajectory_state" / "state.pt").exists()
+        summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)
+        assert 0 < summary["resumed_from"] < N_STEPS, name
+        if name == "term":
+            assert summary["resumed_from"] == term_step
+        assert_h5_equal(d / "trajectory.h5", ref)
+        with Trajectory(d / "trajectory.h5") as tr:
+            assert tr.attrs["resumed_from"] == summary["resumed_from"]
+        assert not (d / "trajectory_state").exists()
+
+
+def test_resume_after_in_process_interrupt(tmp_path, data, short_reference):
+    run, ref = short_reference
+    d = tmp_path / "r"
+    d.mkdir()
+    init_ensemble(run, data, d / "init.h5")
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False, stop_after=23)
+    st = torch.load(d / "trajectory_state" / "state.pt", weights_only=False)
+    assert st["step"] == 20  # the last save point before the interrupt
+    summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)
+    assert summary["resumed_from"] == 20
+    assert_h5_equal(d / "trajectory.h5", ref)
+
+
+def test_state_from_other_config_is_ignored(tmp_path, data, short_reference, capfd):
+    run, ref = short_reference
+    d = tmp_path / "r"
+    d.mkdir()
+    other = tiny_run({**RESUME, "optimizer": {"momentum": 0.5}, "training": {**RESUME["training"], "max_steps": 60}})
+    init_ensemble(other, data, d / "init.h5")
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(other, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False, stop_after=30)
+    init_ensemble(run, data, d / "init.h5")
+    capfd.readouterr()
+    summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)
+    assert "ignoring saved state" in capfd.readouterr().err
+    assert summary["resumed_from"] == 0
+    assert_h5_equal(d / "trajectory.h5", ref)
