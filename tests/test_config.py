@@ -354,3 +354,10 @@ def test_random_edits_give_a_config_error_or_pass_never_a_crash():
             outcomes["error"] += 1
             assert str(exc).startswith("config: ") and "\n" not in str(exc), str(exc)
     assert outcomes["ok"] > 10 and outcomes["error"] > 100
+
+
+def test_a_default_that_clashes_with_one_swept_value_names_the_run():
+    c = cfg_with({"optimizer": {"name": ["sgd", "adam"]}})  # defaults set momentum, which adam lacks
+    with pytest.raises(ConfigError, match=r"^config: defaults\.optimizer\.momentum: unknown key for optimizer 'adam'"
+                                          r".*\(in run a/optadam\)$"):
+        validate(c)

@@ -12,7 +12,8 @@ Validation happens before any job (``rules/common.smk`` calls :func:`validate` w
 Snakemake parses the workflow, so ``snakemake -n`` already reports it) and every failure is
 a :class:`ConfigError` whose text is **one line** ``config: <key>: <what was expected>``,
 where ``<key>`` is where the value was written (``experiments.lr.optimizer.lr`` or
-``defaults.optimizer.lr``). The passes, in order:
+``defaults.optimizer.lr``); a problem of one run of a sweep ends with ``(in run
+<experiment>/<run>)``. The passes, in order:
 
 1. structure: sweep lists (not empty, not lists of mappings, list-valued keys swept only
    with a list of lists), experiment and dataset names (they become file names and
@@ -748,23 +749,15 @@ def validate(config: dict, *, check_files: bool = False, data_dir: str | Path | 
         runs = expand_experiment(config, exp)
         names: set[str] = set()
         for run in runs:
-            body = {k: v for k, v in run.items() if k not in ("experiment", "run", "swept")}
-            _check(body, run_schema, lambda p: at(*p))
             ds = run.get("dataset")
-            if ds is None:
-                raise ConfigError(f"config: {at('dataset')}: no dataset given (set defaults.dataset to one of "
-                                  f"{', '.join(map(str, datasets))})")
-            if ds not in datasets:
-                raise ConfigError(f"config: {at('dataset')}: unknown dataset {ds!r}{_did_you_mean(ds, datasets)} "
-                                  f"(expected one of the keys of datasets: {', '.join(map(str, datasets))})")
-            if ds not in infos:
+            if isinstance(ds, str) and ds in datasets and ds not in infos:  # dataset-level errors: no run suffix
                 infos[ds] = dataset_info(ds, datasets[ds], check_files=check_files, data_dir=data_dir, offline=offline)
-            info = infos[ds]
-            run["model"] = resolve_model(run["model"], info["in_shape"], info["out_dim"],
-                                         at("model", "n_params").rsplit(".", 1)[0])
-            _semantic_checks(run, at, info, ds)
-            _build_meta(run["model"], info["in_shape"], info["out_dim"], at, ds)
-            _sphere_checks(run, info, at)
+            try:
+                _check_run(run, run_schema, at, datasets, infos)
+            except ConfigError as exc:
+                if len(runs) > 1:  # which run of the sweep (a key from defaults may clash with one swept value)
+                    raise ConfigError(f"{exc} (in run {exp}/{run['run']})") from None
+                raise
             if not RUN_RE.fullmatch(run["run"]):
                 raise ConfigError(f"config: experiments.{exp}: run name {run['run']!r} (from the swept values "
                                   f"{', '.join(run['swept'])}) may hold letters, digits and '_.+-' only")
@@ -776,6 +769,25 @@ def validate(config: dict, *, check_files: bool = False, data_dir: str | Path | 
             run["device"] = config.get("device", "auto")
         out[exp] = runs
     return out
+
+
+def _check_run(run: dict, run_schema: dict, at, datasets: dict, infos: dict) -> None:
+    """Schema, dataset reference, model, optimizer and perturbation checks of one resolved run."""
+    body = {k: v for k, v in run.items() if k not in ("experiment", "run", "swept")}
+    _check(body, run_schema, lambda p: at(*p))
+    ds = run.get("dataset")
+    if ds is None:
+        raise ConfigError(f"config: {at('dataset')}: no dataset given (set defaults.dataset to one of "
+                          f"{', '.join(map(str, datasets))})")
+    if ds not in datasets:
+        raise ConfigError(f"config: {at('dataset')}: unknown dataset {ds!r}{_did_you_mean(ds, datasets)} "
+                          f"(expected one of the keys of datasets: {', '.join(map(str, datasets))})")
+    info = infos[ds]
+    run["model"] = resolve_model(run["model"], info["in_shape"], info["out_dim"],
+                                 at("model", "n_params").rsplit(".", 1)[0])
+    _semantic_checks(run, at, info, ds)
+    _build_meta(run["model"], info["in_shape"], info["out_dim"], at, ds)
+    _sphere_checks(run, info, at)
 
 
 def _semantic_checks(run: dict, at, info: dict, ds: str) -> None:
