@@ -52,6 +52,12 @@ def test_dry_run_counts_jobs(tmp_path):
                       "plot_hypersphere_theory": 1, "summarize_fits": 1, "all": 1, "total": 22}
 
 
+FASHION_IDX = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION_IDX.is_dir(),
+                    reason="the default config reads Fashion-MNIST from Debian's dataset-fashion-mnist "
+                           "(installed by `make data`, which .ci/run calls); validation checks the files exist")
 def test_dry_run_default_config_plans_every_sweep(tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(ROOT / "config.yaml"), "-d", str(tmp_path)], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
@@ -75,7 +81,8 @@ def test_one_figure_target_plans_only_what_it_needs(tmp_path):
 
 
 def test_lint_is_clean():
-    r = smk(["--lint"], ROOT, timeout=300)
+    # The tiny config needs no dataset on disk, so lint runs on any machine.
+    r = smk(["--lint", "--configfile", str(TINY)], ROOT, timeout=300)
     assert r.returncode == 0
     out = (r.stdout + r.stderr).strip()
     lines = [ln for ln in out.splitlines() if ln.strip() and "Congratulations" not in ln
