@@ -1,0 +1,133 @@
+"""Workflow-level tests of the analysis rules (rules/analysis.smk) on the tiny config: the jobs
+they plan, and one tiny end-to-end run whose outputs are checked by meaning (aligned <= raw
+distance, barriers >= 0 and 0 between identical networks, autocorrelations equal to the
+metrics' cosines, fits and scaling tables complete, every figure written, the HTML report,
+and an analysis-only config change re-running analyses but not training)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+from test_workflow import ROOT, TINY, job_counts, smk
+
+FIGS = ["aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere"]
+
+
+def _figures(exp):
+    return [f"{exp}_{f}" for f in FIGS] + [f"divergence_vs_{exp}", f"scaling_{exp}"]
+
+
+def test_dry_run_plans_analysis_jobs(tmp_path):
+    r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path)], ROOT)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    c = job_counts(r.stdout)
+    # 3 runs (eps: 2 epsilons, sched: 1) in 2 experiments
+    assert (c["analyze_run"], c["fit_experiment"], c["plot_analysis"]) == (3, 2, 2)
+    assert c["plot_hypersphere_theory"] == 1 and c["summarize_fits"] == 1
+
+
+def test_one_scaling_figure_plans_only_its_experiment(tmp_path):
+    r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path), "results/figures/scaling_eps.pdf"], ROOT)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    assert job_counts(r.stdout) == {"prepare_dataset": 1, "init_ensemble": 2, "train_ensemble": 2, "compute_metrics": 2,
+                                    "analyze_run": 2, "fit_experiment": 1, "plot_analysis": 1, "total": 11}
+
+
+def test_unknown_analysis_experiment_is_one_line(tmp_path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["analysis"]["experiments"] = {"nope": {"lambdas": 3}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = smk(["-n", "--cores", "1", "--configfile", str(path), "-d", str(tmp_path)], ROOT)
+    assert r.returncode != 0
+    assert "config: analysis.experiments.nope: unknown experiment" in r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("analysis_wf")
+    r = smk(["--cores", "2", "--configfile", str(TINY), "-d", str(d)], ROOT, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    return d
+
+
+@pytest.mark.slow
+def test_analysis_outputs_by_meaning(tiny_run):
+    res = tiny_run / "results"
+    for exp, runs in {"eps": ["eps0.01", "eps0.1"], "sched": ["base"]}.items():
+        for run in runs:
+            da = xr.load_dataset(res / exp / run / "analysis.nc", engine="h5netcdf")
+            dm = xr.load_dataset(res / exp / run / "metrics.nc", engine="h5netcdf")
+            K, C = dm["dist"].shape
+            assert da["dist_aligned"].shape == (K, C) and bool(da["aligned_checkpoint"].all())
+            np.testing.assert_allclose(da["dist"].values, dm["dist"].values, rtol=1e-12)
+            assert np.all(da["dist_aligned"].values <= da["dist"].values * (1 + 1e-6) + 1e-7)
+            assert np.all(da["dist_aligned"].values[0] == 0)
+            # 3 interpolation checkpoints (fractions 0, 0.5, 1), 2 members, 5 lambdas
+            assert da["interp_loss"].shape == (2, 2, 2, 3, 5)
+            assert list(da["icheckpoint_index"].values[[0, -1]]) == [0, C - 1]
+            assert np.isfinite(da["interp_loss"].values).all() and np.all(da["barrier"].values >= 0)
+            assert "Entezari" in da["barrier"].attrs["definition"]
+            L = da["interp_loss"].values
+            np.testing.assert_allclose(L[0, ..., -1], L[1, ..., -1], rtol=1e-4)  # aligning keeps the function
+            np.testing.assert_allclose(L[0, ..., 0], L[1, ..., 0], rtol=0)  # same baseline at lambda = 0
+            np.testing.assert_allclose(da["ac_w_init"].values, dm["cos_init"].values, atol=1e-6)
+            np.testing.assert_allclose(da["ac_w_base"].values, dm["cos_base"].values, atol=1e-6)
+            np.testing.assert_allclose(da["sphere_sq_disp"].values, 2 * (1 - da["ac_w_init"].values), atol=1e-6)
+            assert np.all(np.isfinite(da["sphere_D"].values)) and np.all(da["sphere_D"].values > 0)
+            if exp == "sched":  # schedule perturbation: identical networks at step 0 -> zero barrier
+                assert np.all(da["dist"].values[:, 0] == 0)
+                np.testing.assert_allclose(da["barrier"].values[..., 0], 0.0, atol=1e-7)
+        fits = xr.load_dataset(res / exp / "fits.nc", engine="h5netcdf")
+        n_runs = len(runs)
+        assert fits.sizes["curve"] == n_runs * 3 * 3  # runs x perturbed members x quantities (tiny config)
+        assert set(fits["quantity"].values.astype(str)) == {"dist", "dist_aligned", "fs_l2_logits"}
+        assert set(fits["best_model"].values.astype(str)) <= set(fits["model"].values.astype(str))
+        np.testing.assert_allclose(np.nanmin(fits["delta_aic"].values, axis=1), 0.0)
+        csv = pd.read_csv(res / exp / "fits.csv")
+        assert len(csv) == fits.sizes["curve"] * fits.sizes["model"]
+        table = pd.read_csv(res / exp / "scaling.csv")
+        hp = "epsilon" if exp == "eps" else "none"
+        assert set(table["hparam"]) == {hp} and table["value"].nunique() == n_runs
+        assert set(table["n"]) == {3} and {"pl_exponent", "mean", "sem", "n_best"} <= set(table.columns)
+        if exp == "eps":
+            assert table["pl_exponent"].notna().any()
+        for name in _figures(exp):
+            assert (res / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
+            assert (res / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (res / "figures" / "hypersphere_theory.png").read_bytes()[:4] == b"\x89PNG"
+    summary = pd.read_csv(res / "fits_summary.csv")
+    assert set(summary["experiment"]) == {"eps", "sched"}
+    assert {"best_model", "b_median", "pl_exponent", "pl_exponent_stderr"} <= set(summary.columns)
+
+
+@pytest.mark.slow
+def test_report_has_every_figure_and_the_config(tiny_run):
+    out = tiny_run / "report.html"
+    r = smk(["--configfile", str(TINY), "-d", str(tiny_run), "--report", str(out)], ROOT, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    html = out.read_text(errors="replace")
+    for exp in ("eps", "sched"):
+        for name in _figures(exp) + [f"{exp}_divergence", f"{exp}_loss", f"{exp}_cf"]:
+            assert f"{name}.png" in html, name
+    for needle in ("hypersphere_theory.png", "fits_summary.csv", "Entezari", "interp_members", "sklearn_digits"):
+        assert needle in html, needle
+
+
+@pytest.mark.slow
+def test_analysis_config_change_reruns_analyses_not_training(tiny_run, tmp_path):
+    text = TINY.read_text()
+    assert "  lambdas: 5\n" in text
+    path = tmp_path / "c.yaml"
+    path.write_text(text.replace("  lambdas: 5\n", "  lambdas: 7\n"))  # same file otherwise (key order too)
+    r = smk(["-n", "--cores", "1", "--configfile", str(path), "-d", str(tiny_run)], ROOT)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    c = job_counts(r.stdout)
+    assert "train_ensemble" not in c and "compute_metrics" not in c and "plot_experiment" not in c
+    assert (c["analyze_run"], c["fit_experiment"], c["plot_analysis"], c["summarize_fits"]) == (3, 2, 2, 1)
+    shutil.rmtree(tmp_path, ignore_errors=True)
