@@ -643,8 +643,11 @@ def scaling_frame(fits_df: pd.DataFrame, sphere_df: pd.DataFrame, hparams: Seque
                         row.update(pl_exponent=pl.loc[p, "exponent"], pl_exponent_stderr=pl.loc[p, "stderr"],
                                    pl_prefactor=pl.loc[p, "prefactor"])
                     rows.append(row)
-    out = pd.DataFrame(rows)
-    out["value"] = out["value"].astype(str) if len(out) and not pd.api.types.is_numeric_dtype(out["value"]) else out["value"]
+    cols = ["experiment", "hparam", "value", "quantity", "model", "param", "n", "n_best", "mean", "std", "sem",
+            "median", "fit_stderr", "pl_exponent", "pl_exponent_stderr", "pl_prefactor", "pl_points"]
+    out = pd.DataFrame(rows, columns=cols)
+    if len(out) and not pd.api.types.is_numeric_dtype(out["value"]):
+        out["value"] = out["value"].astype(str)
     return out
 
 
