@@ -22,6 +22,7 @@ include: "rules/train.smk"
 include: "rules/metrics.smk"
 include: "rules/figures.smk"
 include: "rules/analysis.smk"
+include: "rules/lyapunov.smk"
 
 
 rule all:

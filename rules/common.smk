@@ -24,8 +24,10 @@ if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
 RUN_INDEX = {(r["experiment"], r["run"]): r for runs in RUNS.values() for r in runs}
 
 
+# `exp` only matches configured experiments, so figure names of other rules
+# (e.g. lyapunov_study_loss.pdf) never parse as `{exp}_loss.pdf`.
 wildcard_constraints:
-    exp="[A-Za-z0-9_-]+",
+    exp="|".join(sorted(RUNS, key=len, reverse=True)),
     run="[A-Za-z0-9_.+-]+",
     dataset="[A-Za-z0-9_-]+",
 
@@ -86,6 +88,53 @@ def get_analysis_figures(exp):
     return [f"results/figures/{n}.{ext}" for n in names for ext in ("pdf", "png")]
 
 
+# ---- Lyapunov analyses (rules/lyapunov.smk) ----
+def get_lyapunov_spec():
+    """The `lyapunov:` block without its `experiments` and `study` entries."""
+    spec = dict(config.get("lyapunov") or {})
+    spec.pop("experiments", None)
+    spec.pop("study", None)
+    return spec
+
+
+def get_lyapunov_experiments():
+    exps = (config.get("lyapunov") or {}).get("experiments", [])
+    unknown = sorted(set(exps) - set(RUNS))
+    if unknown:
+        sys.exit(
+            f"config: lyapunov.experiments: unknown experiment {unknown[0]!r} "
+            f"(expected some of: {', '.join(RUNS)})"
+        )
+    return list(exps)
+
+
+def get_lyapunov_files():
+    return [
+        f"results/{exp}/{r['run']}/lyapunov.nc"
+        for exp in get_lyapunov_experiments()
+        for r in RUNS[exp]
+    ]
+
+
+def get_lyapunov_study_spec():
+    return dict((config.get("lyapunov") or {}).get("study") or {})
+
+
+def get_lyapunov_targets():
+    out = []
+    if get_lyapunov_experiments():
+        out += [
+            "results/lyapunov/link.csv",
+            "results/figures/lyapunov_link.pdf",
+            "results/figures/lyapunov_spectrum.pdf",
+        ]
+    if (config.get("lyapunov") or {}).get("study"):
+        out += [
+            f"results/figures/lyapunov_study_{n}.pdf" for n in ("loss", "ftle", "clv", "roc")
+        ]
+    return out
+
+
 def get_all_targets():
     return (
         [
@@ -100,4 +149,5 @@ def get_all_targets():
             "results/figures/hypersphere_theory.png",
             "results/fits_summary.csv",
         ]
+        + get_lyapunov_targets()
     )

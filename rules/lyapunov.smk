@@ -1,0 +1,106 @@
+# Lyapunov analyses (issue 5): Benettin spectra of the baselines' training maps (rebuilt
+# from the recorded config and initial weights), their link to the measured divergence of
+# the ensembles, and the 2-2-1 study of early indicators of failed runs. Settings: the
+# top-level `lyapunov:` block of the config, passed through params:.
+localrules:
+    lyapunov_link,
+
+
+rule lyapunov:
+    input:
+        init="results/{exp}/{run}/init.h5",
+        data=get_dataset_file,
+        metrics="results/{exp}/{run}/metrics.nc",
+    output:
+        nc="results/{exp}/{run}/lyapunov.nc",
+    params:
+        run=get_run,
+        spec=get_lyapunov_spec(),
+        device=config.get("device", "auto"),
+    threads: get_threads()
+    resources:
+        cpu_threads=get_threads(),
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "results/logs/lyapunov/{exp}/{run}.log",
+    benchmark:
+        "results/benchmarks/lyapunov/{exp}/{run}.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/lyapunov.py"
+
+
+rule lyapunov_link:
+    input:
+        spectra=get_lyapunov_files(),
+    output:
+        csv=report(
+            "results/lyapunov/link.csv",
+            caption="../report/lyapunov_link.rst",
+            category="Lyapunov",
+        ),
+        link_pdf="results/figures/lyapunov_link.pdf",
+        link_png=report(
+            "results/figures/lyapunov_link.png",
+            caption="../report/lyapunov_link.rst",
+            category="Lyapunov",
+        ),
+        spectrum_pdf="results/figures/lyapunov_spectrum.pdf",
+        spectrum_png=report(
+            "results/figures/lyapunov_spectrum.png",
+            caption="../report/lyapunov_spectrum.rst",
+            category="Lyapunov",
+        ),
+    log:
+        "results/logs/lyapunov_link.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/lyapunov_link.py"
+
+
+rule lyapunov_study:
+    output:
+        study="results/lyapunov/study.nc",
+        roc="results/lyapunov/roc.nc",
+        loss_pdf="results/figures/lyapunov_study_loss.pdf",
+        loss_png=report(
+            "results/figures/lyapunov_study_loss.png",
+            caption="../report/lyapunov_study.rst",
+            category="Lyapunov",
+        ),
+        ftle_pdf="results/figures/lyapunov_study_ftle.pdf",
+        ftle_png=report(
+            "results/figures/lyapunov_study_ftle.png",
+            caption="../report/lyapunov_study.rst",
+            category="Lyapunov",
+        ),
+        clv_pdf="results/figures/lyapunov_study_clv.pdf",
+        clv_png=report(
+            "results/figures/lyapunov_study_clv.png",
+            caption="../report/lyapunov_study.rst",
+            category="Lyapunov",
+        ),
+        roc_pdf="results/figures/lyapunov_study_roc.pdf",
+        roc_png=report(
+            "results/figures/lyapunov_study_roc.png",
+            caption="../report/lyapunov_study.rst",
+            category="Lyapunov",
+        ),
+    params:
+        study=get_lyapunov_study_spec(),
+    threads: get_threads()
+    resources:
+        cpu_threads=get_threads(),
+        mem_mb=8000,
+        runtime=120,
+    log:
+        "results/logs/lyapunov_study.log",
+    benchmark:
+        "results/benchmarks/lyapunov_study.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/lyapunov_study.py"

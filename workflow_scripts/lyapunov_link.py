@@ -1,0 +1,14 @@
+"""Snakemake adapter: table + figures linking Benettin exponents and measured divergence."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
+
+from pathdep.lyapunov_run import link_table  # noqa: E402
+from pathdep.plots_lyapunov import plot_link, plot_spectrum  # noqa: E402
+
+out = snakemake.output  # noqa: F821
+table = link_table(list(snakemake.input.spectra))  # noqa: F821
+table.to_csv(out.csv, index=False)
+print(table.to_string())
+plot_link(table, out.link_pdf, out.link_png)
+plot_spectrum(list(snakemake.input.spectra), out.spectrum_pdf, out.spectrum_png)  # noqa: F821
