@@ -26,7 +26,6 @@ function, same schedule) and that for a linear model with MSE loss the exponents
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ import xarray as xr
 from . import lyapunov as ly
 from .config import canonical
 from .dynamics import make_step, task_loss
+from .analysis.run import write_netcdf
 from .provenance import collect
 from .schedule import Schedule
 from .trajectory import load_init
@@ -188,14 +188,7 @@ def lyapunov_for_run(run: dict, init_path: str | Path, data_path: str | Path,
                      "benettin_seconds": secs, "seconds_per_step": secs / max(steps, 1),
                      "config": canonical(run), "lyapunov_config": json.dumps(cfg),
                      "provenance": json.dumps(collect(run, info["device"]), default=str)})
-    out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name + ".partial")
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_netcdf(ds, out_path)
     return ds
 
 

@@ -32,7 +32,6 @@ cf. metrics of the baseline itself are exact, masking).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ import torch.nn.functional as F
 import xarray as xr
 
 from .dynamics import make_ensemble_eval
+from .analysis.run import write_netcdf
 from .provenance import collect
 from .trajectory import Trajectory
 from .train import DTYPES, build
@@ -207,12 +207,5 @@ def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str 
             "config": canonical(run), "trajectory_provenance": json.dumps(tr.provenance),
             "provenance": json.dumps(collect(run, dev), default=str),
         })
-    out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name + ".partial")
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_netcdf(ds, out_path)
     return ds
