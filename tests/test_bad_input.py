@@ -354,8 +354,7 @@ def all_runs(tmp_path_factory):
     file lock in the session's shared temporary folder) and the others read its results."""
     import fcntl
 
-    if not SNAKEMAKE_BIN.exists():
-        pytest.skip("snakemake is not installed next to this Python")
+    assert SNAKEMAKE_BIN.exists(), f"{SNAKEMAKE_BIN}: snakemake must be installed next to this Python (make venv)"
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent  # pytest-of-<user>/pytest-<N>/, common to this session's workers

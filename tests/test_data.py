@@ -405,7 +405,6 @@ def test_workflow_adapter(tmp_path):
     import runpy
     from types import SimpleNamespace
 
-    pytest.importorskip("pathdep.provenance")
     script = Path(__file__).resolve().parents[1] / "workflow_scripts" / "prepare_dataset.py"
     spec = {"source": "teacher_student", "d_in": 3, "n_train": 10, "n_test": 4, "seed": 0}
     out, log = tmp_path / "data" / "ts.h5", tmp_path / "logs" / "ts.log"

@@ -239,7 +239,6 @@ def _render(profile_dir: Path, env: dict[str, str]) -> dict:
 
 
 def test_slurm_profile_without_site_variables():
-    pytest.importorskip("snakemake")
     args = _render(PROFILE, _profile_env())
     assert args["executor"] == "slurm"
     assert args["slurm-requeue"] in ("True", "true", True)
@@ -261,7 +260,6 @@ def test_slurm_profile_without_site_variables():
 
 
 def test_slurm_profile_takes_site_settings_from_environment():
-    pytest.importorskip("snakemake")
     env = _profile_env(partition="compute", gpu_partition="gpu-a100", account="proj42", gpu_model="a100")
     args = _render(PROFILE, env)
     assert "slurm_partition=compute" in args["default-resources"]
@@ -278,7 +276,6 @@ def test_slurm_profile_takes_site_settings_from_environment():
 def test_default_profile_names_no_executor():
     """profiles/default is loaded implicitly and overrides --profile key by key: an
     `executor: local` there silently runs `--profile profiles/slurm` jobs locally."""
-    pytest.importorskip("snakemake")
     args = _render(ROOT / "profiles" / "default", _profile_env())
     assert "executor" not in args, "profiles/default must not set executor (see its header)"
     assert args["cores"] == "8"
