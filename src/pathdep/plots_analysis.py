@@ -44,12 +44,13 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from pathdep.analysis import fits as FT  # noqa: E402
-from pathdep.analysis.run import QUANTITIES  # noqa: E402
+from pathdep.analysis.run import quantity_values  # noqa: E402
 from pathdep.plots import _save, run_label  # noqa: E402
 
 FIGURES = ("aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere", "divergence_vs", "scaling")
 
 _QLABEL = {"dist": r"$|w_k - w_0|$", "dist_aligned": r"$|w_0 - P w_k|$ (aligned)",
+           "dist_excess": r"$|w_k - w_0|(t) - |w_k - w_0|(0)$",
            "fs_l2_logits": "L2 logits", "fs_l2_probs": "L2 probs", "fs_sym_kl": "sym. KL",
            "fs_disagree": "disagreement", "dist_rel": r"$|w_k - w_0| / |w_0(0)|$", "direction": "sphere D"}
 
@@ -205,7 +206,8 @@ def _fig_barriers(das, cols, exp, outputs):
                 ax.plot(x, m, color=c, ls=ls, marker=mk, ms=3, label=_label(ds) if align == "aligned" else None)
                 ax.fill_between(x, lo, hi, color=c, alpha=0.12, linewidth=0)
     for ax, split in zip(axes, ("test", "train")):
-        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xscale("symlog", linthresh=1.0)  # step 0 (the perturbation itself) stays on the axis
+        ax.set_xlim(left=0)
         ax.set_xlabel("training step")
         ax.set_title(f"{split} loss barrier", fontsize=10)
         ax.grid(alpha=0.3)
@@ -251,9 +253,8 @@ def _fig_fits(dms, das, fits, cols, exp, outputs):
                 continue
             i = sel[np.argmin(members[sel])]
             k = int(members[i])
-            src = da if QUANTITIES.get(q) == "analysis" else dm
-            t = src["step"].values.astype(float)
-            d = src[q].values[k]
+            t = dm["step"].values.astype(float)
+            d = quantity_values(dm, da, q)[k]
             ok = (t > 0) & np.isfinite(d) & (d > 0)
             ax.plot(t[ok], d[ok], "o", ms=2.5, color=c)
             best = str(fits["best_model"].values[i])
@@ -357,7 +358,7 @@ def _fig_divergence_vs(dms, das, cols, exp, outputs):
 def _fig_scaling(table: pd.DataFrame, exp, outputs):
     hps = [h for h in dict.fromkeys(table["hparam"].astype(str)) if h != "lr_eff"] if len(table) else []
     h = hps[0] if hps else None
-    quantities = [q for q in ("dist", "dist_aligned", "fs_l2_logits") if len(table) and q in set(table["quantity"])]
+    quantities = [q for q in ("dist", "dist_excess", "fs_l2_logits") if len(table) and q in set(table["quantity"])]
     sub = table[table["hparam"].astype(str) == h] if h is not None else table.iloc[:0]
     panels = []
     for q in quantities:

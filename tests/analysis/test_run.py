@@ -166,11 +166,15 @@ def _synthetic(tmp, lrs=(0.001, 0.01, 0.1), K=3, A=2.0, k=0.5, b=0.7):
 
 def test_fit_experiment_recovers_planted_scaling(tmp_path):
     mfiles, afiles = _synthetic(tmp_path)
-    spec = {"fits": {"models": ["power_law", "sqrt"], "quantities": ["dist", "dist_aligned"]}}
+    spec = {"fits": {"models": ["power_law", "sqrt"], "quantities": ["dist", "dist_aligned", "dist_excess"]}}
     out = [tmp_path / n for n in ("fits.nc", "fits.csv", "scaling.nc", "scaling.csv")]
     fits, table = fit_experiment(mfiles, afiles, *out, spec=spec, experiment="lr", log=lambda *_: None)
     assert all(p.exists() for p in out)
-    assert fits.sizes["curve"] == 3 * 2 * 2  # runs x perturbed members x quantities
+    assert fits.sizes["curve"] == 3 * 2 * 3  # runs x perturbed members x quantities
+    # d(0) ~ 1e-7 here, so the growth beyond the initial distance is the distance itself
+    qs = fits["quantity"].values.astype(str)
+    np.testing.assert_allclose(fits["value"].values[qs == "dist_excess"], fits["value"].values[qs == "dist"],
+                               rtol=1e-4, atol=1e-6)
     assert set(fits["best_model"].values.astype(str)) == {"power_law"}
     b = fits["value"].sel(model="power_law", param="b").values
     np.testing.assert_allclose(b, 0.7, atol=0.01)

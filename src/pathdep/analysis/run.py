@@ -85,16 +85,28 @@ DEFAULTS: dict[str, Any] = {
     "fits": {
         "models": list(FT.DEFAULT_MODELS),
         "space": "log",
-        "quantities": ["dist", "dist_aligned", "fs_l2_logits", "fs_l2_probs", "fs_sym_kl"],
+        "quantities": ["dist", "dist_aligned", "dist_excess", "fs_l2_logits", "fs_sym_kl"],
     },
     "hypersphere": {"dims": [3, 10, 100], "R": 1.0, "D": 1.0, "rate_dt": 0.002, "t_max_rate": 4.0,
                     "walkers": 1000, "seed": 0},
 }
 
-# Divergence curves that fit_experiment can fit: where they come from.
-QUANTITIES = {"dist": "metrics", "dist_aligned": "analysis", "fs_l2_logits": "metrics",
-              "fs_l2_probs": "metrics", "fs_sym_kl": "metrics", "fs_disagree": "metrics",
-              "dist_rel": "metrics"}
+# Divergence curves that fit_experiment can fit: where they come from. `dist_excess` is
+# derived: dist(t) - dist(0), the growth of the distance beyond the perturbation itself (an
+# initial-weight perturbation of size eps sqrt(P) otherwise dominates dist for the whole run).
+QUANTITIES = {"dist": "metrics", "dist_aligned": "analysis", "dist_excess": "metrics",
+              "fs_l2_logits": "metrics", "fs_l2_probs": "metrics", "fs_sym_kl": "metrics",
+              "fs_disagree": "metrics", "dist_rel": "metrics"}
+
+
+def quantity_values(dm: xr.Dataset, da: xr.Dataset, q: str) -> np.ndarray | None:
+    """The (member, checkpoint) curve of quantity ``q`` from metrics (``dm``) / analysis (``da``)
+    datasets; None if the file lacks it."""
+    if q == "dist_excess":
+        d = dm["dist"].values if "dist" in dm else None
+        return None if d is None else d - d[:, :1]
+    ds = dm if QUANTITIES[q] == "metrics" else da
+    return ds[q].values if q in ds else None
 
 BARRIER_DEFINITION = ("linear (Entezari et al. 2022): max_l [L(l) - ((1 - l) L(0) + l L(1))], "
                       "the height of the loss above the chord between the endpoint losses")
@@ -496,14 +508,12 @@ def _curves(metrics_files: Sequence, analysis_files: Sequence, quantities: Seque
     for mf, af in zip(metrics_files, analysis_files):
         dm = xr.load_dataset(mf, engine="h5netcdf")
         da = xr.load_dataset(af, engine="h5netcdf")
-        src = {"metrics": dm, "analysis": da}
         roles = dm["role"].values.astype(str)
         steps = dm["step"].values.astype(np.float64)
         for q in quantities:
-            ds = src[QUANTITIES[q]]
-            if q not in ds:
+            vals = quantity_values(dm, da, q)
+            if vals is None:
                 continue
-            vals = ds[q].values
             for k in np.flatnonzero(roles != "baseline"):
                 yield dm, da, q, int(k), steps, vals[k]
 
