@@ -86,6 +86,19 @@ def _exp_linear(t, d0, r, t_c):
     return d0 * np.exp(r * m) * (1.0 + r * (t - m))
 
 
+def _exp_linear_internal(t, q0, r, t_c):
+    """``exp_linear`` with ``q0 = ln d0``: a vanishing onset amplitude is a finite step in
+    ``q0``, where in ``d0`` the optimiser crawls toward the bound (measured: one curve took
+    94 s and 200k evaluations in ``d0``, 0.2 s in ``ln d0``, same optimum)."""
+    m = np.minimum(t, t_c)
+    return np.exp(q0 + r * m) * (1.0 + r * (t - m))
+
+
+def _exp_linear_to_public(q):
+    d0 = float(np.exp(q[0]))
+    return np.array([d0, q[1], q[2]]), np.diag([d0, 1.0, 1.0])
+
+
 def _sqrt(t, d0, a):
     return np.sqrt(np.maximum(d0 * d0 + a * a * t, 0.0))
 
@@ -171,7 +184,7 @@ def _g_exp_linear(t, d):
                 out.append([float(v * np.exp(-r * tc)), float(r), tc])
     if not out:
         out.append([float(dpos.min()), 1.0 / max(t1 - t0, 1e-12), 0.5 * (t0 + t1)])
-    return out
+    return [[float(np.log(max(g[0], _TINY))), g[1], g[2]] for g in out]  # internal (ln d0, r, t_c)
 
 
 def _g_sqrt(t, d):
@@ -207,8 +220,8 @@ def _b_power_law_offset(t, d):
     return [0.0, -10.0, 0.0], [np.inf, 10.0, np.inf]
 
 
-def _b_exp_linear(t, d):
-    return [0.0, 0.0, float(t.min())], [np.inf, np.inf, float(t.max())]
+def _b_exp_linear(t, d):  # internal (ln d0, r, t_c)
+    return [-np.inf, 0.0, float(t.min())], [np.inf, np.inf, float(t.max())]
 
 
 def _b_sqrt(t, d):
@@ -264,7 +277,7 @@ MODELS: dict[str, FitModel] = {m.name: m for m in [
     FitModel("power_law_offset", ("a", "b", "c"), _power_law_offset, _g_power_law_offset,
              _b_power_law_offset, "a t^b + c"),
     FitModel("exp_linear", ("d0", "r", "t_c"), _exp_linear, _g_exp_linear, _b_exp_linear,
-             "d0 exp(r m) (1 + r (t - m)), m = min(t, t_c)"),
+             "d0 exp(r m) (1 + r (t - m)), m = min(t, t_c)", _exp_linear_internal, _exp_linear_to_public),
     FitModel("sqrt", ("d0", "a"), _sqrt, _g_sqrt, _b_sqrt, "sqrt(d0^2 + a^2 t)"),
     FitModel("sqrt_offset", ("a", "c"), _sqrt_offset, _g_sqrt_offset, _b_sqrt_offset, "a sqrt(t) + c"),
     FitModel("sphere", ("R", "d0", "k"), _sphere, _g_sphere, _b_sphere,
