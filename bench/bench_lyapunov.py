@@ -4,11 +4,11 @@ What it measures:
 
 1. For a 784-100-10 ReLU MLP (79,510 parameters, float32) on a batch of 64: the time of
    one plain SGD step ``w - lr grad L(w)`` on the flat vector (written inline with
-   ``torch.func.grad`` over ``pathdep.models.make_apply``), and the time per step of
+   ``torch.func.grad`` over ``pathdep.core.models.make_apply``), and the time per step of
    Benettin's method with k = 1, 8, 32 tangent vectors (vmapped ``torch.func.jvp`` of
    that step, i.e. forward-over-reverse, plus the QR), relative to the plain step; the
    QR alone is timed too.
-2. The throughput of the 2-2-1 study (pathdep.lyapunov_study): 8000 networks (float64)
+2. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks (float64)
    with full 9x9 Jacobians (vmapped ``jacfwd``), batched QR and the Ginelli CLV buffer,
    in network-steps per second; plus Benettin without CLVs and plain vmapped gradient
    descent for comparison.
@@ -27,9 +27,9 @@ import time
 import torch
 from torch.func import grad, vmap
 
-from pathdep import lyapunov as ly
-from pathdep import lyapunov_study as st
-from pathdep.models import MLP, Layout, make_apply
+from pathdep.analysis import lyapunov as ly
+from pathdep.analysis import lyapunov_study as st
+from pathdep.core.models import MLP, Layout, make_apply
 
 
 def timeit(fn, repeat: int) -> tuple[float, float]:

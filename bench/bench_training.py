@@ -25,9 +25,9 @@ import h5py
 import numpy as np
 import torch
 
-from pathdep.dynamics import make_ensemble_step, make_step
-from pathdep.models import Layout, build_model, make_apply
-from pathdep.optim import Optimizer
+from pathdep.core.dynamics import make_ensemble_step, make_step
+from pathdep.core.models import Layout, build_model, make_apply
+from pathdep.core.optim import Optimizer
 
 
 def member_steps_sequential(k: int, steps: int, x, y) -> float:
@@ -78,7 +78,7 @@ def write_overhead(threads: int, steps: int) -> tuple[float, float, float]:
     (Fashion-MNIST if prepared, else synthetic data in the same format)."""
     from pathdep.config import load_config, validate
     from pathdep.data import prepare_dataset
-    from pathdep.train import init_ensemble, train_ensemble
+    from pathdep.stages.train import init_ensemble, train_ensemble
 
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / "config.yaml")

@@ -1,7 +1,7 @@
 # Analyses (issue 3): per run analysis.nc (aligned distances, interpolation barriers,
 # autocorrelations, hypersphere diffusion), per experiment fits + scaling tables, their
 # figures, the hypersphere theory figure and one summary table. Settings: the top-level
-# `analysis:` block of the config (pathdep.analysis.run.DEFAULTS), passed through params:.
+# `analysis:` block of the config (pathdep.config.analysis.DEFAULTS), passed through params:.
 localrules:
     plot_analysis,
     plot_hypersphere_theory,

@@ -69,7 +69,7 @@ if _unknown_exps:
 
 def get_analysis_spec(wildcards):
     """The `analysis:` block with `analysis.experiments.<exp>` merged in (defaults in
-    pathdep.analysis.run.DEFAULTS are applied inside the job)."""
+    pathdep.config.analysis.DEFAULTS are applied inside the job)."""
     from pathdep.config import deep_merge
 
     spec = dict(config.get("analysis") or {})

@@ -63,7 +63,7 @@ def tiny_run(overrides: dict | None = None, dataset: str = "digits", seed: int =
 
 def train_tiny(tmp: str | Path, run: dict, data: Path, name: str = "run", **kw) -> Path:
     """init_ensemble + train_ensemble into ``tmp/name``; returns the trajectory path."""
-    from pathdep.train import init_ensemble, train_ensemble
+    from pathdep.stages.train import init_ensemble, train_ensemble
 
     d = Path(tmp) / name
     d.mkdir(parents=True, exist_ok=True)

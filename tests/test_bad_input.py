@@ -225,7 +225,7 @@ FORK_SERVER = textwrap.dedent("""
     import json, os, sys, traceback
     jobs = json.load(open(sys.argv[1]))
     import snakemake.cli
-    import jsonschema, torch, pathdep.config, pathdep.data, pathdep.init, pathdep.models, pathdep.optim  # noqa: F401
+    import jsonschema, torch, pathdep.config, pathdep.data, pathdep.core.init, pathdep.core.models, pathdep.core.optim  # noqa: F401
     import requests, snakemake.api, snakemake.dag, snakemake.parser, snakemake.workflow  # noqa: F401
     snakemake.cli.parse_args(["--workflow-profile", "none", "-n"])  # imports the plugin registries once
 
@@ -490,8 +490,8 @@ def test_real_run_with_missing_data_writes_nothing(real_runs):
 def trained(tmp_path_factory):
     """A tiny finished run: dataset, init.h5, trajectory.h5, metrics.nc."""
     from pathdep.data import prepare_dataset
-    from pathdep.metrics import compute_metrics
-    from pathdep.train import init_ensemble, train_ensemble
+    from pathdep.stages.metrics import compute_metrics
+    from pathdep.stages.train import init_ensemble, train_ensemble
 
     d = tmp_path_factory.mktemp("trained")
     cfg = copy.deepcopy(BASE)
@@ -531,7 +531,7 @@ def _corrupt_copies(traj: Path, out: Path) -> dict[str, Path]:
 
 
 def test_corrupted_trajectory_one_line_and_existing_metrics_survive(trained, tmp_path):
-    from pathdep.metrics import compute_metrics
+    from pathdep.stages.metrics import compute_metrics
 
     good = trained["metrics"]
     before = (good.read_bytes(), good.stat().st_mtime_ns)
@@ -544,7 +544,7 @@ def test_corrupted_trajectory_one_line_and_existing_metrics_survive(trained, tmp
 
 
 def test_trajectory_from_another_config_is_refused(trained, tmp_path):
-    from pathdep.metrics import compute_metrics
+    from pathdep.stages.metrics import compute_metrics
 
     other = copy.deepcopy(trained["run"])
     other["optimizer"]["lr"] = 0.5
@@ -556,7 +556,7 @@ def test_trajectory_from_another_config_is_refused(trained, tmp_path):
 
 
 def test_init_from_another_config_is_refused(trained, tmp_path):
-    from pathdep.train import train_ensemble
+    from pathdep.stages.train import train_ensemble
 
     other = copy.deepcopy(trained["run"])
     other["perturbation"]["epsilon"] = 0.5
@@ -571,7 +571,7 @@ def test_failing_metrics_write_keeps_the_old_file(trained, monkeypatch):
     """A write that dies half-way leaves the previous metrics.nc and no .partial."""
     import xarray as xr
 
-    from pathdep.metrics import compute_metrics
+    from pathdep.stages.metrics import compute_metrics
 
     good = trained["metrics"]
     before = good.read_bytes()
@@ -589,7 +589,7 @@ def test_failing_metrics_write_keeps_the_old_file(trained, monkeypatch):
 
 def test_sphere_chord_too_big_in_init_writes_nothing(trained, tmp_path):
     """Past validation (a run edited by hand), init_ensemble checks every member before writing."""
-    from pathdep.train import init_ensemble
+    from pathdep.stages.train import init_ensemble
 
     run = copy.deepcopy(trained["run"])
     run["perturbation"].update(kind="sphere", epsilon=3.0)

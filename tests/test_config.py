@@ -145,7 +145,7 @@ def test_runs_of_an_experiment_share_the_reference_init(tmp_path):
     import h5py
 
     from pathdep.data import prepare_dataset
-    from pathdep.train import init_ensemble
+    from pathdep.stages.train import init_ensemble
 
     c = cfg_with({"perturbation": {"epsilon": [0.01, 0.1]}})
     c["experiments"]["b"] = {"optimizer": {"lr": 0.2}}
@@ -178,7 +178,7 @@ def test_canonical_is_order_independent():
 
 
 def _count(in_dim: int, hidden: list[int], out: int) -> int:
-    from pathdep.models import MLP, count_params
+    from pathdep.core.models import MLP, count_params
 
     return count_params(MLP(in_dim, hidden, out))
 
@@ -257,8 +257,8 @@ def test_sphere_check_uses_the_exact_reference_radii(scheme, tmp_path):
     above; for hyperspherical that diameter is 2 sqrt(D) sigma, sigma^2 = 2 / fan_in."""
     import torch
 
-    from pathdep.init import init_params
-    from pathdep.models import Layout, build_model
+    from pathdep.core.init import init_params
+    from pathdep.core.models import Layout, build_model
 
     c = cfg_with({"init": {"scheme": scheme}, "perturbation": {"kind": "sphere", "epsilon": 0.01}})
     run = validate(c)["a"][0]

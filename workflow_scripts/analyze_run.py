@@ -4,8 +4,8 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.analysis.run import analyze_run  # noqa: E402
-from pathdep.train import resolve_device  # noqa: E402
+from pathdep.stages.analysis import analyze_run  # noqa: E402
+from pathdep.core.context import resolve_device  # noqa: E402
 
 analyze_run(
     snakemake.input.trajectory,  # noqa: F821

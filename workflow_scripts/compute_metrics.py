@@ -3,7 +3,7 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.metrics import compute_metrics  # noqa: E402
+from pathdep.stages.metrics import compute_metrics  # noqa: E402
 
 compute_metrics(
     snakemake.input.trajectory,  # noqa: F821

@@ -3,7 +3,7 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.analysis.run import fit_experiment  # noqa: E402
+from pathdep.stages.analysis import fit_experiment  # noqa: E402
 
 out = snakemake.output  # noqa: F821
 fit_experiment(

@@ -3,6 +3,6 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.train import init_ensemble  # noqa: E402
+from pathdep.stages.train import init_ensemble  # noqa: E402
 
 init_ensemble(snakemake.params.run, snakemake.input.data, snakemake.output.h5)  # noqa: F821

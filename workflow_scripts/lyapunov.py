@@ -3,8 +3,8 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.lyapunov_run import lyapunov_for_run  # noqa: E402
-from pathdep.train import resolve_device  # noqa: E402
+from pathdep.stages.lyapunov import lyapunov_for_run  # noqa: E402
+from pathdep.core.context import resolve_device  # noqa: E402
 
 lyapunov_for_run(
     snakemake.params.run,  # noqa: F821

@@ -3,8 +3,8 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.lyapunov_run import link_table  # noqa: E402
-from pathdep.plots_lyapunov import plot_link, plot_spectrum  # noqa: E402
+from pathdep.stages.lyapunov import link_table  # noqa: E402
+from pathdep.plots.lyapunov import plot_link, plot_spectrum  # noqa: E402
 
 out = snakemake.output  # noqa: F821
 table = link_table(list(snakemake.input.spectra))  # noqa: F821

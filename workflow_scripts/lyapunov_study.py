@@ -5,8 +5,8 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
 import torch  # noqa: E402
 
-from pathdep.lyapunov_study import roc_by_time, run_study  # noqa: E402
-from pathdep.plots_lyapunov import plot_study  # noqa: E402
+from pathdep.analysis.lyapunov_study import roc_by_time, run_study  # noqa: E402
+from pathdep.plots.lyapunov import plot_study  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 out = snakemake.output  # noqa: F821

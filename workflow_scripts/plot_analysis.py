@@ -3,7 +3,7 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.plots_analysis import plot_analysis  # noqa: E402
+from pathdep.plots.analysis import plot_analysis  # noqa: E402
 
 plot_analysis(
     snakemake.input.metrics,  # noqa: F821

@@ -9,7 +9,7 @@ import time
 import traceback
 
 from pathdep.data import prepare_dataset
-from pathdep.provenance import collect
+from pathdep.io.provenance import collect
 
 spec = dict(snakemake.params.spec)  # noqa: F821 (injected by snakemake)
 name, out = snakemake.wildcards.dataset, str(snakemake.output.h5)  # noqa: F821

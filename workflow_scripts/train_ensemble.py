@@ -3,7 +3,7 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "a")  # noqa: F821  (append: keep the log of a preempted attempt)
 
-from pathdep.train import train_ensemble  # noqa: E402
+from pathdep.stages.train import train_ensemble  # noqa: E402
 
 train_ensemble(
     snakemake.params.run,  # noqa: F821

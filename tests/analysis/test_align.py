@@ -6,7 +6,7 @@ import torch
 
 from pathdep.analysis.align import (align_ensemble, aligned_distance, apply_permutation,
                                     permutation_spec, weight_matching)
-from pathdep.models import MLP, LeNet5, Layout, make_apply
+from pathdep.core.models import MLP, LeNet5, Layout, make_apply
 
 
 def _net(kind, seed):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pathdep.analysis.interpolate import barrier, interpolation_curve, loss_integral
-from pathdep.models import MLP, Layout, make_apply
+from pathdep.core.models import MLP, Layout, make_apply
 
 LAM = np.linspace(0, 1, 21)
 

@@ -9,14 +9,18 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.fits` - functional forms fitted to divergence curves, AIC/BIC.
 * :mod:`~pathdep.analysis.scaling` - fitted parameters against swept hyperparameters.
 * :mod:`~pathdep.analysis.hypersphere` - Brownian motion on spheres; diffusion fits of weights.
+* :mod:`~pathdep.analysis.lyapunov` - Benettin spectra, FTLEs, covariant Lyapunov vectors.
+* :mod:`~pathdep.analysis.lyapunov_study` - the 2-2-1 weight-dynamics study and its ROC.
+* :mod:`~pathdep.analysis.quantities` - the divergence curves the fits read.
 
 Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) with
-:class:`pathdep.models.Layout` and ``apply = make_apply(module, layout)``.
+:class:`pathdep.core.models.Layout` and ``apply = make_apply(module, layout)``.
 """
 
 import importlib
 
-__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "scaling", "run"]
+__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "lyapunov", "lyapunov_study",
+           "quantities", "scaling"]
 
 
 def __getattr__(name: str):

@@ -8,9 +8,9 @@ ascent over the permutations, each sub-problem a linear assignment
 (``scipy.optimize.linear_sum_assignment``). The permuted network computes exactly the same
 function; the aligned distance ``|w_ref - P(w_other)|`` is the seed's ``d_w^perm``.
 
-The *permutation spec* is derived from the :class:`pathdep.models.Layout` for the chained
-architectures pathdep builds (:class:`~pathdep.models.MLP` and
-:class:`~pathdep.models.LeNet5`): the output units of every layer but the last carry one
+The *permutation spec* is derived from the :class:`pathdep.core.models.Layout` for the chained
+architectures pathdep builds (:class:`~pathdep.core.models.MLP` and
+:class:`~pathdep.core.models.LeNet5`): the output units of every layer but the last carry one
 permutation ``P_<layer>`` acting on that layer's weight rows and bias, and on the next
 layer's weight columns. Between the last convolution and the first linear layer the
 flatten order is ``(C, H, W)``, so channel ``c`` owns the contiguous block of columns
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from pathdep.models import Layout
+from pathdep.core.models import Layout
 
 __all__ = [
     "PermutationSpec",
@@ -72,7 +72,7 @@ def permutation_spec(layout: Layout) -> PermutationSpec:
     """Derive the permutation spec of a chained MLP / LeNet-5 from its layout.
 
     Layers are taken in ``layout.layers()`` order and assumed to feed each other in that
-    order (true for :class:`~pathdep.models.MLP` and :class:`~pathdep.models.LeNet5`; the
+    order (true for :class:`~pathdep.core.models.MLP` and :class:`~pathdep.core.models.LeNet5`; the
     elementwise activations and the average pooling commute with channel permutations).
     Each layer but the last gets a permutation ``P_<layer>``.
 

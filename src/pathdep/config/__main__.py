@@ -1,0 +1,3 @@
+from pathdep.config.validation import main
+
+raise SystemExit(main())

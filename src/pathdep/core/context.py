@@ -1,0 +1,196 @@
+"""Everything a stage needs from one resolved run (layer ``core``).
+
+What it holds:
+
+* :class:`RunContext` - built once from a resolved run config and a prepared dataset file:
+  device, dtype, the model (``module``, flat ``layout``, functional ``apply``), the task's
+  loss, the optimiser specialised to each member's hyperparameters, the shared batch
+  schedule. Training, metrics, analyses and the Lyapunov tangent map all start here, so a
+  run's set-up is written once.
+* :func:`run_seeds` / :func:`canonical` - the seeds of a run (``numpy.random.SeedSequence``
+  from ``run['seed']``) and the JSON form of a run stored in every output.
+* :func:`eval_subset` - the fixed, seeded evaluation subsets of the metrics.
+
+How it was checked: every stage test builds through it (``tests/test_train.py``,
+``tests/test_metrics.py``, ``tests/test_lyapunov_run.py``), and ``tests/core/test_context.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import h5py
+import numpy as np
+import torch
+
+from pathdep.core.dynamics import make_step, task_loss
+from pathdep.core.models import Layout, build_model, make_apply
+from pathdep.core.optim import Optimizer, optimizer_from_config
+from pathdep.core.schedule import Schedule
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``auto`` -> the job's GPU when there is one, else the CPU."""
+    device = device or "auto"
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: 'cuda' requested but no CUDA device is visible (set device: auto or cpu)")
+    return torch.device(device)
+
+
+def dataset_meta(data_path: str | Path) -> dict:
+    """The attributes of a prepared dataset file (shape, outputs, task, sizes)."""
+    path = Path(data_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: prepared dataset not found (run rule prepare_dataset)")
+    try:
+        with h5py.File(path, "r") as f:
+            a = dict(f.attrs)
+            n_train = int(f["train/x"].shape[0])
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable dataset HDF5 file ({str(exc).splitlines()[0][:100]})") from None
+    return {"in_shape": tuple(int(v) for v in a["in_shape"]), "out_dim": int(a["out_dim"]),
+            "task": str(a["task"]), "n_train": n_train}
+
+
+def build(run: dict, meta: dict, dtype=torch.float32):
+    """(module, layout, apply) for a resolved run on a dataset with ``meta``."""
+    module = build_model(run["model"], meta["in_shape"], meta["out_dim"]).to(dtype)
+    layout = Layout.from_module(module)
+    return module, layout, make_apply(module, layout)
+
+
+def member_hparams(run: dict) -> tuple[Optimizer, list[dict]]:
+    """The optimiser and each member's hyperparameters (member 0 is the baseline)."""
+    opt, hp = optimizer_from_config(run["optimizer"])
+    pert = run["perturbation"]
+    n = int(pert["members"])
+    out = []
+    for k in range(n + 1):
+        h = dict(hp)
+        if pert.get("target") == "hyperparameter" and k > 0:
+            h[pert["hparam"]] = h[pert["hparam"]] * (1.0 + float(pert["epsilon"]) * k / n)
+        out.append(h)
+    return opt.specialized(out), out
+
+
+def run_seeds(run: dict) -> dict:
+    """Seeds of one run, all derived from ``run['seed']`` through SeedSequence.
+
+    Returns:
+        ``{"root": s, "init": int, "schedule": int, "members_perturb": [K ints],
+        "members_schedule": [K ints]}`` for K = members + 1 (index 0 is the baseline).
+    """
+    root = int(run.get("seed", 0))
+    ss = np.random.SeedSequence(root)
+    init_ss, pert_ss, sched_ss = ss.spawn(3)
+    k = int(run["perturbation"].get("members", 10)) + 1
+    as_int = lambda s: int(s.generate_state(1, dtype=np.uint32)[0])  # noqa: E731
+    return {
+        "root": root,
+        "init": as_int(init_ss),
+        "schedule": as_int(sched_ss),
+        "members_perturb": [as_int(s) for s in pert_ss.spawn(k)],
+        "members_schedule": [as_int(s) for s in sched_ss.spawn(k)],
+    }
+
+
+def canonical(run: dict) -> str:
+    """The JSON form of a resolved run (what a trajectory's ``config`` attribute stores)."""
+    return json.dumps(run, sort_keys=True, default=str)
+
+
+def eval_subset(n: int, size: int, seed: int) -> np.ndarray:
+    """A fixed, seeded subset of ``size`` indices out of ``n`` (sorted)."""
+    if size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([int(seed), 7]).choice(n, size=size, replace=False))
+
+
+@dataclass
+class RunContext:
+    """What a stage needs from one run: device, dtype, model, data, optimiser, schedule.
+
+    Build it with :meth:`RunContext.build`; ``data`` is loaded lazily by
+    :meth:`RunContext.load_data` (metrics and analyses load it, the init stage does not).
+    """
+
+    run: dict
+    device: torch.device
+    dtype: torch.dtype
+    meta: dict
+    module: torch.nn.Module
+    layout: Layout
+    apply: Callable
+    opt: Optimizer
+    hps: list
+    data_path: str | None = None
+    data: Any = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, run: dict, data_path: str | Path, device: str | torch.device | None = None,
+              dtype: str | None = None, load: bool = False) -> "RunContext":
+        """Args:
+            run: a resolved run config (``pathdep.config.validate`` output).
+            data_path: the prepared dataset file (``results/data/<name>.h5``).
+            device: ``auto``/``cpu``/``cuda``; default: ``run['device']``.
+            dtype: ``float32``/``float64``; default: ``run['training']['dtype']``.
+            load: also load the dataset onto the device.
+        """
+        dev = resolve_device(device if device is not None else run.get("device"))
+        dt = DTYPES[dtype or run["training"]["dtype"]]
+        meta = dataset_meta(data_path)
+        module, layout, apply = build(run, meta, dt)
+        module.to(dev)
+        opt, hps = member_hparams(run)
+        ctx = cls(run, dev, dt, meta, module, layout, apply, opt, hps, str(data_path))
+        if load:
+            ctx.load_data()
+        return ctx
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def loss(self) -> str:
+        """The training loss of the task (cross-entropy or MSE)."""
+        return task_loss(self.task)
+
+    def load_data(self):
+        """Load the prepared dataset onto the context's device (once)."""
+        if self.data is None:
+            from pathdep.data import load_dataset
+
+            self.data = load_dataset(self.data_path, device=self.device)
+        return self.data
+
+    def step(self, optimizer: Optimizer | None = None) -> Callable:
+        """The pure update map ``step(w, state, x, y, hp) -> (w, state, loss)``."""
+        return make_step(self.apply, self.loss, optimizer or self.opt)
+
+    def hparams(self, member: int | None = None) -> dict:
+        """Member hyperparameters as tensors: one member's ``{name: scalar}`` or all ``{name: (K,)}``."""
+        if member is not None:
+            return {h: torch.tensor(v, dtype=self.dtype, device=self.device) for h, v in self.hps[member].items()}
+        return {h: torch.tensor([hp[h] for hp in self.hps], dtype=self.dtype, device=self.device)
+                for h in self.hps[0]}
+
+    def schedule(self, seeds: list[int], swaps: list | None = None) -> Schedule:
+        """The batch schedule of the given members' shuffle seeds."""
+        tr = self.run["training"]
+        return Schedule(self.meta["n_train"], int(tr["batch_size"]), int(tr["epochs"]), [int(s) for s in seeds],
+                        swaps, tr.get("max_steps"))
+
+    def train_tensors(self):
+        """``(x, y)`` of the whole training split on the device (y cast to dtype for regression)."""
+        data = self.load_data()
+        x = data.x_train.to(self.device, self.dtype)
+        y = data.y_train.to(self.device) if self.task == "classification" else data.y_train.to(self.device, self.dtype)
+        return x, y

@@ -1,0 +1,184 @@
+"""Models and the flat parameter layout.
+
+What it computes: the networks pathdep trains (an MLP with configurable hidden widths,
+activation and bias, and a LeNet-5-style CNN), and the *layout* that maps one flat
+parameter vector ``w`` of shape ``(P,)`` to the module's named tensors. Every other part
+of pathdep works on flat vectors (ensembles are ``(K, P)`` tensors, trajectories are
+``(n_checkpoints, K, P)`` arrays); the layout is the only place that knows about names
+and shapes, and it is written into every trajectory file.
+
+How it was checked: ``tests/test_models.py`` compares ``functional_call`` on a flat
+vector with the module's own forward, counts parameters against ``sum(p.numel())``, and
+checks ``width_for_param_count`` against the model it builds.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from pathdep.io.layout import Layout  # noqa: F401  (re-exported: the flat vector's layout)
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+
+
+class MLP(nn.Module):
+    """Fully connected network ``in -> hidden[0] -> ... -> hidden[-1] -> out``.
+
+    Layers are named ``fc0, fc1, ...`` so parameter names read ``fc0.weight``,
+    ``fc0.bias``; PyTorch stores a weight as ``(out, in)``.
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int,
+                 activation: str = "relu", bias: bool = True):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        dims = [int(in_dim), *[int(h) for h in hidden], int(out_dim)]
+        self.n_layers = len(dims) - 1
+        for i in range(self.n_layers):
+            self.add_module(f"fc{i}", nn.Linear(dims[i], dims[i + 1], bias=bias))
+        self.act = ACTIVATIONS[activation]()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() > 2:  # images (B, C, H, W) -> (B, C*H*W)
+            x = x.flatten(start_dim=1)
+        for i in range(self.n_layers):
+            x = getattr(self, f"fc{i}")(x)
+            if i < self.n_layers - 1:
+                x = self.act(x)
+        return x
+
+
+class LeNet5(nn.Module):
+    """LeNet-5-style CNN (LeCun et al. 1998), with average pooling.
+
+    conv0 (C->6, 5x5, padding 2 for 28x28 inputs) -> pool -> conv1 (6->16, 5x5) -> pool
+    -> fc0 (->120) -> fc1 (->84) -> fc2 (->classes). Names ``conv0, conv1, fc0..fc2``.
+    """
+
+    def __init__(self, in_shape: Sequence[int], out_dim: int, activation: str = "relu",
+                 bias: bool = True, channels: Sequence[int] = (6, 16), fc: Sequence[int] = (120, 84)):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        c, h, w = (int(v) for v in in_shape)
+        pad = 2 if h == 28 else 0
+        self.conv0 = nn.Conv2d(c, channels[0], 5, padding=pad, bias=bias)
+        self.conv1 = nn.Conv2d(channels[0], channels[1], 5, bias=bias)
+        self.pool = nn.AvgPool2d(2)
+        self.act = ACTIVATIONS[activation]()
+        with torch.no_grad():
+            n_flat = self._features(torch.zeros(1, c, h, w)).shape[-1]
+        dims = [n_flat, *fc, out_dim]
+        self.n_fc = len(dims) - 1
+        for i in range(self.n_fc):
+            self.add_module(f"fc{i}", nn.Linear(dims[i], dims[i + 1], bias=bias))
+        self.in_shape = (c, h, w)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.act(self.conv0(x)))
+        x = self.pool(self.act(self.conv1(x)))
+        return x.flatten(start_dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, *self.in_shape)
+        x = self._features(x)
+        for i in range(self.n_fc):
+            x = getattr(self, f"fc{i}")(x)
+            if i < self.n_fc - 1:
+                x = self.act(x)
+        return x
+
+
+def build_model(spec: dict, in_shape: Sequence[int], out_dim: int) -> nn.Module:
+    """Build the model named by a resolved ``model`` config block.
+
+    Args:
+        spec: ``{"kind": "mlp"|"lenet5", "hidden": [...], "activation": ..., "bias": ...}``.
+        in_shape: one input's shape, e.g. ``(1, 28, 28)`` or ``(2,)``.
+        out_dim: number of outputs (classes, or regression targets).
+    """
+    kind = spec.get("kind", "mlp")
+    act = spec.get("activation", "relu")
+    bias = bool(spec.get("bias", True))
+    if kind == "mlp":
+        in_dim = 1
+        for d in in_shape:
+            in_dim *= int(d)
+        return MLP(in_dim, spec.get("hidden", [100]), out_dim, act, bias)
+    if kind == "lenet5":
+        if len(in_shape) != 3:
+            raise ValueError(f"model.kind: lenet5 needs image inputs (C, H, W), got input shape {tuple(in_shape)}")
+        return LeNet5(in_shape, out_dim, act, bias)
+    raise ValueError(f"model.kind: expected one of ['lenet5', 'mlp'], got {kind!r}")
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def mlp_param_count(in_dim: int, width: int, depth: int, out_dim: int, bias: bool = True) -> int:
+    """Parameters of an MLP with ``depth`` hidden layers of ``width``, counted from the model."""
+    return count_params(MLP(in_dim, [width] * depth, out_dim, bias=bias))
+
+
+def width_for_param_count(in_dim: int, depth: int, out_dim: int, n_params: int,
+                          bias: bool = True, tol: float = 0.05) -> int:
+    """Width ``w`` of ``depth`` equal hidden layers whose parameter count is closest to
+    ``n_params``. Counts come from the built model, not a closed form (the seed's closed
+    form drops a ``w`` term; DESIGN.md).
+
+    Raises:
+        ValueError: if no integer width reaches ``n_params`` within relative ``tol``.
+    """
+    if depth < 1:
+        raise ValueError(f"model.depth: expected >= 1, got {depth}")
+
+    def count(w: int) -> int:
+        # Closed form verified against the built model in tests; building big models
+        # in a bisection would be slow. D = (in+b) w + (depth-1)(w+b) w + (w+b) out.
+        b = 1 if bias else 0
+        return (in_dim + b) * w + (depth - 1) * (w + b) * w + (w + b) * out_dim
+
+    lo, hi = 1, 1
+    while count(hi) < n_params:
+        hi *= 2
+        if hi > 10**7:
+            break
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count(mid) < n_params:
+            lo = mid + 1
+        else:
+            hi = mid
+    best = min((w for w in (lo - 1, lo) if w >= 1), key=lambda w: abs(count(w) - n_params))
+    actual = mlp_param_count(in_dim, best, depth, out_dim, bias)
+    if abs(actual - n_params) > tol * n_params:
+        raise ValueError(
+            f"model.n_params: no integer width gives {n_params} parameters with depth {depth} "
+            f"(closest: width {best} -> {actual}, off by more than {tol:.0%})")
+    return best
+
+
+def make_apply(module: nn.Module, layout: Layout):
+    """Return ``apply(w, x) -> outputs`` evaluating ``module`` at the flat parameters ``w``.
+
+    ``w`` has shape ``(P,)``; the function is pure and works under ``torch.vmap`` and
+    ``torch.func.jvp``.
+    """
+
+    def apply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(module, layout.unflatten(w), (x,))
+
+    return apply

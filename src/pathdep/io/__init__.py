@@ -1,0 +1,1 @@
+"""Files (layer ``io``, the bottom): one atomic writer, the trajectory schema, provenance."""

@@ -1,0 +1,280 @@
+"""HDF5 files of ensembles: initial weights (``init.h5``) and trajectories (``trajectory.h5``).
+
+Schema (``schema_version`` 1; readable with plain h5py, no pathdep needed)::
+
+    init.h5
+      /weights            (K, P) float32/64   initial flat weights; member 0 is the baseline
+      /members/<column>   (K,)                member table (see below)
+      /members/distance_per_tensor (K, n_tensors)  |w_k - w_0| per parameter tensor
+      attrs: schema_version, kind="init", layout (JSON: names, shapes, offsets),
+             config (JSON of the resolved run), provenance (JSON), seeds (JSON)
+
+    trajectory.h5
+      /weights            (C, K, P)  weights at checkpoints, chunked (1, K, P), streamed
+      /steps              (C,)  int64    training step of each checkpoint (0 = init)
+      /epochs             (C,)  float64  the same in epochs
+      /loss               (T, K) float32 per-step batch loss of each member (before the update)
+      /diverged_step      (K,)  int64    first step whose loss was NaN/inf, -1 if none
+      /valid              (C, K) bool    False at checkpoints from a member's diverged_step on
+      /members/...        as in init.h5
+      attrs: schema_version, kind="trajectory", layout, config, provenance, seeds,
+             complete (True only once every checkpoint is written), n_steps,
+             steps_per_epoch, task, loss, write_seconds, train_seconds
+
+Member table columns: ``role`` ("baseline"/"member"), ``target`` (init, schedule,
+hyperparameter, none), ``kind``, ``epsilon`` (the member's own perturbation size: the
+configured epsilon for init perturbations, ``epsilon*k/N`` for hyperparameter ones),
+``distance`` and ``relative_distance`` (global |w_k(0) - w_0(0)|, and over |w_0(0)|),
+``seed_perturb``, ``seed_schedule``, ``swaps`` (JSON), and ``hp_<name>`` for every
+optimiser hyperparameter of the member.
+
+A trajectory is written to ``<path>.partial`` and renamed at the end, so Snakemake (and a
+reader) never sees a half-written file as done.
+
+How it was checked: ``tests/test_trajectory.py`` (round trip, streaming writes, truncated
+and corrupted files give one-line errors).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from pathdep.io.layout import Layout
+
+SCHEMA_VERSION = 1
+
+
+class TrajectoryError(ValueError):
+    """A trajectory or init file that cannot be used, reported as one line."""
+
+
+def _write_members(f: h5py.File, members: list[dict], dist_per_tensor: np.ndarray | None) -> None:
+    g = f.create_group("members")
+    cols = list(members[0].keys())
+    for c in cols:
+        vals = [m[c] for m in members]
+        if isinstance(vals[0], str):
+            g.create_dataset(c, data=np.array(vals, dtype=h5py.string_dtype()))
+        elif isinstance(vals[0], (list, dict, tuple)):
+            g.create_dataset(c, data=np.array([json.dumps(v) for v in vals], dtype=h5py.string_dtype()))
+        elif isinstance(vals[0], (bool, np.bool_)):
+            g.create_dataset(c, data=np.array(vals, dtype=bool))
+        elif isinstance(vals[0], (int, np.integer)):
+            g.create_dataset(c, data=np.array(vals, dtype=np.int64))
+        else:
+            g.create_dataset(c, data=np.array(vals, dtype=np.float64))
+    if dist_per_tensor is not None:
+        g.create_dataset("distance_per_tensor", data=np.asarray(dist_per_tensor, dtype=np.float64))
+
+
+def read_members(f: h5py.File) -> pd.DataFrame:
+    g = f["members"]
+    data = {}
+    for c in g:
+        if c == "distance_per_tensor":
+            continue
+        v = g[c][()]
+        if v.dtype.kind in ("O", "S"):
+            v = np.array([x.decode() if isinstance(x, bytes) else x for x in v])
+        data[c] = v
+    return pd.DataFrame(data)
+
+
+def _atomic_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def save_init(path: str | Path, weights: np.ndarray, layout: Layout, members: list[dict],
+              dist_per_tensor: np.ndarray, attrs: dict) -> None:
+    """Write ``init.h5`` atomically (``.partial`` then rename)."""
+    path = Path(path)
+    tmp = _atomic_path(path)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("weights", data=weights)
+            _write_members(f, members, dist_per_tensor)
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["kind"] = "init"
+            f.attrs["layout"] = json.dumps(layout.to_attrs())
+            for k, v in attrs.items():
+                f.attrs[k] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _open(path: str | Path, kind: str) -> h5py.File:
+    path = Path(path)
+    if not path.exists():
+        raise TrajectoryError(f"{path}: file not found (expected an HDF5 {kind} file)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise TrajectoryError(f"{path}: not a readable HDF5 {kind} file (truncated or corrupted: "
+                              f"{str(exc).splitlines()[0][:120]})") from None
+    try:
+        ok = f.attrs.get("kind") == kind and int(f.attrs.get("schema_version", -1)) == SCHEMA_VERSION
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        f.close()
+        raise TrajectoryError(f"{path}: not a readable HDF5 {kind} file (corrupted attributes: "
+                              f"{str(exc).splitlines()[0][:120]})") from None
+    if not ok:
+        f.close()
+        raise TrajectoryError(f"{path}: not a pathdep {kind} file of schema version {SCHEMA_VERSION}")
+    return f
+
+
+@dataclass
+class InitFile:
+    weights: np.ndarray
+    layout: Layout
+    members: pd.DataFrame
+    config: dict
+    attrs: dict
+
+
+def load_init(path: str | Path) -> InitFile:
+    with _open(path, "init") as f:
+        try:
+            return InitFile(weights=f["weights"][()], layout=Layout.from_attrs(json.loads(f.attrs["layout"])),
+                            members=read_members(f), config=json.loads(f.attrs["config"]),
+                            attrs={k: f.attrs[k] for k in f.attrs})
+        except (KeyError, OSError, RuntimeError, ValueError) as exc:
+            raise TrajectoryError(f"{path}: init file is incomplete or corrupted "
+                                  f"({str(exc).splitlines()[0][:120]})") from None
+
+
+class TrajectoryWriter:
+    """Streams checkpoints into ``<path>.partial``; :meth:`finish` renames it to ``path``.
+
+    Memory does not grow with the number of checkpoints: each checkpoint is one
+    ``(K, P)`` slab written into a chunked, preallocated dataset.
+    """
+
+    def __init__(self, path: str | Path, layout: Layout, members: list[dict], dist_per_tensor: np.ndarray,
+                 ckpt_steps: np.ndarray, n_steps: int, steps_per_epoch: int, dtype, attrs: dict,
+                 resume: bool = False):
+        self.path = Path(path)
+        self.tmp = _atomic_path(self.path)
+        k, p = len(members), layout.n_params
+        if resume and self.tmp.exists():
+            self.f = h5py.File(self.tmp, "r+")
+            return
+        self.f = h5py.File(self.tmp, "w")
+        f = self.f
+        c = len(ckpt_steps)
+        f.create_dataset("weights", shape=(c, k, p), dtype=dtype, chunks=(1, k, p))
+        f.create_dataset("steps", data=np.asarray(ckpt_steps, dtype=np.int64))
+        f.create_dataset("epochs", data=np.asarray(ckpt_steps, dtype=np.float64) / steps_per_epoch)
+        f.create_dataset("loss", shape=(n_steps, k), dtype=np.float32, fillvalue=np.nan)
+        f.create_dataset("diverged_step", data=-np.ones(k, dtype=np.int64))
+        f.create_dataset("valid", data=np.zeros((c, k), dtype=bool))
+        _write_members(f, members, dist_per_tensor)
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["kind"] = "trajectory"
+        f.attrs["layout"] = json.dumps(layout.to_attrs())
+        f.attrs["complete"] = False
+        f.attrs["n_steps"] = int(n_steps)
+        f.attrs["steps_per_epoch"] = int(steps_per_epoch)
+        for key, v in attrs.items():
+            f.attrs[key] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
+
+    def write_checkpoint(self, i: int, weights: np.ndarray, valid: np.ndarray) -> None:
+        self.f["weights"][i] = weights
+        self.f["valid"][i] = valid
+
+    def write_losses(self, start: int, losses: np.ndarray) -> None:
+        self.f["loss"][start:start + len(losses)] = losses
+
+    def set_diverged(self, diverged: np.ndarray) -> None:
+        self.f["diverged_step"][...] = diverged
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def finish(self, extra_attrs: dict | None = None) -> None:
+        for k, v in (extra_attrs or {}).items():
+            self.f.attrs[k] = v
+        self.f.attrs["complete"] = True
+        self.f.close()
+        os.replace(self.tmp, self.path)
+
+    def close(self) -> None:
+        if self.f.id.valid:
+            self.f.close()
+
+
+class Trajectory:
+    """Read-only view of a finished ``trajectory.h5`` (weights read lazily, one checkpoint at a time).
+
+    Raises:
+        TrajectoryError: missing, truncated, corrupted or incomplete file.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.f = _open(path, "trajectory")
+        try:
+            if not bool(self.f.attrs.get("complete", False)):
+                raise TrajectoryError(f"{path}: trajectory is incomplete (training did not finish)")
+            self.layout = Layout.from_attrs(json.loads(self.f.attrs["layout"]))
+            self.config = json.loads(self.f.attrs["config"])
+            self.provenance = json.loads(self.f.attrs.get("provenance", "{}"))
+            self.steps = self.f["steps"][()]
+            self.epochs = self.f["epochs"][()]
+            self.valid = self.f["valid"][()]
+            self.diverged_step = self.f["diverged_step"][()]
+            self.members = read_members(self.f)
+            w = self.f["weights"]
+            if w.shape != (len(self.steps), len(self.members), self.layout.n_params):
+                raise TrajectoryError(f"{path}: /weights has shape {w.shape}, expected "
+                                      f"{(len(self.steps), len(self.members), self.layout.n_params)}")
+        except TrajectoryError:
+            self.f.close()
+            raise
+        except (KeyError, OSError, RuntimeError, ValueError) as exc:  # h5py: RuntimeError for broken groups
+            self.f.close()
+            raise TrajectoryError(f"{path}: trajectory file is corrupted ({str(exc).splitlines()[0][:120]})") from None
+
+    @property
+    def n_checkpoints(self) -> int:
+        return len(self.steps)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+    def weights(self, i: int) -> np.ndarray:
+        """Weights ``(K, P)`` at checkpoint ``i``."""
+        try:
+            return self.f["weights"][i]
+        except (OSError, RuntimeError) as exc:
+            raise TrajectoryError(f"{self.path}: cannot read checkpoint {i} (corrupted: {exc})") from None
+
+    def loss(self) -> np.ndarray:
+        """Per-step batch losses ``(T, K)``."""
+        try:
+            return self.f["loss"][()]
+        except (KeyError, OSError, RuntimeError) as exc:
+            raise TrajectoryError(f"{self.path}: cannot read /loss (corrupted: {str(exc).splitlines()[0][:120]})") from None
+
+    @property
+    def attrs(self) -> dict:
+        return {k: self.f.attrs[k] for k in self.f.attrs}
+
+    def close(self) -> None:
+        self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,2 @@
+"""Figures, one module per rule family plus :mod:`~pathdep.plots.common` (top layer: they read
+files and draw; no numerics beyond summaries)."""
