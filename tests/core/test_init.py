@@ -216,10 +216,31 @@ def test_gaussian_absolute_is_iid_eps():
     assert abs(info["distance"] / (0.01 * math.sqrt(lay.n_params)) - 1) < 0.05
 
 
+@pytest.mark.parametrize("relative", [False, True])
+def test_norm_kind_has_exact_global_size(relative):
+    """kind norm: |delta| = eps (absolute) or eps |w0| (relative) exactly, over six decades,
+    in float64; per tensor with granularity tensor; direction isotropic (mean ~ 0)."""
+    m, lay = _mlp((100, [50], 10), torch.float64)
+    w0 = init_params(m, lay, "kaiming_normal", 0).double()
+    n0 = w0.norm().item()
+    for eps in (1e-6, 1e-4, 1e-2, 1e-1):
+        w, info = perturb(w0, lay, "norm", eps, 3, relative=relative, granularity="global")
+        want = eps * n0 if relative else eps
+        assert abs((w - w0).norm().item() / want - 1) < 1e-9
+        assert abs(info["relative_distance"] * n0 / want - 1) < 1e-9
+    w, _ = perturb(w0, lay, "norm", 0.1, 3, relative=relative, granularity="tensor")
+    for name in lay.names:
+        sl = lay.slice(name)
+        want = 0.1 * w0[sl].norm().item() if relative else 0.1
+        assert abs((w[sl] - w0[sl]).norm().item() / want - 1) < 1e-9
+    mean = sum(perturb(w0, lay, "norm", 1.0, s, granularity="global")[0] - w0 for s in range(200)) / 200
+    assert mean.abs().max().item() < 0.02  # each coordinate ~ N(0, 1/(200 P)), P = 5560: 4 sd ~ 0.004
+
+
 def test_perturb_seeds_and_zero():
     m, lay = _mlp()
     w0 = init_params(m, lay, "kaiming_normal", 0)
-    for kind in ("gaussian", "sphere"):
+    for kind in ("gaussian", "sphere", "norm"):
         a, _ = perturb(w0, lay, kind, 0.1, 1, relative=True)
         b, _ = perturb(w0, lay, kind, 0.1, 1, relative=True)
         c, _ = perturb(w0, lay, kind, 0.1, 2, relative=True)

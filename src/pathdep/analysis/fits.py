@@ -20,6 +20,7 @@ sqrt              ``sqrt(d0^2 + a^2 t)``  (flat Brownian, ``a^2 = 2nD``) d0, a >
 sqrt_offset       ``a sqrt(t) + c``                                      a >= 0, c
 sphere            ``sqrt(2 R^2 - (2 R^2 - d0^2) e^{-k t})``              R, d0, k > 0
 linear            ``d0 + v t``                                           d0, v
+constant          ``c``  (the null model: no growth)                     c > 0
 ================  =====================================================  ==============
 
 * ``exp_linear``: exponential onset ``d0 e^{r t}`` for ``t < t_c`` continued, for
@@ -36,7 +37,9 @@ linear            ``d0 + v t``                                           d0, v
   root of this mean-square form); ``k = D (n-1) / R^2`` for one walker against its start
   (``d0 = 0``), ``k = 2 D (n-1) / R^2`` for two walkers.
 * ``linear``, ``power_law_offset`` and ``sqrt_offset`` are available but not in
-  :data:`DEFAULT_MODELS` (``power_law``, ``exp_linear``, ``sqrt``, ``sphere``).
+  :data:`DEFAULT_MODELS` (``constant``, ``power_law``, ``exp_linear``, ``sqrt``, ``sphere``).
+* ``constant`` is the null model every growth law must beat: without it, a form that can
+  flatten (``sphere``, ``sqrt`` with a large ``d0``) "wins" on curves that do not grow.
 
 Fits are done in ``space="log"`` by default (residuals ``log d - log f``: multiplicative
 noise, and curves that grow by decades, whose early exponential phase would be invisible
@@ -236,6 +239,18 @@ def _b_sphere(t, d):  # internal (d0, s, u)
     return [0.0, 0.0, 0.0], [np.inf, np.inf, np.inf]
 
 
+def _constant(t, c):
+    return np.full_like(np.asarray(t, dtype=np.float64), c)
+
+
+def _g_constant(t, d):
+    return [[float(np.median(d))]]
+
+
+def _b_constant(t, d):
+    return [0.0], [np.inf]
+
+
 def _b_linear(t, d):
     return [-np.inf, -np.inf], [np.inf, np.inf]
 
@@ -283,9 +298,12 @@ MODELS: dict[str, FitModel] = {m.name: m for m in [
     FitModel("sphere", ("R", "d0", "k"), _sphere, _g_sphere, _b_sphere,
              "sqrt(2 R^2 - (2 R^2 - d0^2) exp(-k t))", _sphere_internal, _sphere_to_public),
     FitModel("linear", ("d0", "v"), _linear, _g_linear, _b_linear, "d0 + v t"),
+    FitModel("constant", ("c",), _constant, _g_constant, _b_constant, "c"),
 ]}
 
-DEFAULT_MODELS: tuple[str, ...] = ("power_law", "exp_linear", "sqrt", "sphere")
+# `constant` is the null model: a curve that does not grow is won by it (one parameter), so
+# no growth law is credited for fitting a flat line (AIC charges each extra parameter).
+DEFAULT_MODELS: tuple[str, ...] = ("constant", "power_law", "exp_linear", "sqrt", "sphere")
 
 
 # --------------------------------------------------------------------------- results

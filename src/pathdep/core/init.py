@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from pathdep.core.models import Layout
 
 SCHEMES = ("default", "kaiming_normal", "kaiming_uniform", "hyperspherical")
-PERTURBATIONS = ("gaussian", "sphere")
+PERTURBATIONS = ("gaussian", "sphere", "norm")
 GRANULARITIES = ("tensor", "global")
 
 
@@ -210,7 +210,14 @@ def perturb(w0: Tensor, layout: Layout, kind: str, epsilon: float, seed: int, *,
     Args:
         w0: ``(P,)`` reference weights.
         layout: the model's layout (``layout.n_params == P``).
-        kind: ``"gaussian"`` or ``"sphere"``.
+        kind: ``"gaussian"``, ``"sphere"`` or ``"norm"``.
+
+            * ``"norm"``: the seed's "a perturbation with norm eps" taken literally: an
+              isotropic direction ``z / |z|`` scaled so that ``|delta| = eps`` exactly
+              (absolute) or ``|delta| = eps |w0|`` (relative), over the whole vector
+              (granularity ``global``) or within each group (``tensor``: then each
+              group moves by ``eps`` or ``eps |w0_p|``). This is the default's kind: one
+              number with one meaning, the global L2 size of the perturbation.
 
             * ``"gaussian"``, absolute: ``delta_i ~ N(0, eps^2)`` i.i.d. for every entry
               (the seed's formula; ``epsilon`` is a per-coordinate standard deviation, so
@@ -276,6 +283,8 @@ def perturb(w0: Tensor, layout: Layout, kind: str, epsilon: float, seed: int, *,
             if kind == "gaussian":
                 scale = epsilon * r / math.sqrt(g0.size) if relative else epsilon
                 x[sl] = g0 + scale * z
+            elif kind == "norm":
+                x[sl] = g0 + (epsilon * r if relative else epsilon) * z / np.linalg.norm(z)
             else:
                 c = epsilon * r if relative else epsilon
                 x[sl] = _sphere_step(g0, c, z, name)
