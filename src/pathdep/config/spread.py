@@ -1,0 +1,35 @@
+"""The ``spread:`` config block: ``{source label: "<experiment>/<run>"}``, the ensembles whose
+spreads the ``spread`` rule compares (e.g. init, schedule, hyperparameter, global)."""
+
+from __future__ import annotations
+
+from pathdep.config.validation import ConfigError
+
+
+def resolve_spread(config: dict, runs: dict[str, list[dict]]) -> dict[str, tuple[str, str]]:
+    """``{label: (experiment, run)}`` of the ``spread:`` block, checked against the runs.
+
+    Args:
+        config: the whole config.
+        runs: ``validate(config)``'s ``{experiment: [resolved runs]}``.
+
+    Raises:
+        ConfigError: one line naming ``spread.<label>`` for a malformed entry or an unknown
+            experiment or run (listing the known ones).
+    """
+    block = config.get("spread") or {}
+    if not isinstance(block, dict):
+        raise ConfigError(f"config: spread: expected a mapping of label: <experiment>/<run>, got {block!r}")
+    out = {}
+    for label, ref in block.items():
+        if not isinstance(ref, str) or ref.count("/") != 1:
+            raise ConfigError(f"config: spread.{label}: expected '<experiment>/<run>', got {ref!r}")
+        exp, run = ref.split("/")
+        if exp not in runs:
+            raise ConfigError(f"config: spread.{label}: unknown experiment {exp!r} (expected one of: {', '.join(runs)})")
+        names = [r["run"] for r in runs[exp]]
+        if run not in names:
+            raise ConfigError(f"config: spread.{label}: experiment {exp!r} has no run {run!r} "
+                              f"(expected one of: {', '.join(names)})")
+        out[str(label)] = (exp, run)
+    return out

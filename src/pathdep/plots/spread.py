@@ -1,0 +1,61 @@
+"""Figure ``spread``: how far apart networks end up when only one source of randomness
+differs (initial weights, batch order, a hyperparameter, or everything).
+
+Left: mean prediction disagreement with the baseline over training steps, one line per
+source (log x). Right: the final standard deviation of test accuracy over the ensemble,
+one bar per source, with the disagreement share of independent runs written on each bar.
+Reads ``spread.nc`` / ``spread.csv`` written by :mod:`pathdep.stages.spread`.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from pathdep.io.atomic import atomic_write  # noqa: E402
+
+
+def _save(fig, pdf: str, png: str) -> None:
+    for path, kw in ((pdf, {}), (png, {"dpi": 120})):
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", format=str(path).rsplit(".", 1)[-1], **kw)
+    plt.close(fig)
+
+
+def plot_spread(nc: str, csv: str, pdf: str, png: str):
+    """Draw the spread figure; returns the figure's axes (for tests)."""
+    ds = xr.load_dataset(nc, engine="h5netcdf")
+    df = pd.read_csv(csv)
+    srcs = [str(s) for s in ds["source"].values]
+    colors = plt.cm.tab10(np.arange(len(srcs)) % 10)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, s in enumerate(srcs):
+        st = ds["step"].values[i].astype(float)
+        y = ds["disagree"].values[i]
+        ok = (st > 0) & np.isfinite(y)
+        a.plot(st[ok], y[ok], color=colors[i], label=f"{s} ({ds['run'].values[i]})")
+    a.set_xscale("log")
+    a.set_xlabel("step")
+    a.set_ylabel("test disagreement with the baseline")
+    a.grid(alpha=0.3, which="both")
+    a.legend(fontsize=8, loc="upper left")
+    a.set_title("prediction spread over training")
+    x = np.arange(len(df))
+    b.bar(x, df["acc_sd"].values * 100, color=colors[: len(df)])
+    for xi, (sd, share) in enumerate(zip(df["acc_sd"].values, df["disagree_share"].values)):
+        if np.isfinite(share):
+            b.annotate(f"{share:.0%} of global\ndisagreement", (xi, sd * 100), ha="center", va="bottom", fontsize=8)
+    b.set_xticks(x)
+    b.set_xticklabels(df["source"].values)
+    b.set_ylabel("sd of final test accuracy over the ensemble (%)")
+    top = np.nanmax(df["acc_sd"].values * 100) if len(df) else 1.0
+    b.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.3)
+    b.set_title("final spread by source")
+    fig.tight_layout()
+    _save(fig, pdf, png)
+    return (a, b)
