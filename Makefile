@@ -35,7 +35,7 @@ run: venv data
 	$(VENV)/bin/snakemake --cores $(CORES) all
 
 test: venv
-	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/snakemake --lint

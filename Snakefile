@@ -23,6 +23,10 @@ include: "rules/metrics.smk"
 include: "rules/figures.smk"
 include: "rules/analysis.smk"
 include: "rules/lyapunov.smk"
+include: "rules/spread.smk"
+include: "rules/koopman.smk"
+include: "rules/dominoes.smk"
+include: "rules/ntk.smk"
 
 
 rule all:

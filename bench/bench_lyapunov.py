@@ -4,14 +4,16 @@ What it measures:
 
 1. For a 784-100-10 ReLU MLP (79,510 parameters, float32) on a batch of 64: the time of
    one plain SGD step ``w - lr grad L(w)`` on the flat vector (written inline with
-   ``torch.func.grad`` over ``pathdep.core.models.make_apply``), and the time per step of
-   Benettin's method with k = 1, 8, 32 tangent vectors (vmapped ``torch.func.jvp`` of
-   that step, i.e. forward-over-reverse, plus the QR), relative to the plain step; the
-   QR alone is timed too.
-2. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks (float64)
-   with full 9x9 Jacobians (vmapped ``jacfwd``), batched QR and the Ginelli CLV buffer,
-   in network-steps per second; plus Benettin without CLVs and plain vmapped gradient
-   descent for comparison.
+   ``torch.func.grad`` over ``pathdep.core.models.make_apply``: the unit), and the time
+   per step of Benettin's method with k = 1, 8, 32 tangent vectors relative to it:
+   before (vmapped ``torch.func.jvp`` of that generic step + Householder QR) and after
+   (jvp of :func:`pathdep.core.fast.make_fast_step`, whose first-layer tangents of all k
+   vectors are one GEMM, + CholeskyQR2 :func:`pathdep.analysis.lyapunov.qr_cholesky`,
+   also with a QR every 4 steps); the QRs alone are timed too.
+2. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks
+   (float64) with full 9x9 Jacobians (closed form, :class:`~pathdep.analysis.lyapunov_study.ClosedForm`,
+   vs the vmapped ``jacfwd`` used before), batched QR and the Ginelli CLV buffer, in
+   network-steps per second; plus Benettin without CLVs and plain gradient descent.
 
 Prints a markdown table. Usage::
 
@@ -29,7 +31,9 @@ from torch.func import grad, vmap
 
 from pathdep.analysis import lyapunov as ly
 from pathdep.analysis import lyapunov_study as st
+from pathdep.core.fast import make_fast_step
 from pathdep.core.models import MLP, Layout, make_apply
+from pathdep.core.optim import Optimizer
 
 
 def timeit(fn, repeat: int) -> tuple[float, float]:
@@ -65,48 +69,74 @@ def bench_mlp(steps: int, repeat: int) -> list[tuple[str, float, float, float]]:
     def F(v, t):
         return v - lr * g(v)
 
-    def plain():
-        v = w
-        for _ in range(steps):
-            v = F(v, 0)
-        return v
+    opt = Optimizer("sgd").specialized([{"lr": lr}])
+    fstep = make_fast_step(model, layout, "cross_entropy", opt)
+    hp = {"lr": torch.tensor(lr)}
+    st0 = opt.init(w)
 
-    t_plain, m_plain = (t / steps for t in timeit(plain, repeat))
-    rows = [("plain SGD step", t_plain, m_plain, 1.0)]
+    def F_fast(v, t):
+        return fstep(v, st0, x, y, hp)[0]
+
+    def plain(Fm):
+        def run():
+            v = w
+            for _ in range(steps):
+                v = Fm(v, 0)
+            return v
+        return run
+
+    t_plain, m_plain = (t / steps for t in timeit(plain(F), repeat))
+    t_pf, m_pf = (t / steps for t in timeit(plain(F_fast), repeat))
+    rows = [("plain SGD step (generic, the unit)", t_plain, m_plain, 1.0),
+            ("plain SGD step (fast gradient)", t_pf, m_pf, t_pf / t_plain)]
     for k in (1, 8, 32):
-        t, m = (v / steps for v in timeit(
-            lambda: ly.benettin(F, w, steps, k, record=False, running=False), repeat))
+        for label, Fm, qr, qe in (("generic jvp + Householder QR", F, "householder", 1),
+                                  ("fast jvp + CholeskyQR2", F_fast, "cholesky", 1),
+                                  ("fast jvp + CholeskyQR2 every 4", F_fast, "cholesky", 4)):
+            if qe > 1 and k == 1:
+                continue
+            t, m = (v / steps for v in timeit(
+                lambda: ly.benettin(Fm, w, steps - steps % qe, k, record=False, running=False,
+                                    qr=qr, qr_every=qe), repeat))
+            rows.append((f"Benettin k={k}: {label}", t, m, t / t_plain))
         Q = ly.random_orthonormal(w.numel(), k, dtype=w.dtype)
-        t_qr, m_qr = timeit(lambda: ly.qr_positive(Q), max(repeat, 5) * steps)
-        rows.append((f"Benettin k={k} (jvp + QR)", t, m, t / t_plain))
-        rows.append((f"  of which QR (D x {k})", t_qr, m_qr, t_qr / t_plain))
+        for qr in ("householder", "cholesky"):
+            fn = ly.QR_METHODS[qr]
+            t_qr, m_qr = timeit(lambda: fn(Q), max(repeat, 5) * 2)
+            rows.append((f"  QR alone (D x {k}), {qr}", t_qr, m_qr, t_qr / t_plain))
     return rows
 
 
 def bench_study(n: int, steps: int, repeat: int) -> list[tuple[str, float, float]]:
     F, loss, layout = st.make_update_map("tanh", lr=0.3, dtype=torch.float64)
+    cf = st.ClosedForm("tanh", lr=0.3, dtype=torch.float64)
     g = torch.Generator().manual_seed(0)
     W = (torch.rand(n, 9, generator=g, dtype=torch.float64) * 2 - 1) * 0.5
     wb = max(1, steps // 2)
     times = [0, steps - wb]
     step = vmap(lambda v: F(v, 0))
 
-    def clv():
-        ly.clv_batched(F, W, steps, times=times, warmup_backward=wb, running=False,
-                       max_buffer=wb + 1)
+    def clv(jac, qr):
+        return lambda: ly.clv_batched(F, W, steps, times=times, warmup_backward=wb, running=False,
+                                      max_buffer=wb + 1, jacobian_fn=jac, qr=qr)
 
     def ben():
-        ly.benettin_batched(F, W, steps, running=False)
+        ly.benettin_batched(F, W, steps, running=False, jacobian_fn=cf.jacobian)
 
-    def plain():
-        V = W
-        for _ in range(steps):
-            V = step(V)
+    def plain(fn):
+        def run():
+            V = W
+            for _ in range(steps):
+                V = fn(V)
+        return run
 
     out = []
-    for name, fn in (("2-2-1 study step: 9x9 jacfwd + QR + CLV", clv),
-                     ("2-2-1 Benettin: 9x9 jacfwd + QR", ben),
-                     ("2-2-1 plain vmapped GD", plain)):
+    for name, fn in (("2-2-1 study step, closed-form 9x9 J + Householder QR + CLV", clv(cf.jacobian, "householder")),
+                     ("2-2-1 study step, closed-form 9x9 J + CholeskyQR2 + CLV", clv(cf.jacobian, "cholesky")),
+                     ("2-2-1 study step, vmapped jacfwd + Householder QR + CLV (before)", clv(None, "householder")),
+                     ("2-2-1 Benettin: closed-form J + QR", ben),
+                     ("2-2-1 plain GD, closed form", plain(cf.step)),
+                     ("2-2-1 plain GD, vmapped grad (before)", plain(step))):
         t, m = timeit(fn, repeat)
         out.append((name, n * steps / t, n * steps / m))
     return out
@@ -121,7 +151,10 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    import os
+    la = os.getloadavg()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average "
+          f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} CPUs\n")
     print("| 784-100-10 MLP, batch 64, float32 | ms / step (min) | (median) | x plain step |")
     print("|---|---:|---:|---:|")
     for name, t, m, rel in bench_mlp(args.steps, args.repeat):

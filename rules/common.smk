@@ -24,6 +24,22 @@ if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
 RUN_INDEX = {(r["experiment"], r["run"]): r for runs in RUNS.values() for r in runs}
 
 
+# Targets come from the rules' own `output:` sections (one list of file names per rule),
+# expanded over the configured wildcard values; nothing here repeats a file name pattern.
+def rule_outputs(name, **wildcards):
+    """Every output file of rule `name`, its patterns expanded over `wildcards` (lists)."""
+    return expand([str(f) for f in getattr(rules, name).output], **wildcards)
+
+
+def run_outputs(name, exps):
+    """Every output file of per-run rule `name` for every run of experiments `exps`."""
+    pairs = [(exp, r["run"]) for exp in exps for r in RUNS[exp]]
+    if not pairs:
+        return []
+    exp_l, run_l = zip(*pairs)
+    return expand([str(f) for f in getattr(rules, name).output], zip, exp=exp_l, run=run_l)
+
+
 # `exp` only matches configured experiments, so figure names of other rules
 # (e.g. lyapunov_study_loss.pdf) never parse as `{exp}_loss.pdf`.
 wildcard_constraints:
@@ -38,11 +54,34 @@ def get_run(wildcards):
 
 
 def get_dataset_file(wildcards):
-    return f"results/data/{get_run(wildcards)['dataset']}.h5"
+    return rule_outputs("prepare_dataset", dataset=get_run(wildcards)["dataset"])[0]
 
 
 def get_dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+# ---- dominoes (rules/dominoes.smk; pathdep.data.dominoes) ----
+def get_dataset_sides(wildcards):
+    """The blocks of the datasets a dominoes dataset stacks ({} for other sources): params,
+    so a changed side block re-prepares the dominoes."""
+    spec = config["datasets"][wildcards.dataset]
+    if spec.get("source") != "dominoes":
+        return {}
+    return {spec[s]: config["datasets"][spec[s]] for s in ("top", "bottom") if isinstance(spec.get(s), str)}
+
+
+def get_dominoes_experiments():
+    """Experiments whose runs train on a `source: dominoes` dataset (derived ones included)."""
+    return [e for e, runs in RUNS.items() if runs and runs[0]["dataset_spec"].get("source") == "dominoes"]
+
+
+def get_pattern_files(wildcards):
+    return run_outputs("dominoes_patterns", [wildcards.exp])
+
+
+def get_dominoes_targets():
+    return rule_outputs("plot_dominoes", exp=get_dominoes_experiments()) if get_dominoes_experiments() else []
 
 
 def get_threads():
@@ -51,22 +90,10 @@ def get_threads():
 
 
 def get_metrics_files(wildcards):
-    return [f"results/{wildcards.exp}/{r['run']}/metrics.nc" for r in RUNS[wildcards.exp]]
-
-
-def get_figure_names():
-    return ["divergence", "loss", "cf"]
+    return run_outputs("compute_metrics", [wildcards.exp])
 
 
 # ---- analyses (rules/analysis.smk) ----
-_unknown_exps = sorted(set((config.get("analysis") or {}).get("experiments") or {}) - set(RUNS))
-if _unknown_exps:
-    sys.exit(
-        f"config: analysis.experiments.{_unknown_exps[0]}: unknown experiment "
-        f"(expected one of: {', '.join(RUNS)})"
-    )
-
-
 def get_analysis_spec(wildcards):
     """The `analysis:` block with `analysis.experiments.<exp>` merged in (defaults in
     pathdep.config.analysis.DEFAULTS are applied inside the job)."""
@@ -78,14 +105,7 @@ def get_analysis_spec(wildcards):
 
 
 def get_analysis_files(wildcards):
-    return [f"results/{wildcards.exp}/{r['run']}/analysis.nc" for r in RUNS[wildcards.exp]]
-
-
-def get_analysis_figures(exp):
-    """Every figure file of rule plot_analysis for experiment `exp`."""
-    per_exp = ["aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere"]
-    names = [f"{exp}_{f}" for f in per_exp] + [f"divergence_vs_{exp}", f"scaling_{exp}"]
-    return [f"results/figures/{n}.{ext}" for n in names for ext in ("pdf", "png")]
+    return run_outputs("analyze_run", [wildcards.exp])
 
 
 # ---- Lyapunov analyses (rules/lyapunov.smk) ----
@@ -98,22 +118,12 @@ def get_lyapunov_spec():
 
 
 def get_lyapunov_experiments():
-    exps = (config.get("lyapunov") or {}).get("experiments", [])
-    unknown = sorted(set(exps) - set(RUNS))
-    if unknown:
-        sys.exit(
-            f"config: lyapunov.experiments: unknown experiment {unknown[0]!r} "
-            f"(expected some of: {', '.join(RUNS)})"
-        )
-    return list(exps)
+    """Experiments of `lyapunov.experiments` (validate() checked that they exist)."""
+    return list((config.get("lyapunov") or {}).get("experiments") or [])
 
 
 def get_lyapunov_files():
-    return [
-        f"results/{exp}/{r['run']}/lyapunov.nc"
-        for exp in get_lyapunov_experiments()
-        for r in RUNS[exp]
-    ]
+    return run_outputs("lyapunov", get_lyapunov_experiments())
 
 
 def get_lyapunov_study_spec():
@@ -123,31 +133,111 @@ def get_lyapunov_study_spec():
 def get_lyapunov_targets():
     out = []
     if get_lyapunov_experiments():
-        out += [
-            "results/lyapunov/link.csv",
-            "results/figures/lyapunov_link.pdf",
-            "results/figures/lyapunov_spectrum.pdf",
-        ]
+        out += rule_outputs("lyapunov_link")
     if (config.get("lyapunov") or {}).get("study"):
-        out += [
-            f"results/figures/lyapunov_study_{n}.pdf" for n in ("loss", "ftle", "clv", "roc")
-        ]
+        out += rule_outputs("lyapunov_study")
+    return out
+
+
+# ---- spread by source (rules/spread.smk) ----
+def get_spread_inputs(wildcards):
+    """{label: metrics.nc} of the `spread:` block's ensembles (checked by validate())."""
+    from pathdep.config.spread import resolve_spread
+
+    return {
+        label: f"results/{exp}/{run}/metrics.nc"
+        for label, (exp, run) in resolve_spread(config, RUNS).items()
+    }
+
+
+def get_spread_targets():
+    if not config.get("spread"):
+        return []
+    return rules.spread.output
+
+
+# ---- Koopman spectra (rules/koopman.smk) ----
+def get_koopman_toy_spec():
+    return dict((config.get("koopman") or {}).get("toy") or {})
+
+
+def get_koopman_experiments():
+    """Experiments of `koopman.experiments` (validate() checked that they exist)."""
+    return list((config.get("koopman") or {}).get("experiments") or {})
+
+
+def get_koopman_spec(wildcards):
+    """Top-level `koopman:` settings with `koopman.experiments.<exp>` merged in."""
+    spec = dict(config.get("koopman") or {})
+    spec.pop("toy", None)
+    per_exp = spec.pop("experiments", None) or {}
+    return {**spec, **(per_exp.get(wildcards.exp) or {})}
+
+
+def get_koopman_trajectories(wildcards):
+    return [f for f in run_outputs("train_ensemble", [wildcards.exp]) if f.endswith("trajectory.h5")]
+
+
+def get_koopman_targets():
+    if not config.get("koopman"):
+        return []
+    out = rule_outputs("plot_koopman_toy") if "toy" in config["koopman"] else []
+    exps = get_koopman_experiments()
+    return out + rule_outputs("koopman_experiment", exp=exps) + rule_outputs("plot_koopman_experiment", exp=exps)
+
+
+# ---- neural tangent kernels (rules/ntk.smk) ----
+NTK_SECTIONS = ["width_sweep", "linearization", "kernel_regression", "catapult"]
+
+
+def get_ntk_spec():
+    return dict(config.get("ntk") or {})
+
+
+def get_ntk_dataset_file():
+    ds = get_ntk_spec().get("dataset") or (config.get("defaults") or {}).get("dataset")
+    if ds not in (config.get("datasets") or {}):
+        sys.exit(f"config: ntk.dataset: unknown dataset {ds!r} (expected one of: {', '.join(config['datasets'])})")
+    return f"results/data/{ds}.h5"
+
+
+def get_ntk_path_experiment():
+    """The experiment sweeping model width for 4e (`ntk.path_experiment`, default `width`)."""
+    exp = get_ntk_spec().get("path_experiment", "width")
+    if exp is not None and exp not in RUNS:
+        if "path_experiment" in get_ntk_spec():
+            sys.exit(f"config: ntk.path_experiment: unknown experiment {exp!r} (expected one of: {', '.join(RUNS)})")
+        return None
+    return exp
+
+
+def get_ntk_path_metrics():
+    exp = get_ntk_path_experiment()
+    return [f"results/{exp}/{r['run']}/metrics.nc" for r in RUNS[exp]] if exp else []
+
+
+def get_ntk_targets():
+    if "ntk" not in config:
+        return []
+    spec = get_ntk_spec()
+    get_ntk_dataset_file()
+    out = [f"results/figures/ntk_{s}.{e}" for s in NTK_SECTIONS if spec.get(s, {}) is not None for e in ("pdf", "png")]
+    if get_ntk_path_experiment():
+        out += ["results/figures/ntk_path_vs_width.pdf", "results/figures/ntk_path_vs_width.png"]
     return out
 
 
 def get_all_targets():
+    """Everything the default target builds (the outputs of the last rules of each family)."""
+    exps = list(RUNS)
     return (
-        [
-            f"results/figures/{exp}_{fig}.{ext}"
-            for exp in RUNS
-            for fig in get_figure_names()
-            for ext in ("pdf", "png")
-        ]
-        + [f for exp in RUNS for f in get_analysis_figures(exp)]
-        + [
-            "results/figures/hypersphere_theory.pdf",
-            "results/figures/hypersphere_theory.png",
-            "results/fits_summary.csv",
-        ]
+        rule_outputs("plot_experiment", exp=exps)
+        + rule_outputs("plot_analysis", exp=exps)
+        + rule_outputs("plot_hypersphere_theory")
+        + rule_outputs("summarize_fits")
         + get_lyapunov_targets()
+        + get_spread_targets()
+        + get_koopman_targets()
+        + get_dominoes_targets()
+        + get_ntk_targets()
     )

@@ -20,8 +20,8 @@ rule lyapunov:
     threads: get_threads()
     resources:
         cpu_threads=get_threads(),
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=8000,
+        runtime=120,
     log:
         "results/logs/lyapunov/{exp}/{run}.log",
     benchmark:

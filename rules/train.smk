@@ -5,6 +5,9 @@ rule init_ensemble:
         h5="results/{exp}/{run}/init.h5",
     params:
         run=get_run,
+    resources:
+        mem_mb=2000,
+        runtime=15,
     log:
         "results/logs/init_ensemble/{exp}/{run}.log",
     conda:
@@ -25,8 +28,8 @@ rule train_ensemble:
     threads: get_threads()
     resources:
         cpu_threads=get_threads(),
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=8000,
+        runtime=240,
     log:
         "results/logs/train_ensemble/{exp}/{run}.log",
     benchmark:

@@ -1,5 +1,7 @@
-"""Shared helpers for the package tests: tiny datasets, tiny resolved run configs, and the
-init + train (+ metrics) pipeline on them.
+"""Shared helpers for the package tests: tiny datasets, tiny resolved run configs, the
+init + train (+ metrics) pipeline on them, and for figure tests a synthetic ``metrics.nc``
+and a check that a figure's PDF and PNG are valid; Snakemake on the tiny config (``smk``,
+``job_counts``; the one end-to-end run is the ``tiny_workflow`` fixture in conftest.py).
 
 Import as ``from helpers import ...`` (pytest puts ``tests/`` on ``sys.path``).
 """
@@ -7,6 +9,10 @@ Import as ``from helpers import ...`` (pytest puts ``tests/`` on ``sys.path``).
 from __future__ import annotations
 
 import copy
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -93,3 +99,87 @@ def assert_h5_equal(a: str | Path, b: str | Path) -> None:
             assert np.array_equal(x.view(f"u{x.itemsize}"), y.view(f"u{y.itemsize}")), f"dataset {k} differs"
         else:
             assert np.array_equal(x, y), f"dataset {k} differs"
+
+
+# ---------------------------------------------------------------------------- figures
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_figure_files(pdf: str | Path, png: str | Path, min_bytes: int = 1000) -> tuple[int, int]:
+    """A figure's two files exist and are valid: a PDF (``%PDF-`` ... ``%%EOF``) and a PNG (magic
+    bytes, IHDR chunk); no ``.partial`` left beside them. Returns the PNG's ``(width, height)``."""
+    pdf, png = Path(pdf), Path(png)
+    b = pdf.read_bytes()
+    assert len(b) > min_bytes and b.startswith(b"%PDF-") and b"%%EOF" in b[-64:], pdf
+    b = png.read_bytes()
+    assert len(b) > min_bytes and b[:8] == PNG_MAGIC and b[12:16] == b"IHDR", png
+    w, h = int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")
+    assert 100 < w < 5000 and 100 < h < 5000, (png, w, h)
+    for p in (pdf, png):
+        assert not p.with_name(p.name + ".partial").exists(), p
+    return w, h
+
+
+def synthetic_metrics(path: str | Path, *, run: str = "r", swept: dict | None = None, members: int = 4,
+                      steps=(0, 1, 2, 5, 10, 20, 50, 100), eps: float = 1e-3, rate: float = 0.03,
+                      baseline_row: int = 0, diverged: dict | None = None, experiment: str = "t", seed: int = 0):
+    """Write a small ``metrics.nc`` with the variables the figures read; returns the dataset.
+
+    Member ``k`` (one baseline at ``baseline_row``, the rest perturbed) has
+    ``dist = eps * k' * exp(rate * step)`` (``k' = 1, 2, ...`` over the perturbed members; 0
+    for the baseline), losses decaying from 2.3, cf. accuracy ``1 - dist`` clipped, cosines
+    ``cos(dist)``. ``diverged = {row: checkpoint}`` masks that member (NaN) from that
+    checkpoint on and sets ``diverged_step``.
+    """
+    import xarray as xr
+
+    t = np.asarray(steps, dtype=np.int64)
+    K, C = members, len(t)
+    rng = np.random.default_rng(seed)
+    scale = np.zeros(K)
+    scale[[k for k in range(K) if k != baseline_row]] = np.arange(1, K)
+    dist = eps * scale[:, None] * np.exp(rate * t)[None, :]
+    base_loss = 2.3 * np.exp(-t / 40.0) + 0.1
+    loss = base_loss[None, :] * (1 + 0.05 * scale[:, None] * rng.random((K, C)))
+    role = np.where(np.arange(K) == baseline_row, "baseline", "member")
+    div_step = -np.ones(K, dtype=np.int64)
+    data = {"dist": dist, "dist_rel": dist / 3.0, "train_loss": loss, "test_loss": loss * 1.1,
+            "test_cf_acc": np.clip(1 - dist, 0, 1), "test_cf_loss": dist * 2, "fs_l2_logits": 5 * dist,
+            "cos_init": np.cos(dist), "cos_base": np.cos(dist), "norm_ratio": 1 + 0.01 * np.log1p(t)[None, :] + 0 * dist}
+    for row, c in (diverged or {}).items():
+        for v in data.values():
+            v[row, c:] = np.nan
+        div_step[row] = t[c]
+    ds = xr.Dataset({k: (("member", "checkpoint"), v) for k, v in data.items()},
+                    coords={"step": ("checkpoint", t), "role": ("member", role),
+                            "diverged_step": ("member", div_step)},
+                    attrs={"run": run, "experiment": experiment, "swept": json.dumps(swept or {})})
+    ds.to_netcdf(path, engine="h5netcdf")
+    return ds
+
+
+# ---------------------------------------------------------------------------- the workflow
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "config_tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--snakefile", str(ROOT / "Snakefile")]
+
+
+def smk(args: list, cwd: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run Snakemake on the repository's Snakefile (no workflow profile) with ``args`` in ``cwd``."""
+    return subprocess.run([*SNAKEMAKE, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table into ``{rule: count}`` (``total`` included)."""
+    counts, on = {}, False
+    for line in stdout.splitlines():
+        if line.startswith("job ") and "count" in line:
+            on = True
+            continue
+        if on:
+            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if m:
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip() and not line.startswith("-"):
+                break
+    return counts

@@ -1,5 +1,6 @@
 """Workflow-level tests of the analysis rules (rules/analysis.smk) on the tiny config: the jobs
-they plan, and one tiny end-to-end run whose outputs are checked by meaning (aligned <= raw
+they plan, and the tiny end-to-end run (the session fixture ``tiny_workflow``, conftest.py,
+shared with test_workflow.py) whose outputs are checked by meaning (aligned <= raw
 distance, barriers >= 0 and 0 between identical networks, autocorrelations equal to the
 metrics' cosines, fits and scaling tables complete, every figure written, the HTML report,
 and an analysis-only config change re-running analyses but not training)."""
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
-from test_workflow import ROOT, TINY, job_counts, smk
+from helpers import ROOT, TINY, job_counts, smk
 
 FIGS = ["aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere"]
 
@@ -48,17 +49,10 @@ def test_unknown_analysis_experiment_is_one_line(tmp_path):
     assert "config: analysis.experiments.nope: unknown experiment" in r.stdout + r.stderr
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("analysis_wf")
-    r = smk(["--cores", "2", "--configfile", str(TINY), "-d", str(d)], ROOT, timeout=900)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
-    return d
-
-
 @pytest.mark.slow
-def test_analysis_outputs_by_meaning(tiny_run):
-    res = tiny_run / "results"
+@pytest.mark.xdist_group("tiny_workflow")
+def test_analysis_outputs_by_meaning(tiny_workflow):
+    res = tiny_workflow.results
     for exp, runs in {"eps": ["eps0.01", "eps0.1"], "sched": ["base"]}.items():
         for run in runs:
             da = xr.load_dataset(res / exp / run / "analysis.nc", engine="h5netcdf")
@@ -107,9 +101,10 @@ def test_analysis_outputs_by_meaning(tiny_run):
 
 
 @pytest.mark.slow
-def test_report_has_every_figure_and_the_config(tiny_run):
-    out = tiny_run / "report.html"
-    r = smk(["--configfile", str(TINY), "-d", str(tiny_run), "--report", str(out)], ROOT, timeout=300)
+@pytest.mark.xdist_group("tiny_workflow")
+def test_report_has_every_figure_and_the_config(tiny_workflow, tmp_path):
+    out = tmp_path / "report.html"
+    r = smk(["--configfile", str(TINY), "-d", str(tiny_workflow.dir), "--report", str(out)], ROOT, timeout=300)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     html = out.read_text(errors="replace")
     for exp in ("eps", "sched"):
@@ -120,12 +115,13 @@ def test_report_has_every_figure_and_the_config(tiny_run):
 
 
 @pytest.mark.slow
-def test_analysis_config_change_reruns_analyses_not_training(tiny_run, tmp_path):
+@pytest.mark.xdist_group("tiny_workflow")
+def test_analysis_config_change_reruns_analyses_not_training(tiny_workflow, tmp_path):
     text = TINY.read_text()
     assert "  lambdas: 5\n" in text
     path = tmp_path / "c.yaml"
     path.write_text(text.replace("  lambdas: 5\n", "  lambdas: 7\n"))  # same file otherwise (key order too)
-    r = smk(["-n", "--cores", "1", "--configfile", str(path), "-d", str(tiny_run)], ROOT)
+    r = smk(["-n", "--cores", "1", "--configfile", str(path), "-d", str(tiny_workflow.dir)], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     c = job_counts(r.stdout)
     assert "train_ensemble" not in c and "compute_metrics" not in c and "plot_experiment" not in c

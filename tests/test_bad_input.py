@@ -200,6 +200,26 @@ CASES = [
     Case("experiment-name-with-slash", _slash, "experiments.a/b"),
     Case("sweep-repeats-a-value", _with(("experiments.a.optimizer.lr", [0.1, 0.1])), "experiments.a", ("lr0.1",)),
     Case("exponent-without-dot", _with(("experiments.a.optimizer.lr", "1e-3")), "experiments.a.optimizer.lr", ("1.0e-3",)),
+    # the top-level settings blocks: analysis:, lyapunov:, figures: (issue 8)
+    Case("lyapunov-unknown-key", _with(("lyapunov.stpes", 10)), "lyapunov.stpes", ("did you mean 'steps'", "qr_every")),
+    Case("lyapunov-wrong-type", _with(("lyapunov.k", "four")), "lyapunov.k", ("integer",)),
+    Case("lyapunov-unknown-experiment", _with(("lyapunov.experiments", ["a", "b"])), "lyapunov.experiments", ("'b'",)),
+    Case("lyapunov-study-unknown-key", _with(("lyapunov.study", {"n_netwroks": 8})), "lyapunov.study.n_netwroks",
+         ("n_networks",)),
+    Case("lyapunov-study-window-past-its-steps", _with(("lyapunov.study", {"steps": 100, "lyap_steps": 150})),
+         "lyapunov.study.lyap_steps", ("<= steps (100)",)),
+    Case("figures-unknown-key", _with(("figures.dpi", 300)), "figures.dpi", ("no keys",)),
+    Case("analysis-unknown-key", _with(("analysis.lamdbas", 5)), "analysis.lamdbas", ("did you mean 'lambdas'",)),
+    Case("analysis-unknown-experiment", _with(("analysis.experiments.b", {"lambdas": 5})), "analysis.experiments.b",
+         ("unknown experiment",)),
+    Case("analysis-override-without-endpoints", _with(("analysis.experiments.a.lambdas", [0.2, 0.5])),
+         "analysis.experiments.a.lambdas", ("0 and 1",)),
+    Case("analysis-fit-quantity", _with(("analysis.fits.quantities", ["dist", "distance"])), "analysis.fits.quantities.1",
+         ("distance",)),
+    Case("analysis-inside-a-run", _with(("defaults.analysis", {"lambdas": 5})), "defaults.analysis.lambdas",
+         ("top-level analysis",)),
+    Case("unused-dataset-bad-key", _with(("datasets.spare", {"source": "teacher_student", "d_inn": 3})),
+         "datasets.spare.d_inn", ("did you mean 'd_in'",)),
 ]
 YAML_CASE = Case("yaml-syntax-error", _yaml_error, "")
 

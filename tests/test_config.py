@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import pytest
@@ -361,3 +362,72 @@ def test_a_default_that_clashes_with_one_swept_value_names_the_run():
     with pytest.raises(ConfigError, match=r"^config: defaults\.optimizer\.momentum: unknown key for optimizer 'adam'"
                                           r".*\(in run a/optadam\)$"):
         validate(c)
+
+
+# ----------------------------------------------------------------------------- settings blocks
+
+
+def _open_objects(schema, path=()):
+    """Paths of object schemas that accept keys they do not list (additionalProperties true/absent)."""
+    out = []
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" or "properties" in schema:
+            checked_elsewhere = str(schema.get("$comment", "")).startswith("keys checked by ")
+            if schema.get("additionalProperties", True) is True and not checked_elsewhere:
+                out.append(path)
+        for k, v in schema.items():
+            if isinstance(v, (dict, list)):
+                out += _open_objects(v, (*path, k))
+    elif isinstance(schema, list):
+        for i, v in enumerate(schema):
+            out += _open_objects(v, (*path, i))
+    return out
+
+
+def test_every_schema_block_is_closed():
+    """No block of the schema lets a typo through: every mapping lists its keys
+    (additionalProperties: false), or says which code checks them (``$comment: keys checked
+    by ...``, e.g. dataset blocks: the data registry, per source)."""
+    from pathdep.config.validation import _schema
+
+    open_ = _open_objects(_schema())
+    assert open_ == [], f"schema blocks that accept any key: {open_}"
+
+
+def test_schema_blocks_list_the_keys_their_jobs_read():
+    """The schema's lyapunov / lyapunov.study / analysis keys are exactly the defaults of the
+    code that reads them, so a key the code accepts is never refused and vice versa."""
+    from pathdep.analysis.lyapunov_study import DEFAULT_CONFIG
+    from pathdep.config.analysis import DEFAULTS as ANALYSIS
+    from pathdep.config.validation import _schema
+    from pathdep.stages.lyapunov import DEFAULTS as LYAP
+
+    defs = _schema()["$defs"]
+    assert set(defs["lyapunov"]["properties"]) == set(LYAP) | {"experiments", "study"}
+    assert set(defs["lyapunov_study"]["properties"]) == set(DEFAULT_CONFIG)
+    assert set(defs["analysis_settings"]["properties"]) == set(ANALYSIS) | {"experiments"}
+    for sub in ("fits", "hypersphere"):
+        assert set(defs["analysis_settings"]["properties"][sub]["properties"]) == set(ANALYSIS[sub])
+
+
+def test_settings_blocks_are_checked_before_any_job():
+    base = cfg_with({})
+    ok = copy.deepcopy(base)
+    ok["lyapunov"] = {"experiments": ["a"], "k": 2, "steps": 10, "study": {"n_networks": 4, "steps": 200}}
+    ok["analysis"] = {"lambdas": 5, "experiments": {"a": {"lambdas": [0.0, 0.5, 1.0]}}}
+    ok["figures"] = {}
+    validate(ok)
+    bad = {
+        "lyapunov.qr_evry": (("lyapunov", "qr_evry"), 2),
+        "lyapunov.study.times": (("lyapunov", "study", "times"), [5, 500]),
+        "analysis.experiments.a.fits.space": (("analysis", "experiments", "a", "fits", "space"), "loglog"),
+        "analysis.checkpoint_mode": (("analysis", "checkpoint_mode"), "percent"),
+    }
+    for key, (path, value) in bad.items():
+        c = copy.deepcopy(ok)
+        d = c
+        for k in path[:-1]:
+            d = d.setdefault(k, {})
+        d[path[-1]] = value
+        with pytest.raises(ConfigError, match=rf"^config: {re.escape(key)}: "):
+            validate(c)

@@ -2,9 +2,11 @@
 
 Two kinds of tests:
 
-* profile tests (no cluster needed, ~1 s): profiles/slurm/config.yaml renders the site
-  settings from PATHDEP_SLURM_* environment variables (YTE), requests one GPU for the GPU
-  rules, and profiles/default (which Snakemake loads implicitly) does not name an executor,
+* profile tests (no cluster needed, a few seconds): profiles/slurm/config.yaml renders the
+  site settings from PATHDEP_SLURM_* environment variables (YTE), requests one GPU for the GPU
+  rules, names only rules the workflow has (parsed from rules/*.smk, the parser checked
+  against `snakemake --list-rules`), never sets a resource a rule declares itself (one
+  source per resource: rules own mem_mb/runtime), and profiles/default (which Snakemake loads implicitly) does not name an executor,
   so it can never turn a `--profile profiles/slurm` run into a local one.
 * `@pytest.mark.slurm` end-to-end tests: need a running single-node cluster, e.g. from
   `bash .ci/slurm-up.sh` (fake GPUs, partitions cpu and gpu, account ci).  They SKIP, with
@@ -238,6 +240,71 @@ def _render(profile_dir: Path, env: dict[str, str]) -> dict:
     return json.loads(r.stdout)
 
 
+def _per_rule(args: dict) -> dict[str, dict[str, str]]:
+    """The rendered profile's set-resources as {rule: {resource: value}}."""
+    res: dict[str, dict[str, str]] = {}
+    for rule, kv in (a.split(":", 1) for a in args["set-resources"]):
+        k, v = kv.split("=", 1)
+        res.setdefault(rule, {})[k] = v
+    return res
+
+
+def _workflow_rules() -> dict[str, dict]:
+    """rule -> {"local": bool, "resources": {declared resource names}}, parsed from the
+    Snakefile and rules/*.smk (checked against `snakemake --list-rules` below)."""
+    rules, local = {}, set()
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
+        text = path.read_text()
+        for m in re.finditer(r"^localrules:(.*\n(?:[ \t]+.*\n)*)", text, flags=re.M):
+            local |= set(re.findall(r"\w+", m.group(1)))
+        for m in re.finditer(r"^(?:rule|checkpoint) (\w+):\n((?:[ \t]+.*\n|[ \t]*\n)*)", text, flags=re.M):
+            block = re.search(r"^    resources:\n((?:        .*\n)*)", m.group(2), flags=re.M)
+            declared = set(re.findall(r"^        (\w+)\s*=", block.group(1), flags=re.M)) if block else set()
+            rules[m.group(1)] = {"resources": declared}
+    for name, rule in rules.items():
+        rule["local"] = name in local or name == "all"
+    return rules
+
+
+def test_rule_parser_finds_every_workflow_rule(tmp_path):
+    """The parser the profile tests rely on sees exactly the rules Snakemake sees."""
+    r = _run([sys.executable, "-m", "snakemake", "--list-rules", "--workflow-profile", "none",
+              "--configfile", str(TINY), "-d", str(tmp_path), "-s", str(ROOT / "Snakefile")], timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    listed = {line.strip() for line in r.stdout.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
+    parsed = _workflow_rules()
+    assert set(parsed) == listed, (sorted(parsed), sorted(listed))
+    assert parsed["train_ensemble"]["resources"] >= {"mem_mb", "runtime"}
+    assert parsed["plot_experiment"]["local"] and not parsed["train_ensemble"]["local"]
+
+
+def test_slurm_profile_names_only_workflow_rules():
+    """A per-rule entry for a rule that does not exist is silently ignored by Snakemake:
+    fail instead (the profile once sized rules that had been renamed)."""
+    rules = _workflow_rules()
+    per_rule = _per_rule(_render(PROFILE, _profile_env(partition="p", gpu_partition="g", gpu_model="m")))
+    unknown = sorted(set(per_rule) - set(rules))
+    assert not unknown, f"profiles/slurm names rules the workflow does not have: {unknown}"
+    local = sorted(r for r in per_rule if rules[r]["local"])
+    assert not local, f"profiles/slurm sizes localrules (they never reach SLURM): {local}"
+
+
+def test_each_resource_has_one_source():
+    """The rules declare mem_mb/runtime; the profile adds only cluster settings, never a
+    resource the rule declares (it would silently override it on SLURM)."""
+    rules = _workflow_rules()
+    per_rule = _per_rule(_render(PROFILE, _profile_env()))
+    for rule, res in per_rule.items():
+        both = sorted(set(res) & rules[rule]["resources"])
+        assert not both, f"{rule}: {both} set both in rules/*.smk and profiles/slurm"
+    # the jobs of the core pipeline are sized by their rules, not by the profile's default
+    # (a rule that declares nothing gets default-resources: 1 CPU, 2 GB, 30 min)
+    for rule in ("prepare_dataset", "init_ensemble", "train_ensemble", "compute_metrics", "analyze_run",
+                 "fit_experiment", "lyapunov", "lyapunov_study"):
+        assert not rules[rule]["local"], rule
+        assert {"mem_mb", "runtime"} <= rules[rule]["resources"], f"{rule} declares no mem_mb/runtime"
+
+
 def test_slurm_profile_without_site_variables():
     args = _render(PROFILE, _profile_env())
     assert args["executor"] == "slurm"
@@ -246,17 +313,17 @@ def test_slurm_profile_without_site_variables():
     defaults = dict(a.split("=", 1) for a in args["default-resources"])
     assert "slurm_partition" not in defaults and "slurm_account" not in defaults  # cluster defaults
     assert {"mem_mb", "runtime", "cpus_per_task"} <= set(defaults)
-    per_rule = [a.split(":", 1) for a in args["set-resources"]]
-    res = {}
-    for rule, kv in per_rule:
-        k, v = kv.split("=", 1)
-        res.setdefault(rule, {})[k] = v
+    res = _per_rule(args)
+    rules = _workflow_rules()
     for rule in GPU_RULES:
         assert res[rule]["gpu"] == "1", rule
-        assert {"cpus_per_task", "mem_mb", "runtime"} <= set(res[rule]), rule
+        assert "cpus_per_task" in res[rule], rule
+        assert {"mem_mb", "runtime"} <= rules[rule]["resources"], rule  # sized by the rule
         assert "slurm_partition" not in res[rule] and "gpu_model" not in res[rule]
-    for rule in ("compute_metrics", "fit_forms", "align_interpolate"):
-        assert "gpu" not in res[rule] and {"cpus_per_task", "mem_mb", "runtime"} <= set(res[rule])
+    gpu = sorted(r for r, v in res.items() if "gpu" in v)
+    assert gpu == sorted(GPU_RULES), gpu
+    for rule in ("compute_metrics", "analyze_run"):
+        assert "gpu" not in res[rule] and res[rule]["cpus_per_task"] == "2"
 
 
 def test_slurm_profile_takes_site_settings_from_environment():

@@ -1,43 +1,17 @@
-"""Workflow-level tests: the DAG the tiny config plans, lint, one-figure targets, and a
-tiny end-to-end run checked by meaning (shapes, finite values, attributes)."""
+"""Workflow-level tests: the DAG the tiny config plans, lint, one-figure targets, and the
+tiny end-to-end run (the session fixture ``tiny_workflow``, conftest.py) checked by meaning
+(shapes, finite values, attributes, figures, a rerun that does nothing)."""
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import xarray as xr
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "data" / "config_tiny.yaml"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--snakefile", str(ROOT / "Snakefile")]
-
-
-def smk(args, cwd, timeout=600):
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def job_counts(stdout: str) -> dict[str, int]:
-    """Parse snakemake's 'Job stats' table."""
-    counts, on = {}, False
-    for line in stdout.splitlines():
-        if line.startswith("job ") and "count" in line:
-            on = True
-            continue
-        if on:
-            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-            if m:
-                counts[m.group(1)] = int(m.group(2))
-            elif line.strip() and not line.startswith("-"):
-                break
-    return counts
+from helpers import ROOT, TINY, job_counts, smk
 
 
 def test_dry_run_counts_jobs(tmp_path):
@@ -94,10 +68,9 @@ def test_lint_is_clean():
 
 
 @pytest.mark.slow
-def test_tiny_end_to_end(tmp_path):
-    r = smk(["--cores", "2", "--configfile", str(TINY), "-d", str(tmp_path)], ROOT, timeout=900)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
-    res = tmp_path / "results"
+@pytest.mark.xdist_group("tiny_workflow")
+def test_tiny_end_to_end(tiny_workflow):
+    res = tiny_workflow.results
     for exp in ("eps", "sched"):
         for kind in ("divergence", "loss", "cf"):
             pdf, png = res / "figures" / f"{exp}_{kind}.pdf", res / "figures" / f"{exp}_{kind}.png"
@@ -130,5 +103,5 @@ def test_tiny_end_to_end(tmp_path):
                 assert np.all(ds["dist"].values[1:, 0] == 0) and np.all(ds["dist"].values[1:, -1] > 0)
             assert "provenance" in ds.attrs and json.loads(ds.attrs["config"])["run"] == run
     # rerun is a no-op (idempotent)
-    r2 = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path)], ROOT)
+    r2 = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tiny_workflow.dir)], ROOT)
     assert "Nothing to be done" in r2.stdout + r2.stderr

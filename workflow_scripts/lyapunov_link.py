@@ -3,12 +3,13 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
+from pathdep.io.atomic import write_csv  # noqa: E402
 from pathdep.stages.lyapunov import link_table  # noqa: E402
 from pathdep.plots.lyapunov import plot_link, plot_spectrum  # noqa: E402
 
 out = snakemake.output  # noqa: F821
 table = link_table(list(snakemake.input.spectra))  # noqa: F821
-table.to_csv(out.csv, index=False)
+write_csv(table, out.csv)
 print(table.to_string())
 plot_link(table, out.link_pdf, out.link_png)
 plot_spectrum(list(snakemake.input.spectra), out.spectrum_pdf, out.spectrum_png)  # noqa: F821

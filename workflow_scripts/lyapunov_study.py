@@ -6,14 +6,15 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 import torch  # noqa: E402
 
 from pathdep.analysis.lyapunov_study import roc_by_time, run_study  # noqa: E402
+from pathdep.io.atomic import write_netcdf  # noqa: E402
 from pathdep.plots.lyapunov import plot_study  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 out = snakemake.output  # noqa: F821
 study = run_study(dict(snakemake.params.study))  # noqa: F821
-study.to_netcdf(out.study, engine="netcdf4")
+write_netcdf(study, out.study)
 roc = roc_by_time(study)
-roc.to_netcdf(out.roc, engine="netcdf4")
+write_netcdf(roc, out.roc)
 print(study.attrs.get("failure_fraction", ""))
 print(roc["auc"].to_dataframe().to_string())
 plot_study(study, roc, {"loss": (out.loss_pdf, out.loss_png), "ftle": (out.ftle_pdf, out.ftle_png),

@@ -16,7 +16,8 @@ name, out = snakemake.wildcards.dataset, str(snakemake.output.h5)  # noqa: F821
 with open(snakemake.log[0], "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):  # noqa: F821
     try:
         t0 = time.perf_counter()
-        prepare_dataset(name, spec, out, provenance=collect(config=spec))
+        sides = dict(getattr(snakemake.params, "datasets", None) or {})  # noqa: F821 (dominoes: its sides)
+        prepare_dataset(name, spec, out, provenance=collect(config=spec), datasets=sides or None)
         print(f"prepared dataset {name} ({spec.get('source')}) -> {out} in {time.perf_counter() - t0:.2f} s")
     except BaseException:
         traceback.print_exc()

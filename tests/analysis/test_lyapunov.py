@@ -205,3 +205,55 @@ def test_clv_angles_near_tangency():
     ang = ly.clv_angles(V)
     assert abs(ang[0, 1].item() - e) < 1e-15 and abs(ang[0, 2].item() - math.pi / 2) < 1e-15
     assert torch.equal(ang, ang.T) and (ang.diagonal() == 0).all()
+
+
+def test_qr_cholesky_equals_householder():
+    g = torch.Generator().manual_seed(0)
+    # a batch of small systems, one of them singular (falls back to Householder)
+    A = torch.randn(50, 9, 9, generator=g, dtype=DT)
+    A[7, :, 3] = A[7, :, 1]
+    Qh, Rh = ly.qr_positive(A)
+    Qc, Rc = ly.qr_cholesky(A)
+    assert torch.allclose(Qc @ Rc, A, atol=1e-12)
+    assert torch.allclose(Rc, Rh, atol=1e-10) and torch.allclose(Qc[:7], Qh[:7], atol=1e-10)
+    assert (torch.diagonal(Rc, dim1=-2, dim2=-1) >= 0).all()
+    # a tall float32 panel: orthonormal to float32 rounding, R as Householder's
+    P = torch.randn(20000, 32, generator=g) * torch.logspace(0, 2, 32)
+    Q, R = ly.qr_cholesky(P)
+    assert Q.dtype == torch.float32
+    assert (Q.T @ Q - torch.eye(32)).abs().max() < 1e-5
+    assert torch.allclose(R, ly.qr_positive(P.double())[1].float(), rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="lyapunov.qr"):
+        ly.benettin(henon, henon_points(1)[0], 4, 2, qr="gram")
+
+
+def test_cholesky_qr_and_qr_every_same_exponents_henon():
+    """Known system (Henon): qr_every = 2 and CholeskyQR2 give the exponents of a QR every
+    step (QR of a product = product of QRs), and the sum ln 0.3 per step stays exact."""
+    x0 = henon_points(1)[0]
+    r1 = ly.benettin(henon, x0, 2000, 2, transient=100)
+    r2 = ly.benettin(henon, x0, 2000, 2, transient=100, qr_every=2, qr="cholesky")
+    assert torch.allclose(r1.exponents, r2.exponents, atol=1e-10, rtol=0)
+    assert abs(r2.exponents[0].item() - HENON[0]) < 0.02
+    assert torch.allclose(r2.log_r.sum(-1), torch.full((1000,), 2 * math.log(0.3), dtype=DT), atol=1e-9)
+    rb = ly.benettin_batched(henon, henon_points(3), 200, 2, qr="cholesky")
+    rh = ly.benettin_batched(henon, henon_points(3), 200, 2)
+    assert torch.allclose(rb.log_r, rh.log_r, atol=1e-10)
+
+
+def test_custom_push_and_jacobian_fn():
+    X0 = henon_points(3)
+
+    def jac(X, t):
+        J = torch.zeros(X.shape[0], 2, 2, dtype=DT)
+        J[:, 0, 0], J[:, 0, 1], J[:, 1, 0] = -2 * 1.4 * X[:, 0], 1.0, 0.3
+        return J, henon(X, t)
+
+    ra = ly.benettin_batched(henon, X0, 50, 2, seed=1)
+    rb = ly.benettin_batched(None, X0, 50, 2, seed=1, jacobian_fn=jac)
+    assert torch.allclose(ra.log_r, rb.log_r, atol=1e-12)
+    ca = ly.clv_batched(henon, X0, 60, 2, warmup_backward=20, seed=1)
+    cb = ly.clv_batched(None, X0, 60, 2, warmup_backward=20, seed=1, jacobian_fn=jac, qr="cholesky")
+    assert torch.allclose(ca.growth, cb.growth, atol=1e-9)
+    rs = ly.benettin(None, X0[0], 50, 2, seed=1, push=lambda x, Q, t: (henon(x, t), jac(x[None], t)[0][0] @ Q))
+    assert torch.allclose(rs.log_r, ra.log_r[0], atol=1e-12)

@@ -102,3 +102,20 @@ def test_config_errors():
         st.resolve_config({"bogus": 1})
     with pytest.raises(ValueError, match="study.activations"):
         st.resolve_config({"activations": ["gelu"]})
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_closed_form_jacobian_equals_jacfwd(activation):
+    F, loss, layout = st.make_update_map(activation, lr=0.3)
+    cf = st.ClosedForm(activation, lr=0.3)
+    g = torch.Generator().manual_seed(2)
+    W = (torch.rand(300, 9, generator=g, dtype=torch.float64) * 2 - 1) * 2.0
+    J, Y = ly.batched_jacobian(F, W, 0)
+    Jc, Yc = cf.jacobian(W)
+    assert (J - torch.eye(9, dtype=torch.float64)).abs().max() > 1e-2  # not trivial
+    assert torch.allclose(Jc, J, atol=1e-12, rtol=0)
+    assert torch.allclose(Yc, Y, atol=1e-12, rtol=0)
+    assert torch.allclose(cf.step(W), Y, atol=1e-12, rtol=0)
+    assert torch.allclose(cf.loss(W), torch.vmap(loss)(W), atol=1e-14, rtol=0)
+    with pytest.raises(ValueError, match="study.activations"):
+        st.ClosedForm("gelu")

@@ -16,6 +16,7 @@ import torch
 
 from pathdep import data as D
 from pathdep.data import load_dataset, prepare_dataset, read_idx
+from pathdep.io.atomic import partial_path
 
 N_TRAIN, N_TEST = 20, 8
 
@@ -116,7 +117,7 @@ def test_idx_prepare_and_load(tmp_path, mnist_arrays, gz):
     root = write_idx_set(tmp_path / "raw", mnist_arrays, gz)
     out = tmp_path / "out" / "tiny.h5"
     prepare_dataset("tiny", idx_spec(root), out, provenance={"who": "test"})
-    assert out.is_file() and not Path(str(out) + ".tmp").exists()
+    assert out.is_file() and not partial_path(out).exists()
     ds = load_dataset(out)
     xtr, ytr, xte, yte = mnist_arrays
     assert ds.name == "tiny" and ds.task == "classification"
@@ -196,25 +197,25 @@ def test_atomic_write(tmp_path, mnist_arrays, monkeypatch):
     out = tmp_path / "d.h5"
     with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.*7 labels for 8 images"):
         prepare_dataset("d", idx_spec(root), out)
-    assert not out.exists() and not Path(str(out) + ".tmp").exists()
+    assert not out.exists() and not partial_path(out).exists()
     # labels out of range for the declared classes
     root2 = write_idx_set(tmp_path / "raw2", mnist_arrays, False)
     with pytest.raises(ValueError, match=r"labels span .* expected 0\.\.1"):
         prepare_dataset("d", idx_spec(root2, classes=["a", "b"]), out)
-    assert not out.exists() and not Path(str(out) + ".tmp").exists()
+    assert not out.exists() and not partial_path(out).exists()
     # a failure midway through writing the HDF5 file: the .tmp is removed, out never appears
     real = h5py.Group.create_dataset
 
     def failing(self, name, *a, **k):
         if name.startswith("test"):
-            assert Path(str(out) + ".tmp").exists()  # we really are midway
+            assert partial_path(out).exists()  # we really are midway
             raise OSError("disk full (simulated)")
         return real(self, name, *a, **k)
 
     monkeypatch.setattr(h5py.Group, "create_dataset", failing)
     with pytest.raises(OSError, match="simulated"):
         prepare_dataset("d", idx_spec(root2), out)
-    assert not out.exists() and not Path(str(out) + ".tmp").exists()
+    assert not out.exists() and not partial_path(out).exists()
     monkeypatch.undo()
     # an existing good file survives a failed re-run untouched
     prepare_dataset("d", idx_spec(root2), out)
@@ -266,7 +267,7 @@ def test_torchvision_missing_offline(tmp_path):
         with pytest.raises(ValueError) as e:
             prepare_dataset("img", spec, tmp_path / "x.h5")
         msg = str(e.value)
-        assert msg.startswith(f"datasets.img: {which} not found under {tmp_path / 'empty'} and download is false; "
+        assert msg.startswith(f"datasets.img.root: {which} not found under {tmp_path / 'empty'} and download is false; "
                               "set download: true or point root at")
         assert hint in msg and "\n" not in msg
     with pytest.raises(ValueError, match=r"datasets\.img\.dataset: expected one of mnist, fashion_mnist, cifar10"):
@@ -421,3 +422,107 @@ def test_workflow_adapter(tmp_path):
     with pytest.raises(ValueError, match=r"datasets\.ts\.bogus"):
         runpy.run_path(str(script), init_globals={"snakemake": sm})
     assert "datasets.ts.bogus" in log.read_text()
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+def _prepared(path: Path) -> dict:
+    ds = load_dataset(path)
+    return {"in_shape": tuple(ds.in_shape), "out_dim": ds.out_dim, "n_train": len(ds.x_train)}
+
+
+def test_info_of_every_source_matches_the_prepared_file(tmp_path, mnist_arrays):
+    """What config validation learns from a source without loading it (``info``) is what
+    the prepared file holds; teacher-student defaults come from the one table."""
+    write_idx_set(tmp_path / "tv" / "MNIST" / "raw", mnist_arrays, False)
+    specs = {
+        "idx": idx_spec(write_idx_set(tmp_path / "idx", mnist_arrays, [True, False, False, True])),
+        "idx_sub": idx_spec(tmp_path / "idx", n_train=7),
+        "tv": {"source": "torchvision", "dataset": "mnist", "root": str(tmp_path / "tv")},
+        "digits": {"source": "sklearn_digits", "test_fraction": 0.1},
+        "digits_sub": {"source": "sklearn_digits", "n_train": 100, "subset_seed": 3},
+        "teacher": {"source": "teacher_student", "d_in": 4, "n_train": 50, "n_test": 10},
+        "teacher_defaults": {"source": "teacher_student"},
+    }
+    assert set(D.SOURCES) >= {s["source"] for s in specs.values()}
+    for name, spec in specs.items():
+        prepare_dataset(name, spec, tmp_path / f"{name}.h5")
+        info = D.dataset_info(name, spec, check_files=True)
+        got = _prepared(tmp_path / f"{name}.h5")
+        if spec["source"] == "torchvision":  # info gives the real MNIST sizes; the fake files are tiny
+            assert info["in_shape"] == got["in_shape"] and info["out_dim"] == got["out_dim"], name
+            assert info["n_train"] == 60000
+            continue
+        assert {k: info[k] for k in got} == got, name
+        assert info["exact"] is True
+        assert D.dataset_info(name, spec, data_dir=tmp_path) == {**got, "exact": True}  # read from the file
+    ts = D.SOURCES["teacher_student"]
+    assert _prepared(tmp_path / "teacher_defaults.h5") == {
+        "in_shape": (ts.defaults["d_in"],), "out_dim": ts.defaults["d_out"], "n_train": ts.defaults["n_train"]}
+
+
+def test_idx_header_sniffing_errors(tmp_path, mnist_arrays):
+    root = write_idx_set(tmp_path / "raw", mnist_arrays, False)
+    spec = idx_spec(root)
+    # a truncated image file: the header is fine, the size is not (found without loading it)
+    p = root / "train-images-idx3-ubyte"
+    p.write_bytes(p.read_bytes()[:-5])
+    with pytest.raises(ValueError, match=r"^datasets\.fm\.root: .*train-images-idx3-ubyte: truncated IDX file"):
+        D.dataset_info("fm", spec, check_files=True)
+    assert D.dataset_info("fm", spec)["exact"] is False  # no file check asked: 10 classes assumed
+    # labels as images: wrong magic number
+    (root / "train-images-idx3-ubyte").write_bytes(idx_bytes(mnist_arrays[1]))
+    with pytest.raises(ValueError, match=r"magic number 0x00000801, expected 0x00000803"):
+        D.dataset_info("fm", spec, check_files=True)
+    with pytest.raises(ValueError, match=r"^datasets\.fm\.root: .* is not a directory"):
+        D.dataset_info("fm", idx_spec(tmp_path / "nowhere"), check_files=True)
+    with pytest.raises(ValueError, match=r"^datasets\.tv\.root: mnist not found under .* download is false"):
+        D.dataset_info("tv", {"source": "torchvision", "dataset": "mnist", "root": str(tmp_path)}, check_files=True)
+    with pytest.raises(ValueError, match=r"^datasets\.tv\.download: true, but the config says offline"):
+        D.dataset_info("tv", {"source": "torchvision", "dataset": "mnist", "download": True}, offline=True)
+    with pytest.raises(ValueError, match=r"^datasets\.x\.source: expected one of idx, torchvision"):
+        D.check_spec("x", {"source": "kaggle"})
+
+
+def test_a_registered_source_needs_no_other_change(tmp_path, monkeypatch):
+    """Adding a source is one registration: config validation and preparation both find it."""
+    from pathdep.config import ConfigError, validate
+    from pathdep.data.registry import REGISTRY, Source, register
+
+    class Ramp(Source):
+        name = "ramp_test"
+        keys = frozenset({"n", "width"})
+        defaults = {"n": 12, "width": 3}
+        subset = False
+
+        def check(self, name, spec, *, offline=False, datasets=None):
+            from pathdep.data.registry import _int
+            _int(name, spec, "width", 3)
+
+        def info(self, name, spec, *, check_files=False, datasets=None):
+            return {"in_shape": (self.param(spec, "width"),), "out_dim": 2, "n_train": self.param(spec, "n"),
+                    "exact": True}
+
+        def load(self, name, spec, *, datasets=None):
+            n, w = self.param(spec, "n"), self.param(spec, "width")
+            x = np.arange(n * w, dtype=np.float64).reshape(n, w)
+            y = np.arange(n) % 2
+            return dict(x_train=x, y_train=y, x_test=x[:4], y_test=y[:4], classes=["even", "odd"],
+                        pixel_scale=1.0, split="ramp")
+
+    monkeypatch.setitem(REGISTRY, "ramp_test", None)  # removed again after the test
+    register(Ramp)
+    assert isinstance(D.SOURCES["ramp_test"], Ramp)
+    prepare_dataset("r", {"source": "ramp_test", "width": 5}, tmp_path / "r.h5")
+    assert _prepared(tmp_path / "r.h5") == {"in_shape": (5,), "out_dim": 2, "n_train": 12}
+    cfg = {"datasets": {"r": {"source": "ramp_test", "width": 5}},
+           "defaults": {"dataset": "r", "model": {"hidden": [4]}, "perturbation": {"members": 1},
+                        "training": {"batch_size": 4}},
+           "experiments": {"a": {}}}
+    (run,) = validate(cfg)["a"]
+    assert run["dataset_spec"] == {"source": "ramp_test", "width": 5}
+    cfg["datasets"]["r"]["widht"] = 2
+    with pytest.raises(ConfigError, match=r"^config: datasets\.r\.widht: unknown key for source ramp_test "
+                                          r"\(did you mean 'width'\?\)"):
+        validate(cfg)

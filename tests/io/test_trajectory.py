@@ -219,3 +219,44 @@ def test_corrupted_bytes_inside_give_trajectory_error_or_read(tmp_path):
             failures += 1
             assert "\n" not in str(exc) and str(path) in str(exc)
     assert failures > 0
+
+
+# --------------------------------------------------------------------------- BackgroundWriter
+def test_background_writer_runs_writes_in_order_and_bounds_its_queue(tmp_path):
+    import threading
+
+    from pathdep.io.trajectory import BackgroundWriter
+
+    done, gate = [], threading.Event()
+    w = BackgroundWriter(maxsize=2)
+    w.submit(gate.wait)  # blocks the thread: the queue fills up
+    for i in range(2):
+        w.submit(done.append, i)
+    t = threading.Thread(target=w.submit, args=(done.append, 2))
+    t.start()
+    t.join(timeout=0.3)
+    assert t.is_alive() and done == []  # a third queued write waits for room
+    gate.set()
+    t.join(timeout=5)
+    w.flush()
+    assert done == [0, 1, 2]
+    w.close()
+    with pytest.raises(RuntimeError):
+        w.submit(done.append, 3)
+
+
+def test_background_writer_reraises_a_failed_write_and_skips_later_ones(tmp_path):
+    from pathdep.io.trajectory import BackgroundWriter
+
+    done = []
+    w = BackgroundWriter()
+
+    def boom():
+        raise OSError("disk full")
+
+    w.submit(boom)
+    w.submit(done.append, 1)
+    with pytest.raises(OSError, match="disk full"):
+        w.flush()
+    w.close()
+    assert done == []  # nothing written after the failure

@@ -1,79 +1,72 @@
-"""pathdep.plots.experiment: plot_experiment on the metrics files of tiny runs (two runs of a sweep, and a
-copy with diverged members) writes non-empty PDF and PNG files."""
-
-import json
+"""pathdep.plots.experiment: plot_experiment on synthetic metrics files (two runs of a sweep, one
+with diverged members and its baseline not in row 0) writes valid PDF and PNG files; one curve
+per run, bands spanning the perturbed members but not the baseline, the diverged members
+counted in the legend, the baseline's own loss curve drawn."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-import xarray as xr
-from helpers import make_dataset, tiny_config, train_tiny
+from helpers import assert_figure_files, synthetic_metrics
 
-from pathdep.config import validate
-from pathdep.stages.metrics import compute_metrics
-from pathdep.plots.experiment import plot_experiment, run_label
-
-FIGS = ("divergence", "loss", "cf")
+from pathdep.plots.experiment import FIGURES, plot_experiment
 
 
 def _outputs(d):
-    return {f"{f}_{ext}": str(d / "figures" / f"{f}.{ext}") for f in FIGS for ext in ("pdf", "png")}
-
-
-def _check_files(out):
-    for key, path in out.items():
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            fh.seek(0, 2)
-            size = fh.tell()
-        assert size > 1000, key
-        if key.endswith("pdf"):
-            assert head.startswith(b"%PDF-"), key
-        else:
-            assert head == b"\x89PNG\r\n\x1a\n", key
+    return {f"{f}_{ext}": str(d / "figures" / f"{f}.{ext}") for f in FIGURES for ext in ("pdf", "png")}
 
 
 @pytest.fixture(scope="module")
-def metric_files(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("plots")
-    data = make_dataset(tmp, "digits")
-    cfg = tiny_config({"training": {"max_steps": 10}})
-    cfg["experiments"] = {"t": {"perturbation": {"epsilon": [0.01, 0.1]}}}
-    files = []
-    for run in validate(cfg)["t"]:
-        traj = train_tiny(tmp, run, data, run["run"])
-        nc = tmp / run["run"] / "metrics.nc"
-        compute_metrics(traj, data, nc)
-        files.append(str(nc))
-    return tmp, files
-
-
-def _diverged_copy(src, dst):
-    """A copy of one run's metrics with member 2 diverged after checkpoint 2 (NaN from there on)
-    and member 3 NaN everywhere, as compute_metrics writes masked checkpoints."""
-    ds = xr.load_dataset(src, engine="h5netcdf")
-    for v in ds.data_vars:
-        if "member" in ds[v].dims:
-            x = ds[v].values.copy()
-            x[2, 3:] = np.nan
-            x[3] = np.nan
-            ds[v].values = x
-    ds = ds.assign_coords(diverged_step=("member", np.array([-1, -1, 4, 0])))
-    ds.attrs["swept"] = json.dumps({})
-    ds.attrs["run"] = "base"
-    ds.to_netcdf(dst, engine="h5netcdf")
-    return str(dst)
-
-
-def test_plot_experiment_writes_pdf_and_png(metric_files, tmp_path):
-    _, files = metric_files
-    files = [*files, _diverged_copy(files[0], tmp_path / "diverged.nc")]
+def drawn(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("experiment_figs")
+    a = synthetic_metrics(tmp_path / "a.nc", run="eps0.001", swept={"perturbation.epsilon": 0.001}, eps=1e-3)
+    b = synthetic_metrics(tmp_path / "b.nc", run="eps0.1", swept={"perturbation.epsilon": 0.1}, eps=1e-1,
+                          members=5, baseline_row=2, diverged={4: 5, 1: 0})
     out = _outputs(tmp_path)
-    assert not any((tmp_path / "figures").glob("*"))
-    plot_experiment(files, out, "t")
-    _check_files(out)
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
-        f"{f}.{e}" for f in FIGS for e in ("pdf", "png"))
-    assert plt.get_fignums() == []  # figures closed
-    labels = [run_label(xr.load_dataset(f, engine="h5netcdf")) for f in files]
-    assert labels == ["epsilon=0.01", "epsilon=0.1", "base"]
+    figs = plot_experiment([tmp_path / "a.nc", tmp_path / "b.nc"], out, "t")
+    return figs, out, (a, b), tmp_path
+
+
+def test_files_are_valid_and_figures_closed(drawn):
+    figs, out, _, tmp = drawn
+    for f in FIGURES:
+        assert_figure_files(out[f"{f}_pdf"], out[f"{f}_png"])
+    assert sorted(p.name for p in (tmp / "figures").iterdir()) == sorted(f"{f}.{e}" for f in FIGURES for e in ("pdf", "png"))
+    assert set(figs) == set(FIGURES) and plt.get_fignums() == []
+
+
+def test_divergence_bands_span_the_perturbed_members_only(drawn):
+    figs, _, (a, b), _ = drawn
+    ax = figs["divergence"].axes[0]
+    assert len(ax.lines) == 2 and len(ax.collections) == 2  # one mean line and one band per run
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    for line, band, ds, base in zip(ax.lines, ax.collections, (a, b), (0, 2)):
+        pert = np.delete(ds["dist"].values, base, axis=0)
+        keep = np.isfinite(pert).any(0)
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_allclose(line.get_ydata()[keep], np.nanmean(pert[:, keep], 0))
+        v = band.get_paths()[0].vertices
+        # the band's lower edge is the smallest perturbed member, never the baseline's 0
+        assert v[:, 1].min() == pytest.approx(np.nanmin(pert[:, 1:]), rel=1e-6)
+        assert v[:, 1].max() == pytest.approx(np.nanmax(pert), rel=1e-6)
+        assert v[:, 1].min() > 0
+
+
+def test_legend_counts_the_diverged_members(drawn):
+    figs, *_ = drawn
+    texts = [t.get_text() for t in figs["divergence"].axes[0].get_legend().get_texts()]
+    assert texts == ["epsilon=0.001", "epsilon=0.1 (2 diverged)"]
+
+
+def test_loss_draws_the_baseline_and_the_members(drawn):
+    figs, _, (a, b), _ = drawn
+    ax = figs["loss"].axes[1]  # test loss
+    solid = [ln for ln in ax.lines if ln.get_linestyle() == "-"]
+    assert len(solid) == 2 and len(ax.collections) == 2
+    np.testing.assert_allclose(solid[1].get_ydata(), b["test_loss"].values[2])  # the baseline row of run b
+    assert [t.get_text() for t in figs["loss"].axes[0].get_legend().get_texts()] == ["epsilon=0.001", "epsilon=0.1"]
+
+
+def test_cf_disagreement_is_one_minus_agreement(drawn):
+    figs, _, (a, _), _ = drawn
+    line = figs["cf"].axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), np.mean(1 - a["test_cf_acc"].values[1:], 0))

@@ -41,6 +41,7 @@ mean CLV growth rates of the Henon map equal its exponents.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -54,6 +55,7 @@ __all__ = [
     "LyapunovResult", "CLVResult", "StateSpec", "benettin", "benettin_batched",
     "full_spectrum", "ftle", "clv", "clv_batched", "clv_angles", "qr_positive",
     "jacobian", "batched_jacobian", "random_orthonormal", "state_from_training", "split",
+    "qr_cholesky", "QR_METHODS",
 ]
 
 
@@ -132,6 +134,71 @@ def qr_positive(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     d = torch.diagonal(R, dim1=-2, dim2=-1)
     s = torch.where(d < 0, -torch.ones_like(d), torch.ones_like(d))
     return Q * s.unsqueeze(-2), R * s.unsqueeze(-1)
+
+
+def qr_cholesky(A: torch.Tensor, *, max_ratio: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`qr_positive` by CholeskyQR2, with Householder only where it is needed.
+
+    Two passes of ``G = A^T A = R^T R``, ``Q = A R^{-1}``, ``R = R_2 R_1`` (Yamamoto et al.,
+    ETNA 44, 306 (2015)): the big products (``A^T A`` and ``A R^{-1}``, ``~8 D k^2`` flops
+    in all) are GEMMs in ``A``'s dtype; only the ``k x k`` Cholesky factorisations and
+    triangular inverses are done in float64. On a tall ``(D, k)`` panel this replaces
+    LAPACK's level-2-heavy Householder QR; on a batch of small systems it is a few batched
+    calls. CholeskyQR2 is orthogonal to rounding while ``cond(A)^2 eps`` stays well below
+    1; systems whose first Cholesky fails or whose ``max R_ii / min R_ii`` (a lower bound
+    of ``cond(A)``) exceeds ``max_ratio`` (default ``0.1 / sqrt(eps)``: 290 in float32,
+    6.7e6 in float64) are redone by :func:`qr_positive` (Householder, in float64 for a
+    float32 input).
+
+    Args:
+        A: ``(..., D, k)`` with ``k <= D``.
+        max_ratio: diagonal ratio above which a system falls back to Householder.
+
+    Returns:
+        ``(Q, R)`` as :func:`qr_positive` (positive diagonal, equal to it to rounding).
+    """
+    dt = A.dtype
+    if max_ratio is None:
+        max_ratio = 0.1 / math.sqrt(torch.finfo(dt).eps)
+
+    def chol_pass(M):
+        G = (M.transpose(-1, -2) @ M).to(torch.float64)
+        L, info = torch.linalg.cholesky_ex(G)
+        R = L.transpose(-1, -2)
+        eye = torch.eye(R.shape[-1], dtype=torch.float64, device=R.device)
+        Rinv = torch.linalg.solve_triangular(R, eye.expand_as(R), upper=True)
+        return M @ Rinv.to(dt), R, info
+
+    Q1, R1, info = chol_pass(A)
+    d = torch.diagonal(R1, dim1=-2, dim2=-1)
+    bad = (info != 0) | ~(d.amax(-1) <= max_ratio * d.amin(-1))
+    any_bad = bool(bad.any())
+    if any_bad:
+        if bad.dim() == 0:
+            Q, R = qr_positive(A.to(torch.float64))
+            return Q.to(dt), R.to(dt)
+        Q1 = torch.where(bad[..., None, None], torch.zeros_like(Q1), Q1)
+        Q1[bad] = torch.eye(*Q1.shape[-2:], dtype=dt, device=Q1.device)
+    Q, R2, info2 = chol_pass(Q1)
+    R = R2 @ R1
+    bad = bad | (info2 != 0)
+    if bool(bad.any()):
+        if bad.dim() == 0:
+            Q, R = qr_positive(A.to(torch.float64))
+            return Q.to(dt), R.to(dt)
+        Qh, Rh = qr_positive(A[bad].to(torch.float64))
+        Q, R = Q.clone(), R.clone()
+        Q[bad], R[bad] = Qh.to(dt), Rh
+    return Q, R.to(dt)
+
+
+QR_METHODS = {"householder": qr_positive, "cholesky": qr_cholesky}
+
+
+def _qr_fn(qr: str):
+    if qr not in QR_METHODS:
+        raise ValueError(f"lyapunov.qr: expected one of {sorted(QR_METHODS)}, got {qr!r}")
+    return QR_METHODS[qr]
 
 
 def _log_diag(R: torch.Tensor) -> torch.Tensor:
@@ -223,7 +290,7 @@ def _batch(push):
 
 def _forward(push, x: torch.Tensor, Q: torch.Tensor, *, steps: int, transient: int,
              qr_every: int, record: bool, observe, on_qr=None,
-             running: bool = True) -> LyapunovResult:
+             running: bool = True, qr_fn=qr_positive) -> LyapunovResult:
     """The Benettin loop shared by every public function; leading batch axes pass through.
 
     ``on_qr(t, Q_t, R_t)`` is called after each accumulated QR (``t`` = time of ``Q``).
@@ -238,7 +305,7 @@ def _forward(push, x: torch.Tensor, Q: torch.Tensor, *, steps: int, transient: i
         x, Q = push(x, Q, t)
         t += 1
         if t % qr_every == 0:
-            Q, _ = qr_positive(Q)
+            Q, _ = qr_fn(Q)
     traj = [x] if record else None
     obs = [observe(x, t)] if observe is not None else None
     n_qr = steps // qr_every
@@ -247,7 +314,7 @@ def _forward(push, x: torch.Tensor, Q: torch.Tensor, *, steps: int, transient: i
         x, Q = push(x, Q, t)
         t += 1
         if (i + 1) % qr_every == 0:
-            Q, R = qr_positive(Q)
+            Q, R = qr_fn(Q)
             lr_ = _log_diag(R)
             if L is None:
                 L = lr_.new_empty(*lr_.shape[:-1], n_qr, lr_.shape[-1])
@@ -278,7 +345,8 @@ def _forward(push, x: torch.Tensor, Q: torch.Tensor, *, steps: int, transient: i
 def benettin(F: Map, x0: torch.Tensor, steps: int, k: int, *, qr_every: int = 1,
              transient: int = 0, seed: int = 0, record: bool = True,
              observe: Callable[[torch.Tensor, int], Any] | None = None,
-             running: bool = True) -> LyapunovResult:
+             running: bool = True, qr: str = "householder",
+             push: Callable | None = None) -> LyapunovResult:
     """Leading ``k`` Lyapunov exponents of ``F`` by Benettin's method with jvp tangents.
 
     Each step pushes the ``k`` tangent vectors through ``torch.func.jvp`` (vmapped over
@@ -296,14 +364,20 @@ def benettin(F: Map, x0: torch.Tensor, steps: int, k: int, *, qr_every: int = 1,
         record: keep the trajectory ``(steps + 1, D)``.
         observe: optional ``observe(x, t)`` evaluated at every accumulated time.
         running: compute the running averages (``(steps, k)`` memory; else None).
+        qr: ``"householder"`` (:func:`qr_positive`, LAPACK) or ``"cholesky"``
+            (:func:`qr_cholesky`: CholeskyQR2, much cheaper on tall ``(D, k)`` panels).
+        push: optional ``push(x (D,), Q (D, k), t) -> (F(x, t), J_t Q)`` replacing the
+            vmapped jvps (e.g. explicit batched Hessian-vector products,
+            :func:`pathdep.core.fast.make_tangent_step`); ``F`` is then unused.
 
     Returns:
         :class:`LyapunovResult` with ``exponents (k,)``, ``running (steps, k)``,
         ``log_r (steps // qr_every, k)``.
     """
     Q0 = random_orthonormal(x0.shape[-1], k, seed=seed, dtype=x0.dtype, device=x0.device)
-    return _forward(_push_jvp(F), x0, Q0, steps=steps, transient=transient,
-                    qr_every=qr_every, record=record, observe=observe, running=running)
+    return _forward(push or _push_jvp(F), x0, Q0, steps=steps, transient=transient,
+                    qr_every=qr_every, record=record, observe=observe, running=running,
+                    qr_fn=_qr_fn(qr))
 
 
 def full_spectrum(F: Map, x0: torch.Tensor, steps: int, *, qr_every: int = 1,
@@ -332,7 +406,8 @@ def benettin_batched(F: Map, X0: torch.Tensor, steps: int, k: int | None = None,
                      qr_every: int = 1, transient: int = 0, seed: int = 0,
                      record: bool = False, mode: str = "jacobian",
                      observe: Callable[[torch.Tensor, int], Any] | None = None,
-                     running: bool = True) -> LyapunovResult:
+                     running: bool = True, qr: str = "householder",
+                     jacobian_fn: Callable | None = None) -> LyapunovResult:
     """Benettin for ``B`` independent systems sharing the map ``F`` (vmapped over ``B``).
 
     With ``mode="jacobian"`` every step forms the ``(B, D, D)`` Jacobians by vmapped
@@ -346,6 +421,9 @@ def benettin_batched(F: Map, X0: torch.Tensor, steps: int, k: int | None = None,
         k: exponents per system (default ``D``).
         mode: ``"jacobian"`` or ``"jvp"``.
         observe: optional ``observe(X (B, D), t)`` (batched) at every accumulated time.
+        qr: ``"householder"`` or ``"cholesky"`` (see :func:`benettin`).
+        jacobian_fn: optional batched ``jacobian_fn(X (B, D), t) -> (J (B, D, D),
+            F(X) (B, D))`` (e.g. a closed form) replacing vmapped ``jacfwd``.
 
     Returns:
         :class:`LyapunovResult` with a leading ``B``: ``exponents (B, k)``,
@@ -355,8 +433,19 @@ def benettin_batched(F: Map, X0: torch.Tensor, steps: int, k: int | None = None,
     B, D = X0.shape
     k = D if k is None else k
     Q0 = random_orthonormal(D, k, seed=seed, batch=(B,), dtype=X0.dtype, device=X0.device)
-    return _forward(_batch(_pusher(F, mode)), X0, Q0, steps=steps, transient=transient,
-                    qr_every=qr_every, record=record, observe=observe, running=running)
+    return _forward(_batched_pusher(F, mode, jacobian_fn), X0, Q0, steps=steps,
+                    transient=transient, qr_every=qr_every, record=record, observe=observe,
+                    running=running, qr_fn=_qr_fn(qr))
+
+
+def _batched_pusher(F, mode, jacobian_fn):
+    if jacobian_fn is None:
+        return _batch(_pusher(F, mode))
+
+    def push(X, Q, t):
+        J, Y = jacobian_fn(X, t)
+        return Y, J @ Q
+    return push
 
 
 def _pusher(F, mode):
@@ -411,7 +500,7 @@ def clv_angles(V: torch.Tensor) -> torch.Tensor:
 
 
 def _clv(push, x0, Q0, steps, *, times, transient, warmup_backward, seed, max_buffer,
-         observe, running) -> CLVResult:
+         observe, running, qr_fn=qr_positive) -> CLVResult:
     T_end = transient + steps
     last = T_end - warmup_backward
     if warmup_backward < 1:
@@ -483,7 +572,7 @@ def _clv(push, x0, Q0, steps, *, times, transient, warmup_backward, seed, max_bu
     for _ in range(transient):
         x, Q = push(x, Q, t)
         t += 1
-        Q, _ = qr_positive(Q)
+        Q, _ = qr_fn(Q)
     if times[0] == transient:
         Qbuf[transient] = Q
 
@@ -493,7 +582,7 @@ def _clv(push, x0, Q0, steps, *, times, transient, warmup_backward, seed, max_bu
     obs = None if observe is None else (lambda xx, tt: observe(xx, tt + transient))
     fwd = _forward(push_t, x, Q, steps=steps, transient=0, qr_every=1, record=False,
                    observe=obs, on_qr=lambda s, QQ, RR: on_qr(s + transient, QQ, RR),
-                   running=running)
+                   running=running, qr_fn=qr_fn)
     sweep(T_end)
     ts = torch.tensor(times, dtype=torch.long)
     V = torch.stack([out_V[t] for t in times], dim=-3)  # (..., n, D, k)
@@ -549,13 +638,17 @@ def clv_batched(F: Map, X0: torch.Tensor, steps: int, k: int | None = None, *,
                 warmup_backward: int = 100, seed: int = 0, mode: str = "jacobian",
                 max_buffer: int | None = None,
                 observe: Callable[[torch.Tensor, int], Any] | None = None,
-        running: bool = True) -> CLVResult:
+                running: bool = True, qr: str = "householder",
+                jacobian_fn: Callable | None = None) -> CLVResult:
     """:func:`clv` for ``B`` independent systems sharing the map ``F`` (vmapped).
 
     Args:
         F: the map of ONE system, ``F(x (D,), t) -> (D,)``.
         X0: ``(B, D)`` initial states.
         observe: optional batched ``observe(X (B, D), t)``.
+        qr: ``"householder"`` or ``"cholesky"`` (see :func:`benettin`).
+        jacobian_fn: optional batched ``jacobian_fn(X (B, D), t) -> (J (B, D, D),
+            F(X) (B, D))`` (a closed form) replacing vmapped ``jacfwd``.
         Others: as in :func:`clv` (``mode`` defaults to ``"jacobian"``).
 
     Returns:
@@ -565,9 +658,9 @@ def clv_batched(F: Map, X0: torch.Tensor, steps: int, k: int | None = None, *,
     B, D = X0.shape
     k = D if k is None else k
     Q0 = random_orthonormal(D, k, seed=seed, batch=(B,), dtype=X0.dtype, device=X0.device)
-    return _clv(_batch(_pusher(F, mode)), X0, Q0, steps, times=times, transient=transient,
-                warmup_backward=warmup_backward, seed=seed, max_buffer=max_buffer,
-                observe=observe, running=running)
+    return _clv(_batched_pusher(F, mode, jacobian_fn), X0, Q0, steps, times=times,
+                transient=transient, warmup_backward=warmup_backward, seed=seed,
+                max_buffer=max_buffer, observe=observe, running=running, qr_fn=_qr_fn(qr))
 
 
 # --------------------------------------------------------------------------- state

@@ -6,8 +6,9 @@ For each activation (tanh, ReLU) and each initialisation range ``U(-a, a)`` it t
 ``n_networks`` 2-2-1 networks (9 parameters with biases) *together*, as one vectorised
 program (``torch.vmap`` over networks), by full-batch gradient descent. For the first
 ``lyap_steps`` steps it forms the full 9x9 Jacobian of every network's update map
-``w -> w - lr grad L(w)`` (vmapped ``torch.func.jacfwd``, through
-:func:`pathdep.analysis.lyapunov.clv_batched`), and records
+``w -> w - lr grad L(w)`` (in closed form, :class:`ClosedForm`, equal to the vmapped
+``torch.func.jacfwd`` to 1e-12; through :func:`pathdep.analysis.lyapunov.clv_batched`),
+and records
 
 * finite-time Lyapunov exponents (FTLEs) over the window of ``ftle_window`` steps ending at
   each indicator time ``t`` (``ftle``) and from step 0 to ``t`` (``ftle_cum``), from a
@@ -17,7 +18,7 @@ program (``torch.vmap`` over networks), by full-batch gradient descent. For the 
   between all 36 pairs (``clv_angle``; ``min_clv_angle``);
 * the loss at each indicator time, on a log-spaced set of checkpoints and at the end.
 
-The remaining ``steps - lyap_steps`` steps are plain vmapped gradient descent. A run
+The remaining ``steps - lyap_steps`` steps are plain batched gradient descent. A run
 *failed* when its final loss exceeds ``threshold``. :func:`roc_by_time` then scores a
 Gaussian naive Bayes classifier (``sklearn.naive_bayes.GaussianNB``) that predicts failure
 from the indicators at time ``t`` (stratified k-fold cross-validation, out-of-fold
@@ -116,6 +117,9 @@ FULL_CONFIG: dict[str, Any] = {
 
 ACTIVATIONS = ("tanh", "relu")
 
+#: QR of the batched 9x9 tangent bases in the study (see bench/bench_lyapunov.py).
+STUDY_QR = "householder"
+
 
 # --------------------------------------------------------------------------- config
 
@@ -208,6 +212,115 @@ def make_update_map(activation: str, task: str = "xor", lr: float = 0.3,
     return F, loss, layout
 
 
+class ClosedForm:
+    """One gradient-descent step of ``B`` 2-2-1 networks with its exact Jacobian, in closed form.
+
+    For the network ``f(x) = sum_j v_j s(W_j . x + b_j) + c`` (parameters in the layout
+    order ``W_00, W_01, W_10, W_11, b_0, b_1, v_0, v_1, c``), the loss
+    ``L = 1/(2N) sum_n r_n^2`` with residuals ``r_n = f(x_n) - y_n``, and the map
+    ``F(w) = w - lr grad L``, the Jacobian is ``J = I - lr H`` with the Hessian
+
+        ``H = 1/N sum_n [g_n g_n^T + r_n d^2 f(x_n)]``,  ``g_n = grad_w f(x_n)``.
+
+    ``g_n = E_n e_n`` with a constant ``(9, 5)`` matrix ``E_n`` (it holds the inputs
+    ``x_n``) and ``e_n = (v_0 s'(z_0), v_1 s'(z_1), a_0, a_1, 1)``, so
+    ``vec(g_n g_n^T) = (E_n (x) E_n) vec(e_n e_n^T)``. ``d^2 f`` is block sparse: for unit
+    ``j`` with hidden parameters ``(W_j0, W_j1, b_j)`` and features ``u = (x_0, x_1, 1)``
+    it is ``v_j s''(z_j) u u^T`` on that block and ``s'(z_j) u`` in the ``v_j`` row and
+    column (tanh: ``s' = 1 - a^2``, ``s'' = -2 a (1 - a^2)``; ReLU: ``s' = [z > 0]``,
+    ``s'' = 0``, the derivatives autograd uses). Hence every entry of ``J`` is linear in
+    ``N * 25 + 4 N`` per-network coefficients, and the ``(B, 81)`` Jacobians are ONE
+    ``addmm`` with a constant ``(4*25 + 16, 81)`` matrix; the step is another GEMM.
+
+    Checked against ``jacfwd`` of :func:`make_update_map` to 1e-12
+    (``tests/analysis/test_lyapunov_study.py``).
+
+    Args:
+        activation: ``"tanh"`` or ``"relu"``.
+        task: a key of :data:`TASKS`.
+        lr: learning rate.
+        dtype: floating dtype.
+    """
+
+    def __init__(self, activation: str, task: str = "xor", lr: float = 0.3,
+                 dtype: torch.dtype = torch.float64):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"study.activations: expected entries in {ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
+        self.lr = float(lr)
+        X = torch.tensor(TASKS[task]["x"], dtype=torch.float64)  # (N, 2)
+        self.X = X.to(dtype)
+        self.Y = torch.tensor(TASKS[task]["y"], dtype=dtype)  # (N,)
+        N = X.shape[0]
+        self.N = N
+        U = torch.cat([X, torch.ones(N, 1, dtype=torch.float64)], dim=1)  # (N, 3)
+        E = torch.zeros(N, 9, 5, dtype=torch.float64)
+        for j in range(2):
+            E[:, 2 * j, j], E[:, 2 * j + 1, j] = X[:, 0], X[:, 1]
+            E[:, 4 + j, j] = 1.0
+            E[:, 6 + j, 2 + j] = 1.0
+        E[:, 8, 4] = 1.0
+        gram = torch.einsum("nia,nkb->nabik", E, E).reshape(N * 25, 81)
+        hid = [[0, 1, 4], [2, 3, 5]]
+        cpl = torch.zeros(N, 2, 9, 9, dtype=torch.float64)  # coefficient r_n s'(z_nj)
+        blk = torch.zeros(N, 2, 9, 9, dtype=torch.float64)  # coefficient r_n v_j s''(z_nj)
+        for j, idx in enumerate(hid):
+            for m, i in enumerate(idx):
+                cpl[:, j, 6 + j, i] += U[:, m]
+                cpl[:, j, i, 6 + j] += U[:, m]
+                for l, k in enumerate(idx):
+                    blk[:, j, i, k] += U[:, m] * U[:, l]
+        self.T = torch.cat([gram, cpl.reshape(N * 2, 81), blk.reshape(N * 2, 81)]).to(dtype)
+        self.Et = E.transpose(1, 2).reshape(N * 5, 9).to(dtype)  # stacked E_n^T
+        self.I = torch.eye(9, dtype=dtype).reshape(1, 81)
+
+    def _forward(self, W: torch.Tensor):
+        B = W.shape[0]
+        Wh = W[:, 0:4].reshape(B, 2, 2)
+        z = torch.einsum("bjm,nm->bnj", Wh, self.X) + W[:, None, 4:6]  # (B, N, 2)
+        if self.activation == "tanh":
+            a = torch.tanh(z)
+            s1 = 1 - a * a
+            s2 = -2 * a * s1
+        else:
+            a = torch.relu(z)
+            s1 = (z > 0).to(z.dtype)
+            s2 = None
+        v = W[:, 6:8]
+        r = (a * v[:, None, :]).sum(-1) + W[:, 8:9] - self.Y  # (B, N)
+        e = torch.cat([s1 * v[:, None, :], a, torch.ones_like(r).unsqueeze(-1)], dim=-1)  # (B, N, 5)
+        return r, e, s1, s2, v
+
+    def loss(self, W: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` losses ``1/(2N) sum_n r_n^2`` of ``W (B, 9)``."""
+        r = self._forward(W)[0]
+        return 0.5 * (r * r).mean(-1)
+
+    def _step(self, W, r, e):
+        B = W.shape[0]
+        return torch.addmm(W, (r.unsqueeze(-1) * e).reshape(B, -1), self.Et, alpha=-self.lr / self.N)
+
+    def step(self, W: torch.Tensor) -> torch.Tensor:
+        """``(B, 9)``: ``W - lr grad L(W)``."""
+        r, e, _, _, _ = self._forward(W)
+        return self._step(W, r, e)
+
+    def jacobian(self, W: torch.Tensor, t: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(J (B, 9, 9), F(W) (B, 9))``, the signature of
+        :func:`pathdep.analysis.lyapunov.batched_jacobian` (``t`` is ignored: full batch)."""
+        B = W.shape[0]
+        r, e, s1, s2, v = self._forward(W)
+        outer = (e.unsqueeze(-1) * e.unsqueeze(-2)).reshape(B, -1)  # (B, N*25)
+        c1 = (r.unsqueeze(-1) * s1).reshape(B, -1)  # (B, 2N)
+        if s2 is None:
+            c2 = torch.zeros_like(c1)
+        else:
+            c2 = (r.unsqueeze(-1) * v.unsqueeze(1) * s2).reshape(B, -1)
+        coef = torch.cat([outer, c1, c2], dim=1)
+        J = torch.addmm(self.I, coef, self.T, alpha=-self.lr / self.N).reshape(B, 9, 9)
+        return J, self._step(W, r, e)
+
+
 def _param_names(layout: Layout) -> list[str]:
     out = []
     for n, sh in zip(layout.names, layout.shapes):
@@ -237,12 +350,16 @@ def _run_combination(cfg: dict, activation: str, a: float, ss: np.random.SeedSeq
     ss_init, ss_lyap = ss.spawn(2)
     rng = np.random.default_rng(ss_init)
     W0 = torch.as_tensor(rng.uniform(-a, a, size=(B, layout.n_params)), dtype=dtype)
-    batched_loss = vmap(loss)
+    # closed-form step, loss and 9x9 Jacobian, batched over networks (== vmapped jacfwd
+    # of F to 1e-12, tests/analysis/test_lyapunov_study.py)
+    cf = ClosedForm(activation, cfg["task"], float(cfg["lr"]), dtype)
+    batched_loss = cf.loss
 
     c = ly.clv_batched(F, W0, L, k=layout.n_params, times=times,
                        warmup_backward=cfg["warmup_backward"], seed=_seed_int(ss_lyap),
                        mode="jacobian", max_buffer=cfg["max_buffer"],
-                       observe=lambda X, t: batched_loss(X), running=False)
+                       observe=lambda X, t: batched_loss(X), running=False,
+                       jacobian_fn=cf.jacobian, qr=STUDY_QR)
     log_r = c.forward.log_r  # (B, L, 9): step t -> t+1 in row t
     loss_lyap = c.forward.observed.T  # (B, L + 1): loss at steps 0..L
 
@@ -250,7 +367,7 @@ def _run_combination(cfg: dict, activation: str, a: float, ss: np.random.SeedSeq
     loss_ckpt = np.full((B, len(ckpt)), np.nan)
     early = ckpt <= L
     loss_ckpt[:, early] = loss_lyap[:, ckpt[early]].numpy()
-    step = vmap(lambda w: F(w, 0))
+    step = cf.step
     W = c.forward.x
     late = {int(s): j for j, s in enumerate(ckpt) if s > L}
     with torch.no_grad():

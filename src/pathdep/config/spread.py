@@ -3,7 +3,7 @@ spreads the ``spread`` rule compares (e.g. init, schedule, hyperparameter, globa
 
 from __future__ import annotations
 
-from pathdep.config.validation import ConfigError
+from pathdep.config.errors import ConfigError
 
 
 def resolve_spread(config: dict, runs: dict[str, list[dict]]) -> dict[str, tuple[str, str]]:

@@ -21,14 +21,19 @@ where ``<key>`` is where the value was written (``experiments.lr.optimizer.lr`` 
 2. ``schemas/config.schema.yaml`` on the config with every sweep axis collapsed to its
    first value (unknown keys anywhere, types, ranges, enums), then on every resolved run,
    so a bad value inside a sweep list is named too;
-3. datasets: keys and value types per source (``pathdep.data``'s own checks), and with
-   ``check_files=True`` the source files themselves without loading them: an ``idx`` root
-   must hold the four IDX files with the right magic numbers (headers read; the small
-   label files read whole, which gives the class count and the train-set size); a
-   ``torchvision`` root with ``download: false`` must hold the files torchvision looks
-   for. A dataset already prepared in ``data_dir`` from the same spec is not re-checked
-   (a SLURM job re-parses the workflow on a node that may lack the raw files);
-4. semantics per run: a known dataset, model width from ``n_params``/``depth``, the
+3. datasets: every ``datasets.<name>`` block through the ``data`` registry
+   (:func:`pathdep.data.registry.check_spec`: the source's keys and value types), and for
+   the datasets runs use, the source's ``info`` (:func:`pathdep.data.registry.dataset_info`):
+   with ``check_files=True`` the source files themselves without loading them (an ``idx``
+   root must hold the four IDX files with the right magic numbers; a ``torchvision`` root
+   with ``download: false`` the files torchvision looks for). Nothing about a source is
+   known here: a new source is one registration in ``data/``. A dataset already prepared
+   in ``data_dir`` from the same spec is not re-checked (a SLURM job re-parses the
+   workflow on a node that may lack the raw files);
+4. the top-level settings blocks (:mod:`pathdep.config.blocks`): experiments named by
+   ``analysis.experiments`` / ``lyapunov.experiments`` exist, ``analysis`` resolves for
+   every experiment, ``lyapunov.study`` resolves (the same functions the jobs call);
+5. semantics per run: a known dataset, model width from ``n_params``/``depth``, the
    optimizer block (``pathdep.core.optim.optimizer_from_config``), the model builds for the
    dataset's input shape (built on the meta device: no memory, no time),
    ``batch_size`` <= training-set size, swaps fit in an epoch, checkpoint modes,
@@ -68,10 +73,8 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
-import gzip
 import itertools
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -79,6 +82,9 @@ from typing import Any, Callable
 
 import numpy as np
 import yaml
+
+from pathdep.config.blocks import check_blocks
+from pathdep.config.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
 
@@ -89,6 +95,10 @@ LIST_VALUED = {("model", "hidden"), ("optimizer", "betas"), ("training", "checkp
 # Short names used in run names for swept keys (the last path component otherwise).
 SHORT = {("perturbation", "epsilon"): "eps", ("optimizer", "weight_decay"): "wd",
          ("optimizer", "name"): "opt", ("model", "kind"): "model", ("model", "hidden"): "hidden"}
+# Dataset parameters swept in an experiment's `data:` block (dominoes: ptop, rbottom, stop, ...).
+from pathdep.data.dominoes import DATA_SHORT, derive_dataset  # noqa: E402
+
+SHORT.update(DATA_SHORT)
 
 # Built-in defaults under everything the config gives.
 BASE_DEFAULTS: dict[str, Any] = {
@@ -109,26 +119,8 @@ BASE_DEFAULTS: dict[str, Any] = {
 NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 RUN_RE = re.compile(r"[A-Za-z0-9_.+-]+")
 
-# torchvision datasets: (class, input shape, classes, train-set size).
-_TV = {
-    "mnist": ("MNIST", (1, 28, 28), 10, 60000),
-    "fashion_mnist": ("FashionMNIST", (1, 28, 28), 10, 60000),
-    "cifar10": ("CIFAR10", (3, 32, 32), 10, 50000),
-}
-_TV_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                   "t10k-labels-idx1-ubyte")
-_TV_CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
-_DIGITS_N = 1797  # sklearn.datasets.load_digits
-_TEACHER_DEFAULTS = {"d_in": 10, "d_out": 1, "n_train": 2000}
 # Optimiser hyperparameters that must stay below 1 (a hyperparameter perturbation scales them).
 _BELOW_ONE = {"momentum", "dampening", "beta1", "beta2", "alpha"}
-
-
-class ConfigError(ValueError):
-    """A config problem, reported as one line naming the key (newlines are folded)."""
-
-    def __init__(self, message: str):
-        super().__init__(re.sub(r"\s*[\r\n]+\s*", " ", str(message)).strip())
 
 
 def load_config(path: str | Path) -> dict:
@@ -208,6 +200,9 @@ def _schema_error(err, key_of: Callable[[tuple], str]) -> ConfigError:
         hint = _did_you_mean(name, allowed)
         if not path and "." in name:
             hint = " (a key cannot contain '.'; nest it, e.g. defaults: {optimizer: {lr: ...}})" + hint
+        if not allowed:  # a block that takes no keys (yet): its schema description says why
+            return ConfigError(f"config: {key_of(path + (name,))}: unknown key ("
+                               f"{err.schema.get('description', 'this block takes no keys')})")
         return ConfigError(f"config: {key_of(path + (name,))}: unknown key{hint} (expected one of: {', '.join(allowed)})")
     if v == "required":
         m = re.match(r"'(.+)' is a required property", err.message)
@@ -381,6 +376,11 @@ def expand_experiment(config: dict, exp: str) -> list[dict]:
         run["experiment"] = exp
         run["run"] = name.replace("/", "-").replace(" ", "")
         run["swept"] = {".".join(p): v for (p, _), v in zip(axes, combo)}
+        if run.get("data"):  # `data:` overrides the dataset's block: a derived dataset, named by its hash
+            try:
+                derive_dataset(run, config.setdefault("datasets", {}))
+            except ValueError as exc:
+                raise ConfigError(f"config: {origin(config, exp, 'data')}{exc}") from None
         runs.append(run)
     return runs
 
@@ -388,157 +388,13 @@ def expand_experiment(config: dict, exp: str) -> list[dict]:
 # ----------------------------------------------------------------------------- datasets
 
 
-def _check_dataset_spec(name: str, spec: dict, offline: bool) -> None:
-    """Keys and value types of one ``datasets.<name>`` block (pathdep.data's own checks)."""
-    from pathdep.data import sources as D
-
-    try:
-        source = D._check_keys(name, spec)
-        if source != "teacher_student":
-            D._int(name, spec, "n_train", None, allow_none=True)
-            D._int(name, spec, "n_test", None, allow_none=True)
-            D._int(name, spec, "subset_seed", None, minimum=0, allow_none=True)
-        if "normalize" in spec:
-            D._bool(name, spec, "normalize", True)
-        if source == "idx":
-            D._str(name, spec, "root")
-            classes = spec.get("classes")
-            if classes is not None and (not isinstance(classes, list) or len(classes) < 2
-                                        or not all(isinstance(c, str) for c in classes)):
-                raise ValueError(f"datasets.{name}.classes: expected a list of at least 2 class names, got {classes!r}")
-        elif source == "torchvision":
-            if spec.get("dataset") not in _TV:
-                raise ValueError(f"datasets.{name}.dataset: expected one of {', '.join(_TV)}; got {_got(spec.get('dataset'))}"
-                                 f"{_did_you_mean(spec.get('dataset'), _TV)}")
-            D._str(name, spec, "root", "data/")
-            if D._bool(name, spec, "download", False) and offline:
-                raise ValueError(f"datasets.{name}.download: true, but the config says offline: true")
-        elif source == "sklearn_digits":
-            D._float(name, spec, "test_fraction", 0.25, 0.0, 1.0, open_lo=True)
-            D._int(name, spec, "seed", 0, minimum=0)
-            D._bool(name, spec, "stratify", True)
-        else:
-            p = {k: spec.get(k) for k in ("d_in", "d_out", "teacher_hidden", "n_train", "n_test", "noise", "seed")}
-            for k in ("d_in", "d_out", "teacher_hidden", "n_train", "n_test"):
-                if p[k] is not None:
-                    D._int(name, p, k)
-            if p["noise"] is not None:
-                D._float(name, p, "noise", 0.0, 0.0)
-            if p["seed"] is not None:
-                D._int(name, p, "seed", 0, minimum=0)
-    except ValueError as exc:
-        raise ConfigError(f"config: {exc}") from None
-
-
-def _prepared_info(path: Path, spec: dict) -> dict | None:
-    """Shape info of a dataset already prepared from the same spec, else None."""
-    if not path.is_file():
-        return None
-    try:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            a = f.attrs
-            stored = a.get("spec")
-            stored = stored.decode() if isinstance(stored, bytes) else stored
-            if stored != json.dumps(spec, sort_keys=True, default=str):
-                return None
-            return {"in_shape": tuple(int(s) for s in a["in_shape"]), "out_dim": int(a["out_dim"]),
-                    "n_train": int(a["n_train"]), "exact": True}
-    except Exception:  # noqa: BLE001 - an unreadable prepared file is simply not used
-        return None
-
-
-def _idx_file(name: str, root: Path, base: str) -> Path:
-    for cand in (root / base, root / (base + ".gz")):
-        if cand.is_file():
-            return cand
-    raise ConfigError(f"config: datasets.{name}.root: {root} has no {base} or {base}.gz")
-
-
-def _idx_header(name: str, path: Path, expected_magic: int) -> tuple[int, ...]:
-    """Shape from an IDX header (magic checked; plain files checked for truncation)."""
-    from pathdep.data.sources import _describe_magic
-
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    try:
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
-            head = f.read(4)
-            ndim = head[3] if len(head) == 4 else 0
-            dims = f.read(4 * ndim)
-    except (OSError, EOFError) as exc:
-        raise ConfigError(f"config: datasets.{name}.root: {path}: corrupt or truncated gzip stream ({exc})") from None
-    magic = int.from_bytes(head, "big") if len(head) == 4 else None
-    if magic != expected_magic:
-        got = f"0x{magic:08X}" if magic is not None else f"only {len(head)} bytes"
-        raise ConfigError(f"config: datasets.{name}.root: {path}: not the expected IDX file (magic number {got}, "
-                          f"expected 0x{expected_magic:08X}, {_describe_magic(expected_magic)})")
-    if len(dims) < 4 * ndim:
-        raise ConfigError(f"config: datasets.{name}.root: {path}: truncated IDX header")
-    shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
-    if not gz:
-        want = 4 + 4 * ndim + int(np.prod(shape, dtype=np.int64))
-        have = path.stat().st_size
-        if have != want:
-            raise ConfigError(f"config: datasets.{name}.root: {path}: {'truncated' if have < want else 'over-long'} IDX file "
-                              f"(header says {'x'.join(map(str, shape))} bytes of data, file has {have - 4 - 4 * ndim})")
-    return shape
-
-
-def _idx_info(name: str, spec: dict) -> dict:
-    from pathdep.data.sources import _IDX_FILES, read_idx
-
-    root = Path(spec["root"])
-    if not root.is_dir():
-        raise ConfigError(f"config: datasets.{name}.root: {root} is not a directory (expected the folder holding "
-                          f"train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...)")
-    shapes, labels = {}, {}
-    for key, (base, magic) in _IDX_FILES.items():
-        path = _idx_file(name, root, base)
-        if key.endswith("labels"):
-            try:
-                labels[key] = read_idx(path, expected_magic=magic)
-            except ValueError as exc:
-                raise ConfigError(f"config: datasets.{name}.root: {exc}") from None
-        else:
-            shapes[key] = _idx_header(name, path, magic)
-    for split in ("train", "test"):
-        n_img, n_lab = shapes[f"{split}_images"][0], len(labels[f"{split}_labels"])
-        if n_img != n_lab:
-            raise ConfigError(f"config: datasets.{name}.root: {root / _IDX_FILES[f'{split}_labels'][0]}(.gz): "
-                              f"{n_lab} labels for {n_img} images")
-    top = int(max(labels["train_labels"].max(initial=0), labels["test_labels"].max(initial=0)))
-    classes = spec.get("classes")
-    if classes is not None and top >= len(classes):
-        raise ConfigError(f"config: datasets.{name}.classes: {len(classes)} names but the labels go up to {top}")
-    _, h, w = shapes["train_images"]
-    return {"in_shape": (1, h, w), "out_dim": len(classes) if classes else top + 1,
-            "n_train": len(labels["train_labels"]), "exact": True}
-
-
-def _torchvision_files(name: str, spec: dict) -> None:
-    which = spec["dataset"]
-    root = Path(spec.get("root", "data/"))
-    cls = _TV[which][0]
-    if which == "cifar10":
-        folder, files = root / "cifar-10-batches-py", _TV_CIFAR_FILES
-    else:
-        folder, files = root / cls / "raw", _TV_MNIST_FILES
-    missing = [f for f in files if not (folder / f).is_file()]
-    if missing:
-        raise ConfigError(f"config: datasets.{name}.root: {which} not found under {root} and download is false "
-                          f"({folder / missing[0]} is missing); set download: true, or point root at the folder "
-                          f"that holds {folder.relative_to(root)}/")
-
-
 def dataset_info(name: str, spec: dict, *, check_files: bool = False, data_dir: str | Path | None = None,
-                 offline: bool = False) -> dict:
+                 offline: bool = False, datasets: dict | None = None) -> dict:
     """Input shape, class/output count and training-set size of a configured dataset.
 
-    Nothing is loaded: a prepared file in ``data_dir`` made from the same spec is read for
-    its attributes; otherwise the shape comes from the source (``check_files``: the IDX
-    headers and label files, the torchvision files' presence).
+    The ``data`` registry answers (:func:`pathdep.data.registry.dataset_info`): a prepared
+    file in ``data_dir`` made from the same spec is read for its attributes; otherwise the
+    source's ``info`` (``check_files``: IDX headers and label files, the torchvision files).
 
     Returns:
         ``{"in_shape": tuple, "out_dim": int, "n_train": int | None, "exact": bool}``
@@ -547,39 +403,12 @@ def dataset_info(name: str, spec: dict, *, check_files: bool = False, data_dir: 
     Raises:
         ConfigError: a bad spec, or (``check_files``) missing or wrong source files.
     """
-    _check_dataset_spec(name, spec, offline)
-    if data_dir is not None:
-        info = _prepared_info(Path(data_dir) / f"{name}.h5", spec)
-        if info is not None:
-            return info
-    src = spec["source"]
-    if src == "idx":
-        if check_files:
-            info = _idx_info(name, spec)
-        else:
-            classes = spec.get("classes")
-            info = {"in_shape": (1, 28, 28), "out_dim": len(classes) if classes else 10, "n_train": None,
-                    "exact": classes is not None}
-    elif src == "torchvision":
-        if check_files and not spec.get("download", False):
-            _torchvision_files(name, spec)
-        _, shape, classes, n = _TV[spec["dataset"]]
-        info = {"in_shape": shape, "out_dim": classes, "n_train": n, "exact": True}
-    elif src == "sklearn_digits":
-        # sklearn's train_test_split: n_train = floor((1 - test_fraction) * n)
-        frac = float(spec.get("test_fraction", 0.25))
-        info = {"in_shape": (1, 8, 8), "out_dim": 10, "n_train": int(math.floor((1.0 - frac) * _DIGITS_N)),
-                "exact": True}
-    else:
-        p = {k: spec.get(k) if spec.get(k) is not None else v for k, v in _TEACHER_DEFAULTS.items()}
-        return {"in_shape": (int(p["d_in"]),), "out_dim": int(p["d_out"]), "n_train": int(p["n_train"]), "exact": True}
-    n_sub = spec.get("n_train")
-    if n_sub is not None:
-        if info["n_train"] is not None and n_sub > info["n_train"]:
-            raise ConfigError(f"config: datasets.{name}.n_train: expected <= {info['n_train']} (the train split "
-                              f"size), got {n_sub}")
-        info["n_train"] = int(n_sub)
-    return info
+    from pathdep.data.registry import dataset_info as _info
+
+    try:
+        return _info(name, spec, check_files=check_files, data_dir=data_dir, offline=offline, datasets=datasets)
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
 
 
 def dataset_shape(name: str, spec: dict) -> tuple[tuple[int, ...], int]:
@@ -739,10 +568,18 @@ def validate(config: dict, *, check_files: bool = False, data_dir: str | Path | 
         if not isinstance(exp, str) or not NAME_RE.fullmatch(exp):
             raise ConfigError(f"config: experiments.{exp}: experiment names are strings of letters, digits, "
                               f"'_' and '-' (the name becomes the folder results/<name>/), got {_got(exp)}")
+    from pathdep.data.registry import check_spec  # imports the sources (torch, h5py): only when validating
+
+    offline = bool(config.get("offline", False))
+    for name, spec in datasets.items():  # every block's keys and types, used by a run or not (no files)
+        try:
+            check_spec(name, spec, offline=offline, datasets=datasets)
+        except ValueError as exc:
+            raise ConfigError(f"config: {exc}") from None
+    check_blocks(config)  # analysis:, lyapunov:, figures: beyond the schema
     run_schema = dict(schema["$defs"]["run"])
     run_schema["$defs"] = schema["$defs"]
     infos: dict[str, dict] = {}
-    offline = bool(config.get("offline", False))
     out: dict[str, list[dict]] = {}
     for exp in config["experiments"]:
         def at(*path: str, _exp=exp) -> str:
@@ -753,7 +590,8 @@ def validate(config: dict, *, check_files: bool = False, data_dir: str | Path | 
         for run in runs:
             ds = run.get("dataset")
             if isinstance(ds, str) and ds in datasets and ds not in infos:  # dataset-level errors: no run suffix
-                infos[ds] = dataset_info(ds, datasets[ds], check_files=check_files, data_dir=data_dir, offline=offline)
+                infos[ds] = dataset_info(ds, datasets[ds], check_files=check_files, data_dir=data_dir,
+                                         offline=offline, datasets=datasets)
             try:
                 _check_run(run, run_schema, at, datasets, infos)
             except ConfigError as exc:
@@ -797,8 +635,9 @@ def _semantic_checks(run: dict, at, info: dict, ds: str) -> None:
 
     pert = run["perturbation"]
     target, kind = pert.get("target", "init"), pert.get("kind", "gaussian")
-    if target == "init" and kind not in ("gaussian", "sphere"):
-        raise ConfigError(f"config: {at('perturbation', 'kind')}: target init expects gaussian or sphere, got {kind!r}")
+    if target == "init" and kind not in ("gaussian", "sphere", "norm", "reinit"):
+        raise ConfigError(f"config: {at('perturbation', 'kind')}: target init expects gaussian, sphere, norm or "
+                          f"reinit, got {kind!r}")
     if target == "schedule" and kind not in ("shuffle", "swap"):
         raise ConfigError(f"config: {at('perturbation', 'kind')}: target schedule expects shuffle or swap, got {kind!r}")
     opt = run["optimizer"]

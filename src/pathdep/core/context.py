@@ -11,8 +11,9 @@ What it holds:
   from ``run['seed']``) and the JSON form of a run stored in every output.
 * :func:`eval_subset` - the fixed, seeded evaluation subsets of the metrics.
 
-How it was checked: every stage test builds through it (``tests/test_train.py``,
-``tests/test_metrics.py``, ``tests/test_lyapunov_run.py``), and ``tests/core/test_context.py``.
+How it was checked: every stage builds through it (``tests/stages/test_train.py``,
+``test_metrics.py``, ``test_lyapunov.py``, ``test_analysis.py``), and ``tests/core/test_context.py``
+(equal to the individual helpers, dtype override, pure step).
 """
 
 from __future__ import annotations

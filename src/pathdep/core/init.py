@@ -98,7 +98,9 @@ def init_params(module: nn.Module, layout: Layout, scheme: str, seed: int) -> Te
     Args:
         module: the network; it is **not** modified.
         layout: ``Layout.from_module(module)``.
-        scheme: one of :data:`SCHEMES`:
+        scheme: one of :data:`SCHEMES` (ignored for a module with ``parameterization ==
+            "ntk"``: there every entry is ``N(0, 1)``, drawn in float64 from
+            ``numpy.random.Generator(PCG64(seed))``; the forward pass carries the scale):
 
             * ``"default"``: PyTorch's ``reset_parameters`` of each submodule, in
               ``module.modules()`` order, after ``torch.manual_seed(seed)`` inside
@@ -135,6 +137,12 @@ def init_params(module: nn.Module, layout: Layout, scheme: str, seed: int) -> Te
     params = list(module.parameters())
     dtype = params[0].dtype if params else torch.get_default_dtype()
     device = params[0].device if params else torch.device("cpu")
+
+    if getattr(module, "parameterization", "standard") == "ntk":
+        # NTK parameterisation: the scale sigma_w/sqrt(fan_in) is in the forward pass, so
+        # every weight and bias is N(0, 1) whatever the scheme (float64 PCG64, then cast).
+        out = _rng(seed).standard_normal(layout.n_params)
+        return torch.from_numpy(out).to(device=device, dtype=dtype)
 
     if scheme == "default":
         clone = copy.deepcopy(module).to(device="cpu", dtype=torch.float32)

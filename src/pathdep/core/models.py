@@ -14,6 +14,7 @@ checks ``width_for_param_count`` against the model it builds.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -31,18 +32,38 @@ ACTIVATIONS = {
 }
 
 
+PARAMETERIZATIONS = ("standard", "ntk")
+
+
 class MLP(nn.Module):
     """Fully connected network ``in -> hidden[0] -> ... -> hidden[-1] -> out``.
 
     Layers are named ``fc0, fc1, ...`` so parameter names read ``fc0.weight``,
     ``fc0.bias``; PyTorch stores a weight as ``(out, in)``.
+
+    ``parameterization`` (Jacot et al. 2018; neural-tangents ``stax.Dense``):
+
+    * ``"standard"``: ``z = x W^T + b``; the scale lives in the initial weights
+      (``init.scheme``). ``sigma_w``/``sigma_b`` are ignored; the forward pass is exactly
+      ``nn.Linear``'s (existing trajectories stay bit-identical).
+    * ``"ntk"``: ``z = (sigma_w / sqrt(fan_in)) x W^T + sigma_b b`` with ``W, b ~ N(0, 1)``
+      (:func:`pathdep.core.init.init_params` draws standard normals for such a module),
+      so that learning rates of order 1 are stable at any width.
     """
 
     def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int,
-                 activation: str = "relu", bias: bool = True):
+                 activation: str = "relu", bias: bool = True, parameterization: str = "standard",
+                 sigma_w: float = 1.0, sigma_b: float = 1.0):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"model.activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"model.parameterization: expected one of {list(PARAMETERIZATIONS)}, "
+                             f"got {parameterization!r}")
+        self.parameterization = parameterization
+        self.sigma_w = float(sigma_w)
+        self.sigma_b = float(sigma_b)
+        self.bias = bool(bias)
         dims = [int(in_dim), *[int(h) for h in hidden], int(out_dim)]
         self.n_layers = len(dims) - 1
         for i in range(self.n_layers):
@@ -50,13 +71,31 @@ class MLP(nn.Module):
         self.act = ACTIVATIONS[activation]()
         self.dims = dims
 
+    def _ntk_linear(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        layer = getattr(self, f"fc{i}")
+        z = (self.sigma_w / math.sqrt(self.dims[i])) * (x @ layer.weight.t())
+        if layer.bias is not None:
+            z = z + self.sigma_b * layer.bias
+        return z
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() > 2:  # images (B, C, H, W) -> (B, C*H*W)
             x = x.flatten(start_dim=1)
+        ntk = self.parameterization == "ntk"
         for i in range(self.n_layers):
-            x = getattr(self, f"fc{i}")(x)
+            x = self._ntk_linear(i, x) if ntk else getattr(self, f"fc{i}")(x)
             if i < self.n_layers - 1:
                 x = self.act(x)
+        return x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Post-activations of the last hidden layer ``(B, hidden[-1])`` (the inputs of the
+        output layer; their Gram matrix is the empirical NNGP kernel)."""
+        if x.dim() > 2:
+            x = x.flatten(start_dim=1)
+        ntk = self.parameterization == "ntk"
+        for i in range(self.n_layers - 1):
+            x = self.act(self._ntk_linear(i, x) if ntk else getattr(self, f"fc{i}")(x))
         return x
 
 
@@ -105,18 +144,24 @@ def build_model(spec: dict, in_shape: Sequence[int], out_dim: int) -> nn.Module:
     """Build the model named by a resolved ``model`` config block.
 
     Args:
-        spec: ``{"kind": "mlp"|"lenet5", "hidden": [...], "activation": ..., "bias": ...}``.
+        spec: ``{"kind": "mlp"|"lenet5", "hidden": [...], "activation": ..., "bias": ...,
+            "parameterization": "standard"|"ntk", "sigma_w": ..., "sigma_b": ...}``
+            (the last three for MLPs only; LeNet-5 is standard only).
         in_shape: one input's shape, e.g. ``(1, 28, 28)`` or ``(2,)``.
         out_dim: number of outputs (classes, or regression targets).
     """
     kind = spec.get("kind", "mlp")
     act = spec.get("activation", "relu")
     bias = bool(spec.get("bias", True))
+    param = spec.get("parameterization", "standard")
     if kind == "mlp":
         in_dim = 1
         for d in in_shape:
             in_dim *= int(d)
-        return MLP(in_dim, spec.get("hidden", [100]), out_dim, act, bias)
+        return MLP(in_dim, spec.get("hidden", [100]), out_dim, act, bias, param,
+                   float(spec.get("sigma_w", 1.0)), float(spec.get("sigma_b", 1.0)))
+    if param != "standard":
+        raise ValueError(f"model.parameterization: {param!r} is implemented for kind mlp only, got kind {kind!r}")
     if kind == "lenet5":
         if len(in_shape) != 3:
             raise ValueError(f"model.kind: lenet5 needs image inputs (C, H, W), got input shape {tuple(in_shape)}")

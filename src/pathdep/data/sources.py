@@ -5,7 +5,9 @@ single HDF5 file holding the train and test splits as float32 arrays that are al
 scaled and normalised, so that training reads each split with one ``h5py`` read and no
 per-sample transform. ``load_dataset`` reads that file back into a :class:`Dataset`.
 
-Sources (``spec["source"]``):
+Sources (``spec["source"]``), each a :class:`pathdep.data.registry.Source` registered with
+``@register`` below (keys, defaults, a cheap ``info`` that config validation calls, and the
+loader; a new source is one more registered class, see :mod:`pathdep.data.registry`):
 
 * ``idx`` -- the IDX files of MNIST-style datasets (``train-images-idx3-ubyte``,
   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``,
@@ -60,17 +62,18 @@ HDF5 schema (``format`` attribute ``"pathdep.dataset/1"``)::
       classes   string array of class names ([] for regression)
       spec      JSON of the config block             provenance  JSON (passed in)
 
-The file is written to ``out_path + ".tmp"`` and moved into place with ``os.replace``,
-so an interrupted or failing run never leaves a partial ``out_path`` (the ``.tmp`` is
-removed on failure).
+The file is written through :func:`pathdep.io.atomic.atomic_write` (``<out_path>.partial``,
+renamed when complete), so an interrupted or failing run never leaves a partial
+``out_path`` and an existing file survives a failed re-run.
 
-How it was checked: ``tests/test_data.py`` writes tiny IDX files (plain and gzip), the
+How it was checked: ``tests/datasets/test_sources.py`` writes tiny IDX files (plain and gzip), the
 same files in torchvision's MNIST / FashionMNIST raw layout, and tiny CIFAR-10 pickle
 batches in the real format; it checks that the ``idx`` and ``torchvision`` paths give
 identical arrays, shapes, dtypes, labels, per-channel train mean 0 / std 1, the one-line
 errors (wrong magic number, truncated file, missing data offline, unknown key), seeded
 determinism of ``sklearn_digits`` and ``teacher_student``, ``y == teacher(x)`` at zero
-noise (recomputed independently in float64), and that a failure mid-write leaves no file.
+noise (recomputed independently in float64), that a failure mid-write leaves no file, and
+that every source's ``info`` (what config validation sees) matches the file it prepares.
 The real Fashion-MNIST from ``/usr/share/datasets/fashion-mnist`` was prepared and
 loaded by hand: 60000/10000 samples, 6000 per class, raw train mean 0.2860 / std 0.3530
 (the published values), stored train mean 0 / std 1; the 220 MB file takes ~1.6 s to
@@ -81,7 +84,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,9 +94,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SOURCES", "FORMAT", "Dataset", "prepare_dataset", "load_dataset", "read_idx"]
+from pathdep.data.registry import REGISTRY, Source, _bool, _did_you_mean, _float, _int, _str, check_spec, register
+from pathdep.io.atomic import atomic_write
 
-SOURCES = ("idx", "torchvision", "sklearn_digits", "teacher_student")
+__all__ = ["SOURCES", "FORMAT", "Dataset", "prepare_dataset", "load_dataset", "read_idx", "idx_header"]
+
+#: The registered sources (name -> :class:`pathdep.data.registry.Source`; the registry itself,
+#: so a source registered later is listed too).
+SOURCES = REGISTRY
 FORMAT = "pathdep.dataset/1"
 
 # IDX type codes (third byte of the magic number) -> big-endian numpy dtype.
@@ -111,24 +119,6 @@ _IDX_FILES = {
     "test_images": ("t10k-images-idx3-ubyte", 0x00000803),
     "test_labels": ("t10k-labels-idx1-ubyte", 0x00000801),
 }
-
-_COMMON_KEYS = {"source", "n_train", "n_test", "subset_seed", "normalize"}
-_ALLOWED_KEYS = {
-    "idx": _COMMON_KEYS | {"root", "classes"},
-    "torchvision": _COMMON_KEYS | {"dataset", "root", "download"},
-    "sklearn_digits": _COMMON_KEYS | {"test_fraction", "seed", "stratify"},
-    "teacher_student": {"source", "d_in", "d_out", "teacher_hidden", "n_train", "n_test",
-                        "noise", "seed", "normalize"},
-}
-_TORCHVISION = {
-    # config name -> (torchvision class name, expected layout under root)
-    "mnist": ("MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte"),
-    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte"),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}"),
-}
-_TEACHER_DEFAULTS = {"d_in": 10, "d_out": 1, "teacher_hidden": 32, "n_train": 2000,
-                     "n_test": 500, "noise": 0.0, "seed": 0, "normalize": False}
-
 
 @dataclass
 class Dataset:
@@ -222,63 +212,11 @@ def _describe_magic(magic: int) -> str:
     return f"{dt.name if dt is not None else '?'} array with {ndim} dimension(s)"
 
 
-# ----------------------------------------------------------------------------- spec checks
-
-
-def _check_keys(name: str, spec: dict) -> str:
-    if not isinstance(spec, dict):
-        raise ValueError(f"datasets.{name}: expected a mapping, got {type(spec).__name__}")
-    source = spec.get("source")
-    if source not in SOURCES:
-        raise ValueError(f"datasets.{name}.source: expected one of {', '.join(SOURCES)}, got {source!r}")
-    unknown = sorted(set(spec) - _ALLOWED_KEYS[source])
-    if unknown:
-        raise ValueError(f"datasets.{name}.{unknown[0]}: unknown key for source {source} "
-                         f"(allowed: {', '.join(sorted(_ALLOWED_KEYS[source]))})")
-    return source
-
-
-def _int(name: str, spec: dict, key: str, default: Any = None, minimum: int = 1,
-         allow_none: bool = False) -> int | None:
-    v = spec.get(key, default)
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise ValueError(f"datasets.{name}.{key}: expected an integer >= {minimum}"
-                         f"{' or null' if allow_none else ''}, got {v!r}")
-    return int(v)
-
-
-def _float(name: str, spec: dict, key: str, default: float, lo: float, hi: float | None = None,
-           open_lo: bool = False) -> float:
-    v = spec.get(key, default)
-    ok = isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
-    if ok:
-        v = float(v)
-        ok = (v > lo if open_lo else v >= lo) and (hi is None or v < hi)
-    if not ok:
-        rng = f"in ({lo}, {hi})" if hi is not None else f">= {lo}"
-        raise ValueError(f"datasets.{name}.{key}: expected a number {rng}, got {spec.get(key)!r}")
-    return v
-
-
-def _bool(name: str, spec: dict, key: str, default: bool) -> bool:
-    v = spec.get(key, default)
-    if not isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"datasets.{name}.{key}: expected true or false, got {v!r}")
-    return bool(v)
-
-
-def _str(name: str, spec: dict, key: str, default: str | None = None) -> str:
-    v = spec.get(key, default)
-    if not isinstance(v, (str, Path)) or str(v) == "":
-        raise ValueError(f"datasets.{name}.{key}: expected a path or name, got {v!r}")
-    return str(v)
-
-
 # ----------------------------------------------------------------------------- sources
-# Each loader returns a dict with raw arrays (images uint8/float (N, C, H, W) before
-# scaling, labels) plus metadata; _finish() subsets, scales and normalises.
+# Each source is a registered pathdep.data.registry.Source: its keys and defaults, a cheap
+# ``info`` (shapes and sizes; with check_files the files are sniffed, not loaded) and its
+# loader, which returns raw arrays (images uint8/float (N, C, H, W) before scaling, labels)
+# plus metadata; _build() subsets, scales and normalises them.
 
 
 def _find_idx(name: str, root: Path, base: str) -> Path:
@@ -288,117 +226,280 @@ def _find_idx(name: str, root: Path, base: str) -> Path:
     raise ValueError(f"datasets.{name}.root: {root} has no {base} or {base}.gz")
 
 
-def _load_idx(name: str, spec: dict) -> dict:
+def _idx_root(name: str, spec: dict) -> Path:
     root = Path(_str(name, spec, "root"))
     if not root.is_dir():
-        raise ValueError(f"datasets.{name}.root: {root} is not a directory")
-    arrays = {}
-    for key, (base, magic) in _IDX_FILES.items():
-        arrays[key] = read_idx(_find_idx(name, root, base), expected_magic=magic)
+        raise ValueError(f"datasets.{name}.root: {root} is not a directory (expected the folder holding "
+                         f"train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...)")
+    return root
+
+
+def idx_header(path: str | Path, expected_magic: int) -> tuple[int, ...]:
+    """The shape in an IDX file's header, reading the header only.
+
+    The magic number must equal ``expected_magic``; a plain (not gzip) file must also have
+    exactly the size its header announces (a gzip file is not decompressed past its header).
+
+    Raises:
+        ValueError: naming the file: wrong magic number, truncated header or data.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            dims = f.read(4 * ndim)
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from None
+    magic = int.from_bytes(head, "big") if len(head) == 4 else None
+    if magic != expected_magic:
+        got = f"0x{magic:08X}" if magic is not None else f"only {len(head)} bytes"
+        raise ValueError(f"{path}: not the expected IDX file (magic number {got}, expected "
+                         f"0x{expected_magic:08X}, {_describe_magic(expected_magic)})")
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+    if not gz:
+        want = 4 + 4 * ndim + int(np.prod(shape, dtype=np.int64)) * _IDX_DTYPES[(expected_magic >> 8) & 0xFF].itemsize
+        have = path.stat().st_size
+        if have != want:
+            raise ValueError(f"{path}: {'truncated' if have < want else 'over-long'} IDX file (header says "
+                             f"{'x'.join(map(str, shape))}, {want - 4 - 4 * ndim} data bytes, file has {have - 4 - 4 * ndim})")
+    return shape
+
+
+def _label_check(name: str, root: Path, n_images: dict, labels: dict) -> None:
     for split in ("train", "test"):
-        xi, yi = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if len(xi) != len(yi):
-            b = _IDX_FILES[f"{split}_labels"][0]
-            raise ValueError(f"{root / b}(.gz): {len(yi)} labels for {len(xi)} images "
-                             f"in {_IDX_FILES[f'{split}_images'][0]}")
-    classes = spec.get("classes")
-    if classes is not None:
-        if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes) \
-                or len(classes) < 2:
-            raise ValueError(f"datasets.{name}.classes: expected a list of at least 2 class names, "
-                             f"got {classes!r}")
-        classes = list(classes)
-    else:
-        n = 1 + int(max(arrays["train_labels"].max(initial=0), arrays["test_labels"].max(initial=0)))
-        classes = [str(i) for i in range(n)]
-    return dict(x_train=arrays["train_images"][:, None], y_train=arrays["train_labels"],
-                x_test=arrays["test_images"][:, None], y_test=arrays["test_labels"],
-                classes=classes, pixel_scale=255.0, split="official train/test")
+        n_img, n_lab = n_images[split], len(labels[split])
+        if n_img != n_lab:
+            raise ValueError(f"datasets.{name}.root: {root / _IDX_FILES[f'{split}_labels'][0]}(.gz): {n_lab} labels "
+                             f"for {n_img} images in {_IDX_FILES[f'{split}_images'][0]}")
 
 
-def _load_torchvision(name: str, spec: dict) -> dict:
-    import torchvision.datasets as tvd
+@register
+class IdxSource(Source):
+    """IDX files of an MNIST-style dataset in ``root`` (plain or ``.gz``)."""
 
-    which = spec.get("dataset")
-    if which not in _TORCHVISION:
-        raise ValueError(f"datasets.{name}.dataset: expected one of {', '.join(_TORCHVISION)}, got {which!r}")
-    root = _str(name, spec, "root", "data/")
-    download = _bool(name, spec, "download", False)
-    cls_name, layout = _TORCHVISION[which]
-    cls = getattr(tvd, cls_name)
-    out = {}
-    for split, train in (("train", True), ("test", False)):
-        try:
-            ds = cls(root=root, train=train, download=download)
-        except RuntimeError as e:
-            if not download:
-                raise ValueError(
-                    f"datasets.{name}: {which} not found under {root} and download is false; set "
-                    f"download: true or point root at the folder that contains {layout} ({e})") from None
-            raise ValueError(f"datasets.{name}: {which} could not be downloaded into {root}: {e}") from None
-        except OSError as e:  # network errors during download (URLError is an OSError)
-            raise ValueError(f"datasets.{name}: {which} could not be downloaded into {root}: {e}") from None
-        data = ds.data.numpy() if isinstance(ds.data, torch.Tensor) else np.asarray(ds.data)
-        if data.ndim == 3:  # MNIST-like (N, H, W)
-            data = data[:, None]
-        else:  # CIFAR (N, H, W, C) -> (N, C, H, W)
-            data = np.ascontiguousarray(data.transpose(0, 3, 1, 2))
-        targets = ds.targets.numpy() if isinstance(ds.targets, torch.Tensor) else np.asarray(ds.targets)
-        out[f"x_{split}"], out[f"y_{split}"] = data, targets
-        out["classes"] = [str(c) for c in ds.classes]
-    return dict(out, pixel_scale=255.0, split="official train/test")
+    name = "idx"
+    keys = frozenset({"root", "classes"})
+
+    def check(self, name, spec, *, offline=False, datasets=None):
+        _str(name, spec, "root")
+        classes = spec.get("classes")
+        if classes is not None and (not isinstance(classes, (list, tuple)) or len(classes) < 2
+                                    or not all(isinstance(c, str) for c in classes)):
+            raise ValueError(f"datasets.{name}.classes: expected a list of at least 2 class names, got {classes!r}")
+
+    def info(self, name, spec, *, check_files=False, datasets=None):
+        """Headers of the image files, the (small) label files read whole; without
+        ``check_files`` a 28x28 image and 10 classes (unless ``classes``) are assumed."""
+        classes = spec.get("classes")
+        if not check_files:
+            return {"in_shape": (1, 28, 28), "out_dim": len(classes) if classes else 10, "n_train": None,
+                    "exact": classes is not None}
+        root = _idx_root(name, spec)
+        shapes, labels = {}, {}
+        for key, (base, magic) in _IDX_FILES.items():
+            path = _find_idx(name, root, base)
+            try:
+                if key.endswith("labels"):
+                    labels[key.split("_")[0]] = read_idx(path, expected_magic=magic)
+                else:
+                    shapes[key.split("_")[0]] = idx_header(path, magic)
+            except ValueError as exc:
+                raise ValueError(f"datasets.{name}.root: {exc}") from None
+        _label_check(name, root, {s: shapes[s][0] for s in shapes}, labels)
+        top = int(max(labels["train"].max(initial=0), labels["test"].max(initial=0)))
+        if classes is not None and top >= len(classes):
+            raise ValueError(f"datasets.{name}.classes: {len(classes)} names but the labels go up to {top}")
+        _, h, w = shapes["train"]
+        return {"in_shape": (1, h, w), "out_dim": len(classes) if classes else top + 1,
+                "n_train": len(labels["train"]), "exact": True}
+
+    def load(self, name, spec, *, datasets=None):
+        root = _idx_root(name, spec)
+        arrays = {key: read_idx(_find_idx(name, root, base), expected_magic=magic)
+                  for key, (base, magic) in _IDX_FILES.items()}
+        _label_check(name, root, {s: len(arrays[f"{s}_images"]) for s in ("train", "test")},
+                     {s: arrays[f"{s}_labels"] for s in ("train", "test")})
+        classes = spec.get("classes")
+        if classes is not None:
+            classes = list(classes)
+        else:
+            n = 1 + int(max(arrays["train_labels"].max(initial=0), arrays["test_labels"].max(initial=0)))
+            classes = [str(i) for i in range(n)]
+        return dict(x_train=arrays["train_images"][:, None], y_train=arrays["train_labels"],
+                    x_test=arrays["test_images"][:, None], y_test=arrays["test_labels"],
+                    classes=classes, pixel_scale=255.0, split="official train/test")
 
 
-def _load_sklearn_digits(name: str, spec: dict) -> dict:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    frac = _float(name, spec, "test_fraction", 0.25, 0.0, 1.0, open_lo=True)
-    seed = _int(name, spec, "seed", 0, minimum=0)
-    stratify = _bool(name, spec, "stratify", True)
-    d = load_digits()
-    x, y = d.images.astype(np.float64)[:, None], d.target.astype(np.int64)
-    idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=frac, random_state=seed,
-                                      shuffle=True, stratify=y if stratify else None)
-    idx_tr, idx_te = np.sort(idx_tr), np.sort(idx_te)
-    pct = round(100 * frac)
-    kind = "stratified" if stratify else "random"
-    return dict(x_train=x[idx_tr], y_train=y[idx_tr], x_test=x[idx_te], y_test=y[idx_te],
-                classes=[str(int(c)) for c in d.target_names], pixel_scale=16.0,
-                split=f"seeded {kind} {100 - pct}/{pct} split of {len(y)} samples "
-                      f"(sklearn train_test_split, test_fraction {frac}, seed {seed})")
+# torchvision datasets: config name -> (class, input shape, classes, train-set size, folder
+# under root, the files torchvision looks for there).
+_TV_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                   "t10k-labels-idx1-ubyte")
+_TV_CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
+_TORCHVISION = {
+    "mnist": ("MNIST", (1, 28, 28), 10, 60000, "MNIST/raw", _TV_MNIST_FILES),
+    "fashion_mnist": ("FashionMNIST", (1, 28, 28), 10, 60000, "FashionMNIST/raw", _TV_MNIST_FILES),
+    "cifar10": ("CIFAR10", (3, 32, 32), 10, 50000, "cifar-10-batches-py", _TV_CIFAR_FILES),
+}
 
 
-def _teacher_student(name: str, spec: dict) -> dict:
-    p = {k: spec.get(k, v) for k, v in _TEACHER_DEFAULTS.items()}
-    p = {k: (_TEACHER_DEFAULTS[k] if v is None else v) for k, v in p.items()}
-    d_in = _int(name, p, "d_in")
-    d_out = _int(name, p, "d_out")
-    h = _int(name, p, "teacher_hidden")
-    n_tr = _int(name, p, "n_train")
-    n_te = _int(name, p, "n_test")
-    noise = _float(name, p, "noise", 0.0, 0.0)
-    seed = _int(name, p, "seed", 0, minimum=0)
-    s_teacher, s_train, s_test, s_noise = np.random.SeedSequence(seed).spawn(4)
-    rt = np.random.default_rng(s_teacher)
-    teacher = {  # LeCun-normal scaling so pre-activations are O(1) for x ~ N(0, I)
-        "W1": rt.standard_normal((h, d_in)) / np.sqrt(d_in),
-        "b1": rt.standard_normal(h) * 0.1,
-        "W2": rt.standard_normal((d_out, h)) / np.sqrt(h),
-        "b2": rt.standard_normal(d_out) * 0.1,
-    }
-    rn = np.random.default_rng(s_noise)
-    out = {}
-    for split, n, ss in (("train", n_tr, s_train), ("test", n_te, s_test)):
-        # inputs are rounded to float32 first so the stored x is exactly the teacher's input
-        x = np.random.default_rng(ss).standard_normal((n, d_in)).astype(np.float32)
-        y = teacher_forward(teacher, x.astype(np.float64))
-        if noise > 0:
-            y = y + noise * rn.standard_normal(y.shape)
-        out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.float32)
-    return dict(out, teacher=teacher, classes=[], pixel_scale=1.0, task="regression",
-                split=f"independent N(0, I) draws: {n_tr} train / {n_te} test, seed {seed} "
-                      f"(SeedSequence spawn: teacher, train x, test x, noise)")
+@register
+class TorchvisionSource(Source):
+    """``torchvision.datasets`` MNIST / FashionMNIST / CIFAR10 under ``root``."""
+
+    name = "torchvision"
+    keys = frozenset({"dataset", "root", "download"})
+    defaults = {"root": "data/", "download": False}
+
+    def check(self, name, spec, *, offline=False, datasets=None):
+        which = spec.get("dataset")
+        if which not in _TORCHVISION:
+            raise ValueError(f"datasets.{name}.dataset: expected one of {', '.join(_TORCHVISION)}; got {which!r}"
+                             f"{_did_you_mean(which, _TORCHVISION)}")
+        _str(name, spec, "root", self.defaults["root"])
+        if _bool(name, spec, "download", self.defaults["download"]) and offline:
+            raise ValueError(f"datasets.{name}.download: true, but the config says offline: true")
+
+    def info(self, name, spec, *, check_files=False, datasets=None):
+        """Known shapes; ``check_files`` with ``download: false``: the files torchvision reads exist."""
+        which = spec["dataset"]
+        _, shape, n_classes, n_train, folder, files = _TORCHVISION[which]
+        if check_files and not self.param(spec, "download"):
+            root = Path(self.param(spec, "root"))
+            missing = [f for f in files if not (root / folder / f).is_file()]
+            if missing:
+                raise ValueError(f"datasets.{name}.root: {which} not found under {root} and download is false "
+                                 f"({root / folder / missing[0]} is missing); set download: true, or point root "
+                                 f"at the folder that holds {folder}/")
+        return {"in_shape": shape, "out_dim": n_classes, "n_train": n_train, "exact": True}
+
+    def load(self, name, spec, *, datasets=None):
+        import torchvision.datasets as tvd
+
+        which = spec.get("dataset")
+        root = self.param(spec, "root")
+        download = _bool(name, spec, "download", False)
+        cls_name, *_, folder, files = _TORCHVISION[which]
+        cls = getattr(tvd, cls_name)
+        out = {}
+        for split, train in (("train", True), ("test", False)):
+            try:
+                ds = cls(root=root, train=train, download=download)
+            except RuntimeError as e:
+                if not download:
+                    raise ValueError(
+                        f"datasets.{name}.root: {which} not found under {root} and download is false; set "
+                        f"download: true or point root at the folder that contains {folder}/ ({e})") from None
+                raise ValueError(f"datasets.{name}: {which} could not be downloaded into {root}: {e}") from None
+            except OSError as e:  # network errors during download (URLError is an OSError)
+                raise ValueError(f"datasets.{name}: {which} could not be downloaded into {root}: {e}") from None
+            data = ds.data.numpy() if isinstance(ds.data, torch.Tensor) else np.asarray(ds.data)
+            if data.ndim == 3:  # MNIST-like (N, H, W)
+                data = data[:, None]
+            else:  # CIFAR (N, H, W, C) -> (N, C, H, W)
+                data = np.ascontiguousarray(data.transpose(0, 3, 1, 2))
+            targets = ds.targets.numpy() if isinstance(ds.targets, torch.Tensor) else np.asarray(ds.targets)
+            out[f"x_{split}"], out[f"y_{split}"] = data, targets
+            out["classes"] = [str(c) for c in ds.classes]
+        return dict(out, pixel_scale=255.0, split="official train/test")
+
+
+_DIGITS_N = 1797  # sklearn.datasets.load_digits: 1797 8x8 images of 10 digits
+
+
+@register
+class SklearnDigits(Source):
+    """``sklearn.datasets.load_digits`` (bundled), split by ``test_fraction`` with ``seed``."""
+
+    name = "sklearn_digits"
+    keys = frozenset({"test_fraction", "seed", "stratify"})
+    defaults = {"test_fraction": 0.25, "seed": 0, "stratify": True}
+
+    def check(self, name, spec, *, offline=False, datasets=None):
+        _float(name, spec, "test_fraction", self.defaults["test_fraction"], 0.0, 1.0, open_lo=True)
+        _int(name, spec, "seed", self.defaults["seed"], minimum=0)
+        _bool(name, spec, "stratify", self.defaults["stratify"])
+
+    def info(self, name, spec, *, check_files=False, datasets=None):
+        # sklearn's train_test_split: n_test = ceil(test_fraction * n), n_train = the rest
+        frac = float(self.param(spec, "test_fraction"))
+        return {"in_shape": (1, 8, 8), "out_dim": 10, "n_train": _DIGITS_N - math.ceil(frac * _DIGITS_N),
+                "exact": True}
+
+    def load(self, name, spec, *, datasets=None):
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        frac = float(self.param(spec, "test_fraction"))
+        seed = int(self.param(spec, "seed"))
+        stratify = bool(self.param(spec, "stratify"))
+        d = load_digits()
+        x, y = d.images.astype(np.float64)[:, None], d.target.astype(np.int64)
+        idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=frac, random_state=seed,
+                                          shuffle=True, stratify=y if stratify else None)
+        idx_tr, idx_te = np.sort(idx_tr), np.sort(idx_te)
+        pct = round(100 * frac)
+        kind = "stratified" if stratify else "random"
+        return dict(x_train=x[idx_tr], y_train=y[idx_tr], x_test=x[idx_te], y_test=y[idx_te],
+                    classes=[str(int(c)) for c in d.target_names], pixel_scale=16.0,
+                    split=f"seeded {kind} {100 - pct}/{pct} split of {len(y)} samples "
+                          f"(sklearn train_test_split, test_fraction {frac}, seed {seed})")
+
+
+@register
+class TeacherStudent(Source):
+    """Regression on Gaussian inputs labelled by a random one-hidden-layer tanh teacher."""
+
+    name = "teacher_student"
+    keys = frozenset({"d_in", "d_out", "teacher_hidden", "n_train", "n_test", "noise", "seed"})
+    defaults = {"d_in": 10, "d_out": 1, "teacher_hidden": 32, "n_train": 2000, "n_test": 500,
+                "noise": 0.0, "seed": 0}
+    subset = False
+    normalize = False
+
+    def _params(self, name: str, spec: dict) -> dict:
+        p = {k: self.param(spec, k) for k in self.defaults}
+        for k in ("d_in", "d_out", "teacher_hidden", "n_train", "n_test"):
+            p[k] = _int(name, p, k)
+        p["noise"] = _float(name, p, "noise", 0.0, 0.0)
+        p["seed"] = _int(name, p, "seed", 0, minimum=0)
+        return p
+
+    def check(self, name, spec, *, offline=False, datasets=None):
+        self._params(name, spec)
+
+    def info(self, name, spec, *, check_files=False, datasets=None):
+        p = self._params(name, spec)
+        return {"in_shape": (p["d_in"],), "out_dim": p["d_out"], "n_train": p["n_train"], "exact": True}
+
+    def load(self, name, spec, *, datasets=None):
+        p = self._params(name, spec)
+        d_in, d_out, h, n_tr, n_te = p["d_in"], p["d_out"], p["teacher_hidden"], p["n_train"], p["n_test"]
+        noise, seed = p["noise"], p["seed"]
+        s_teacher, s_train, s_test, s_noise = np.random.SeedSequence(seed).spawn(4)
+        rt = np.random.default_rng(s_teacher)
+        teacher = {  # LeCun-normal scaling so pre-activations are O(1) for x ~ N(0, I)
+            "W1": rt.standard_normal((h, d_in)) / np.sqrt(d_in),
+            "b1": rt.standard_normal(h) * 0.1,
+            "W2": rt.standard_normal((d_out, h)) / np.sqrt(h),
+            "b2": rt.standard_normal(d_out) * 0.1,
+        }
+        rn = np.random.default_rng(s_noise)
+        out = {}
+        for split, n, ss in (("train", n_tr, s_train), ("test", n_te, s_test)):
+            # inputs are rounded to float32 first so the stored x is exactly the teacher's input
+            x = np.random.default_rng(ss).standard_normal((n, d_in)).astype(np.float32)
+            y = teacher_forward(teacher, x.astype(np.float64))
+            if noise > 0:
+                y = y + noise * rn.standard_normal(y.shape)
+            out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.float32)
+        return dict(out, teacher=teacher, classes=[], pixel_scale=1.0, task="regression",
+                    split=f"independent N(0, I) draws: {n_tr} train / {n_te} test, seed {seed} "
+                          f"(SeedSequence spawn: teacher, train x, test x, noise)")
 
 
 def teacher_forward(teacher: dict, x: np.ndarray) -> np.ndarray:
@@ -412,11 +513,6 @@ def teacher_forward(teacher: dict, x: np.ndarray) -> np.ndarray:
         ``(N, d_out)`` float64 outputs (no noise).
     """
     return np.tanh(x @ teacher["W1"].T + teacher["b1"]) @ teacher["W2"].T + teacher["b2"]
-
-
-_LOADERS = {"idx": _load_idx, "torchvision": _load_torchvision,
-            "sklearn_digits": _load_sklearn_digits, "teacher_student": _teacher_student}
-
 
 # ----------------------------------------------------------------------------- preparation
 
@@ -481,17 +577,18 @@ def _check_labels(name: str, raw: dict, classes: list[str]) -> None:
                              f"expected 0..{len(classes) - 1} ({len(classes)} classes)")
 
 
-def _build(name: str, spec: dict) -> tuple[dict, dict, dict | None]:
+def _build(name: str, spec: dict, datasets: dict | None = None) -> tuple[dict, dict, dict | None]:
     """Read the source and return (arrays, attrs, teacher-or-None); no files are written."""
-    source = _check_keys(name, spec)
-    raw = _LOADERS[source](name, spec)
+    src = check_spec(name, spec, datasets=datasets)
+    source = src.name
+    raw = src.load(name, spec, datasets=datasets)
     task = raw.pop("task", "classification")
     split = raw["split"]
-    if source != "teacher_student":
+    if src.subset:
         note = _subset(name, spec, raw)
         if note:
             split = f"{split}; {note}"
-    normalize = _bool(name, spec, "normalize", source != "teacher_student")
+    normalize = _bool(name, spec, "normalize", src.normalize)
     pixel_scale = float(raw["pixel_scale"])
     x_tr = raw["x_train"]
     c = x_tr.shape[1]
@@ -523,7 +620,7 @@ def _build(name: str, spec: dict) -> tuple[dict, dict, dict | None]:
     return arrays, attrs, raw.get("teacher")
 
 
-def _write(path: str, arrays: dict, attrs: dict, teacher: dict | None) -> None:
+def _write(path: str | Path, arrays: dict, attrs: dict, teacher: dict | None) -> None:
     with h5py.File(path, "w") as f:
         for k, v in attrs.items():
             f.attrs[k] = v
@@ -535,7 +632,8 @@ def _write(path: str, arrays: dict, attrs: dict, teacher: dict | None) -> None:
                 g.create_dataset(k, data=np.asarray(v, dtype=np.float64))
 
 
-def prepare_dataset(name: str, spec: dict, out_path: str | Path, provenance: dict | None = None) -> None:
+def prepare_dataset(name: str, spec: dict, out_path: str | Path, provenance: dict | None = None,
+                    datasets: dict | None = None) -> None:
     """Read one dataset from its source and write it as a pathdep HDF5 file.
 
     Args:
@@ -543,29 +641,24 @@ def prepare_dataset(name: str, spec: dict, out_path: str | Path, provenance: dic
             messages and stored as the ``name`` attribute.
         spec: The dataset's config block; ``spec["source"]`` is one of :data:`SOURCES`
             (keys per source in the module docstring).
-        out_path: Destination file; written atomically via ``out_path + ".tmp"``.
+        out_path: Destination file; written atomically (:func:`pathdep.io.atomic.atomic_write`).
         provenance: Provenance record (e.g. ``pathdep.io.provenance.collect(...)``), stored
             as JSON in the ``provenance`` attribute.
+        datasets: The config's whole ``datasets:`` mapping, for sources that compose other
+            configured datasets (unused by the built-in sources).
 
     Raises:
         ValueError: Bad spec (message names ``datasets.<name>.<key>``), unreadable or
             inconsistent source files (message names the file), or torchvision data
             missing with ``download: false``.
     """
-    out_path = str(out_path)
-    arrays, attrs, teacher = _build(name, spec)
+    src = check_spec(name, spec, datasets=datasets)
+    if hasattr(src, "prepare"):  # a source that writes more than x/y (dominoes: flags, evaluation sets)
+        return src.prepare(name, spec, out_path, provenance=provenance, datasets=datasets)
+    arrays, attrs, teacher = _build(name, spec, datasets)
     attrs["provenance"] = json.dumps(provenance if provenance is not None else {}, sort_keys=True, default=str)
-    parent = os.path.dirname(out_path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    tmp = out_path + ".tmp"
-    try:
+    with atomic_write(out_path) as tmp:
         _write(tmp, arrays, attrs, teacher)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------- loading

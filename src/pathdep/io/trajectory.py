@@ -28,24 +28,36 @@ configured epsilon for init perturbations, ``epsilon*k/N`` for hyperparameter on
 ``seed_perturb``, ``seed_schedule``, ``swaps`` (JSON), and ``hp_<name>`` for every
 optimiser hyperparameter of the member.
 
-A trajectory is written to ``<path>.partial`` and renamed at the end, so Snakemake (and a
-reader) never sees a half-written file as done.
+A trajectory is written to ``<path>.partial`` (:func:`pathdep.io.atomic.partial_path`) and
+renamed at the end, so Snakemake (and a reader) never sees a half-written file as done;
+``init.h5`` goes through :func:`pathdep.io.atomic.atomic_write`.
 
-How it was checked: ``tests/test_trajectory.py`` (round trip, streaming writes, truncated
-and corrupted files give one-line errors).
+:class:`BackgroundWriter` takes file writes off a loop's critical path: a single thread
+runs the submitted writes in submission order (so a resume state submitted after a
+checkpoint is on disk only once that checkpoint is), with a bounded queue (the producer
+waits when the disk falls behind, so memory stays bounded), and re-raises a failed write in
+the producer on its next call.
+
+How it was checked: ``tests/io/test_trajectory.py`` (round trip, streaming writes,
+background writes in order and their errors re-raised, truncated and corrupted files give
+one-line errors) and ``tests/io/test_atomic.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import h5py
 import numpy as np
 import pandas as pd
 
+from pathdep.io.atomic import atomic_write, partial_path
 from pathdep.io.layout import Layout
 
 SCHEMA_VERSION = 1
@@ -87,28 +99,17 @@ def read_members(f: h5py.File) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _atomic_path(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
-
-
 def save_init(path: str | Path, weights: np.ndarray, layout: Layout, members: list[dict],
               dist_per_tensor: np.ndarray, attrs: dict) -> None:
     """Write ``init.h5`` atomically (``.partial`` then rename)."""
-    path = Path(path)
-    tmp = _atomic_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("weights", data=weights)
-            _write_members(f, members, dist_per_tensor)
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["kind"] = "init"
-            f.attrs["layout"] = json.dumps(layout.to_attrs())
-            for k, v in attrs.items():
-                f.attrs[k] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("weights", data=weights)
+        _write_members(f, members, dist_per_tensor)
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["kind"] = "init"
+        f.attrs["layout"] = json.dumps(layout.to_attrs())
+        for k, v in attrs.items():
+            f.attrs[k] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
 
 
 def _open(path: str | Path, kind: str) -> h5py.File:
@@ -163,7 +164,8 @@ class TrajectoryWriter:
                  ckpt_steps: np.ndarray, n_steps: int, steps_per_epoch: int, dtype, attrs: dict,
                  resume: bool = False):
         self.path = Path(path)
-        self.tmp = _atomic_path(self.path)
+        self.tmp = partial_path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         k, p = len(members), layout.n_params
         if resume and self.tmp.exists():
             self.f = h5py.File(self.tmp, "r+")
@@ -188,8 +190,17 @@ class TrajectoryWriter:
             f.attrs[key] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
 
     def write_checkpoint(self, i: int, weights: np.ndarray, valid: np.ndarray) -> None:
+        """Weights ``(K, P)`` and validity ``(K,)`` of checkpoint ``i``."""
         self.f["weights"][i] = weights
         self.f["valid"][i] = valid
+
+    def write_weights(self, i: int, weights: np.ndarray) -> None:
+        """Weights ``(K, P)`` of checkpoint ``i`` (one chunk)."""
+        self.f["weights"][i] = weights
+
+    def write_valid(self, valid: np.ndarray) -> None:
+        """Validity ``(C, K)`` of every checkpoint at once."""
+        self.f["valid"][...] = valid
 
     def write_losses(self, start: int, losses: np.ndarray) -> None:
         self.f["loss"][start:start + len(losses)] = losses
@@ -205,11 +216,80 @@ class TrajectoryWriter:
             self.f.attrs[k] = v
         self.f.attrs["complete"] = True
         self.f.close()
-        os.replace(self.tmp, self.path)
+        os.replace(self.tmp, self.path)  # the atomic rename of pathdep.io.atomic
 
     def close(self) -> None:
         if self.f.id.valid:
             self.f.close()
+
+
+class BackgroundWriter:
+    """Run file writes on one thread, in submission order, behind a bounded queue.
+
+    Args:
+        maxsize: at most this many writes wait in the queue; :meth:`submit` blocks beyond
+            it (memory stays bounded when the disk is slower than the loop).
+
+    A write that raises is re-raised (once) by the next :meth:`submit`, :meth:`flush` or
+    :meth:`close`; later writes are skipped after a failure. ``seconds`` accumulates the
+    time spent inside the writes (on the writer thread).
+    """
+
+    def __init__(self, maxsize: int = 4):
+        self._q: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._error: BaseException | None = None
+        self._failed = False
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._work, name="pathdep-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        import time
+
+        while True:
+            item = self._q.get()
+            try:
+                if item is None:
+                    return
+                if not self._failed:
+                    t = time.perf_counter()
+                    try:
+                        item[0](*item[1], **item[2])
+                    except BaseException as exc:  # noqa: BLE001 - handed to the producer
+                        self._error, self._failed = exc, True
+                    self.seconds += time.perf_counter() - t
+            finally:
+                self._q.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            exc, self._error = self._error, None
+            raise exc
+
+    def submit(self, fn: Callable, *args: Any, **kwargs: Any) -> None:
+        """Queue ``fn(*args, **kwargs)``; the arguments must not be modified afterwards."""
+        self._raise()
+        if not self._thread.is_alive():
+            raise RuntimeError("BackgroundWriter: submit after close")
+        self._q.put((fn, args, kwargs))
+
+    def flush(self) -> None:
+        """Wait until every submitted write is done (re-raising a failure)."""
+        self._q.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Finish the queued writes and stop the thread (re-raising a failure)."""
+        if self._thread.is_alive():
+            self._q.put(None)
+            self._thread.join()
+        self._raise()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class Trajectory:

@@ -1,7 +1,8 @@
 """Figures of the analyses (PDF + PNG), read from analysis.nc, metrics.nc, fits.nc and scaling.csv.
 
 What it draws, per experiment (one colour per run, labelled by its swept values; bands
-from the minimum to the maximum perturbed member around their mean):
+from the minimum to the maximum perturbed member around their mean; helpers and the one
+meaning of "members" in :mod:`pathdep.plots.common`):
 
 * ``aligned``: raw |w_k - w_0| (dashed) and permutation-aligned distance (solid) over
   training, and their ratio (how much of the distance is a relabelling of hidden units);
@@ -13,7 +14,8 @@ from the minimum to the maximum perturbed member around their mean):
 * ``fits``: the first perturbed member's divergence curves (points) with its AIC-best
   fitted form (solid) and the power law a t^b (dotted), one panel per quantity;
 * ``hypersphere``: the mean |u_t - u_0|^2 of the weight direction u = w/|w| with the
-  Brownian-motion-on-the-sphere theory at the fitted D (dashed), and |w_t| / |w_0|;
+  Brownian-motion-on-the-sphere theory at the fitted D (dashed), and |w_t| / |w_0|
+  (every member, the baseline included: each is its own walk);
 * ``divergence_vs``: final raw / aligned / function distances and barriers against the
   swept hyperparameter, and the distance against the learning-rate-corrected time
   lr_eff * t (lr / (1 - momentum) for SGD);
@@ -23,29 +25,27 @@ from the minimum to the maximum perturbed member around their mean):
 And once: ``hypersphere_theory``, the simulated Brownian motion on S^{n-1} (mean cosine and
 mean squared displacement, +- 2 standard errors) against the closed forms.
 
-How it was checked: ``tests/test_analysis_workflow.py`` renders every figure of the tiny
-workflow and checks the files are PDFs / PNGs; ``tests/analysis/test_run.py`` renders
-them from synthetic files too.
+How it was checked: ``tests/plots/test_analysis.py`` draws every figure from small
+synthetic metrics / analysis / fits / scaling files and checks the files and their content
+(curves per run, bands over the perturbed members only, fitted forms, the power-law line,
+the theory curves); ``tests/test_analysis_workflow.py`` checks the tiny workflow writes
+every figure.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from pathdep.analysis import fits as FT  # noqa: E402
-from pathdep.analysis.quantities import quantity_values  # noqa: E402
-from pathdep.plots.experiment import _save, run_label  # noqa: E402
+from pathdep.analysis import fits as FT
+from pathdep.analysis.quantities import quantity_values
+from pathdep.plots.common import band, colors, load, log_axes, members, run_label, save, stats, step_axis
 
 FIGURES = ("aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere", "divergence_vs", "scaling")
 
@@ -53,46 +53,6 @@ _QLABEL = {"dist": r"$|w_k - w_0|$", "dist_aligned": r"$|w_0 - P w_k|$ (aligned)
            "dist_excess": r"$|w_k - w_0|(t) - |w_k - w_0|(0)$",
            "fs_l2_logits": "L2 logits", "fs_l2_probs": "L2 probs", "fs_sym_kl": "sym. KL",
            "fs_disagree": "disagreement", "dist_rel": r"$|w_k - w_0| / |w_0(0)|$", "direction": "sphere D"}
-
-
-def _stats(y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(y, 0), np.nanmin(y, 0), np.nanmax(y, 0)
-
-
-def _band(ax, x, y, color, label=None, ls="-"):
-    m, lo, hi = _stats(np.atleast_2d(y))
-    ax.plot(x, m, color=color, ls=ls, label=label)
-    if np.atleast_2d(y).shape[0] > 1:
-        ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
-
-
-def _members(ds, var):
-    y = ds[var].values
-    roles = ds["role"].values.astype(str)
-    return y[roles != "baseline"] if (roles != "baseline").any() else y
-
-
-def _x(ds):
-    s = ds["step"].values.astype(float)
-    return np.where(s > 0, s, np.nan)
-
-
-def _label(ds):
-    return run_label(ds)
-
-
-def _colors(n):
-    return plt.cm.viridis(np.linspace(0, 0.9, max(n, 1)))
-
-
-def _logaxes(ax, x=True, y=True):
-    if x:
-        ax.set_xscale("log")
-    if y:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3, which="both")
 
 
 def _hparam_axis(values) -> tuple[np.ndarray, list, bool]:
@@ -123,7 +83,7 @@ def _hparam_of(ds) -> tuple[str, object]:
 
 
 def plot_analysis(metric_files: Sequence[str], analysis_files: Sequence[str], fits_nc: str, scaling_csv: str,
-                  outputs: dict, experiment: str) -> None:
+                  outputs: dict, experiment: str) -> dict[str, plt.Figure]:
     """Draw the analysis figures of one experiment.
 
     Args:
@@ -131,20 +91,22 @@ def plot_analysis(metric_files: Sequence[str], analysis_files: Sequence[str], fi
         fits_nc, scaling_csv: the experiment's fits and scaling table.
         outputs: ``{"<figure>_pdf": path, "<figure>_png": path}`` for every name in :data:`FIGURES`.
         experiment: its name (titles).
+
+    Returns:
+        ``{figure name: the (closed) figure}``.
     """
-    dms = [xr.load_dataset(f, engine="h5netcdf") for f in metric_files]
-    das = [xr.load_dataset(f, engine="h5netcdf") for f in analysis_files]
+    dms, das = load(metric_files), load(analysis_files)
     fits = xr.load_dataset(fits_nc, engine="h5netcdf")
     table = pd.read_csv(scaling_csv)
-    cols = _colors(len(das))
-    _fig_aligned(das, cols, experiment, outputs)
-    _fig_interpolation(das, cols, experiment, outputs)
-    _fig_barriers(das, cols, experiment, outputs)
-    _fig_autocorr(das, cols, experiment, outputs)
-    _fig_fits(dms, das, fits, cols, experiment, outputs)
-    _fig_hypersphere(das, cols, experiment, outputs)
-    _fig_divergence_vs(dms, das, cols, experiment, outputs)
-    _fig_scaling(table, experiment, outputs)
+    cols = colors(len(das))
+    return {"aligned": _fig_aligned(das, cols, experiment, outputs),
+            "interpolation": _fig_interpolation(das, cols, experiment, outputs),
+            "barriers": _fig_barriers(das, cols, experiment, outputs),
+            "autocorr": _fig_autocorr(das, cols, experiment, outputs),
+            "fits": _fig_fits(dms, das, fits, cols, experiment, outputs),
+            "hypersphere": _fig_hypersphere(das, cols, experiment, outputs),
+            "divergence_vs": _fig_divergence_vs(dms, das, cols, experiment, outputs),
+            "scaling": _fig_scaling(table, experiment, outputs)}
 
 
 def _out(outputs, name):
@@ -154,22 +116,22 @@ def _out(outputs, name):
 def _fig_aligned(das, cols, exp, outputs):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for ds, c in zip(das, cols):
-        x = _x(ds)
-        raw, al = _members(ds, "dist"), _members(ds, "dist_aligned")
+        x = step_axis(ds)
+        raw, al = members(ds, "dist"), members(ds, "dist_aligned")
         ok = ds["aligned_checkpoint"].values
-        _band(axes[0], x, raw, c, None, "--")
-        _band(axes[0], x[ok], al[:, ok], c, _label(ds))
+        band(axes[0], x, raw, c, None, "--")
+        band(axes[0], x[ok], al[:, ok], c, run_label(ds))
         with np.errstate(invalid="ignore", divide="ignore"):
-            _band(axes[1], x[ok], al[:, ok] / raw[:, ok], c, _label(ds))
-    _logaxes(axes[0])
+            band(axes[1], x[ok], al[:, ok] / raw[:, ok], c, run_label(ds))
+    log_axes(axes[0])
     axes[0].set_ylabel("distance to the baseline (dashed raw, solid aligned)")
-    _logaxes(axes[1], y=False)
+    log_axes(axes[1], y=False)
     axes[1].set_ylabel("aligned / raw distance")
     for ax in axes:
         ax.set_xlabel("training step")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{exp}: weight distance before and after permutation alignment (weight matching)")
-    _save(fig, *_out(outputs, "aligned"))
+    return save(fig, *_out(outputs, "aligned"))
 
 
 def _fig_interpolation(das, cols, exp, outputs):
@@ -183,7 +145,7 @@ def _fig_interpolation(das, cols, exp, outputs):
                 for align, ls in (("raw", "--"), ("aligned", "-")):
                     y = ds["interp_loss"].sel(align=align, split=split).values[:, ci]  # (imember, lam)
                     if np.isfinite(y).any():
-                        _band(ax, lam, y, c, _label(ds) if (align == "aligned" and ci == 0 and si == 0) else None, ls)
+                        band(ax, lam, y, c, run_label(ds) if (align == "aligned" and ci == 0 and si == 0) else None, ls)
                 ax.set_title(f"{split}, step {int(ds['icheckpoint_step'].values[ci])}", fontsize=9)
                 ax.grid(alpha=0.3)
     for ax in axes[-1]:
@@ -192,7 +154,7 @@ def _fig_interpolation(das, cols, exp, outputs):
         ax.set_ylabel("loss")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"{exp}: loss along the line from the baseline to a member (dashed raw, solid aligned)")
-    _save(fig, *_out(outputs, "interpolation"))
+    return save(fig, *_out(outputs, "interpolation"))
 
 
 def _fig_barriers(das, cols, exp, outputs):
@@ -202,8 +164,8 @@ def _fig_barriers(das, cols, exp, outputs):
         for ax, split in zip(axes, ("test", "train")):
             for align, ls, mk in (("raw", "--", "o"), ("aligned", "-", "s")):
                 y = ds["barrier"].sel(align=align, split=split).values  # (imember, icheckpoint)
-                m, lo, hi = _stats(y)
-                ax.plot(x, m, color=c, ls=ls, marker=mk, ms=3, label=_label(ds) if align == "aligned" else None)
+                m, lo, hi = stats(y)
+                ax.plot(x, m, color=c, ls=ls, marker=mk, ms=3, label=run_label(ds) if align == "aligned" else None)
                 ax.fill_between(x, lo, hi, color=c, alpha=0.12, linewidth=0)
     for ax, split in zip(axes, ("test", "train")):
         ax.set_xscale("symlog", linthresh=1.0)  # step 0 (the perturbation itself) stays on the axis
@@ -214,7 +176,7 @@ def _fig_barriers(das, cols, exp, outputs):
     axes[0].set_ylabel("linear barrier (Entezari): max over l of L(l) - chord")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{exp}: loss barrier between baseline and members over training (dashed raw, solid aligned)")
-    _save(fig, *_out(outputs, "barriers"))
+    return save(fig, *_out(outputs, "barriers"))
 
 
 def _fig_autocorr(das, cols, exp, outputs):
@@ -225,7 +187,7 @@ def _fig_autocorr(das, cols, exp, outputs):
             ("ac_out_base", r"test outputs: $\langle f_k(t) \cdot f_0(t)\rangle$")]
     for ax, (var, title) in zip(axes.flat, spec):
         for ds, c in zip(das, cols):
-            _band(ax, _x(ds), _members(ds, var), c, _label(ds))
+            band(ax, step_axis(ds), members(ds, var), c, run_label(ds))
         ax.set_xscale("log")
         ax.set_title(title + " (normalised)", fontsize=10)
         ax.grid(alpha=0.3)
@@ -233,7 +195,7 @@ def _fig_autocorr(das, cols, exp, outputs):
         ax.set_xlabel("training step")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"{exp}: autocorrelations of the trajectories")
-    _save(fig, *_out(outputs, "autocorr"))
+    return save(fig, *_out(outputs, "autocorr"))
 
 
 def _fig_fits(dms, das, fits, cols, exp, outputs):
@@ -243,7 +205,7 @@ def _fig_fits(dms, das, fits, cols, exp, outputs):
     nrow = int(np.ceil(n / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False, layout="constrained")
     runs = fits["run"].values.astype(str)
-    members = fits["member"].values
+    member_idx = fits["member"].values
     qs = fits["quantity"].values.astype(str)
     for ax, q in zip(axes.flat, quantities):
         for dm, da, c in zip(dms, das, cols):
@@ -251,8 +213,8 @@ def _fig_fits(dms, das, fits, cols, exp, outputs):
             sel = np.flatnonzero((runs == run) & (qs == q))
             if len(sel) == 0:
                 continue
-            i = sel[np.argmin(members[sel])]
-            k = int(members[i])
+            i = sel[np.argmin(member_idx[sel])]
+            k = int(member_idx[i])
             t = dm["step"].values.astype(float)
             d = quantity_values(dm, da, q)[k]
             ok = (t > 0) & np.isfinite(d) & (d > 0)
@@ -266,9 +228,9 @@ def _fig_fits(dms, das, fits, cols, exp, outputs):
                 pnames = list(FT.MODELS[model].params)
                 p = [vals[list(fits["param"].values).index(pn)] for pn in pnames]
                 if np.all(np.isfinite(p)):
-                    lab = f"{_label(dm)}: {best}" if ls == "-" else None
+                    lab = f"{run_label(dm)}: {best}" if ls == "-" else None
                     ax.plot(tt, FT.MODELS[model].func(tt, *p), ls=ls, color=c, label=lab)
-        _logaxes(ax)
+        log_axes(ax)
         ax.set_title(_QLABEL.get(q, q), fontsize=10)
         ax.set_xlabel("training step")
         ax.legend(fontsize=6)
@@ -276,19 +238,19 @@ def _fig_fits(dms, das, fits, cols, exp, outputs):
         ax.set_visible(False)
     fig.suptitle(f"{exp}: divergence curves of the first member (points), AIC-best form (solid), "
                  r"power law $a t^b$ (dotted)", fontsize=10)
-    _save(fig, *_out(outputs, "fits"))
+    return save(fig, *_out(outputs, "fits"))
 
 
 def _fig_hypersphere(das, cols, exp, outputs):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for ds, c in zip(das, cols):
-        x = _x(ds)
+        x = step_axis(ds)
         D = np.nanmean(ds["sphere_D"].values)
-        _band(axes[0], x, ds["sphere_sq_disp"].values, c, f"{_label(ds)} (D = {D:.2e}/step)")
-        m, _, _ = _stats(ds["sphere_theory"].values)
+        band(axes[0], x, ds["sphere_sq_disp"].values, c, f"{run_label(ds)} (D = {D:.2e}/step)")
+        m, _, _ = stats(ds["sphere_theory"].values)
         axes[0].plot(x, m, color=c, ls="--", lw=1)
-        _band(axes[1], x, ds["norm_ratio"].values, c, _label(ds))
-    _logaxes(axes[0])
+        band(axes[1], x, ds["norm_ratio"].values, c, run_label(ds))
+    log_axes(axes[0])
     axes[0].set_ylabel(r"$|u_t - u_0|^2$, $u = w/|w|$ (dashed: sphere theory, fitted D)")
     axes[1].axhline(1.0, color="k", lw=0.8, ls=":")
     axes[1].set_xscale("log")
@@ -298,11 +260,11 @@ def _fig_hypersphere(das, cols, exp, outputs):
         ax.set_xlabel("training step")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{exp}: weight direction as Brownian motion on the unit sphere (all members incl. baseline)")
-    _save(fig, *_out(outputs, "hypersphere"))
+    return save(fig, *_out(outputs, "hypersphere"))
 
 
 def _final(ds, var):
-    y = _members(ds, var)
+    y = members(ds, var)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         last = y[:, -1]
@@ -346,13 +308,13 @@ def _fig_divergence_vs(dms, das, cols, exp, outputs):
     ax = axes[1, 2]
     for dm, da, c in zip(dms, das, cols):
         lr_eff = float(da.attrs.get("lr_eff", np.nan))
-        _band(ax, _x(dm) * lr_eff, _members(dm, "dist"), c, _label(dm))
-    _logaxes(ax)
+        band(ax, step_axis(dm) * lr_eff, members(dm, "dist"), c, run_label(dm))
+    log_axes(ax)
     ax.set_xlabel(r"learning-rate-corrected time $lr_{eff} \cdot t$")
     ax.set_title(r"$|w_k - w_0|$ against $lr_{eff} \cdot t$", fontsize=10)
     ax.legend(fontsize=6)
     fig.suptitle(f"{exp}: divergence against {hname} (mean +- sem over members)")
-    _save(fig, *_out(outputs, "divergence_vs"))
+    return save(fig, *_out(outputs, "divergence_vs"))
 
 
 def _fig_scaling(table: pd.DataFrame, exp, outputs):
@@ -397,10 +359,10 @@ def _fig_scaling(table: pd.DataFrame, exp, outputs):
         axes[0, 0].text(0.5, 0.5, "no fitted parameters", ha="center", va="center")
     fig.suptitle(f"{exp}: fitted parameters against {h} (mean +- sem over members; dashed: power-law fit)",
                  fontsize=10)
-    _save(fig, *_out(outputs, "scaling"))
+    return save(fig, *_out(outputs, "scaling"))
 
 
-def plot_hypersphere_theory(pdf: str, png: str, spec: dict | None = None) -> None:
+def plot_hypersphere_theory(pdf: str, png: str, spec: dict | None = None) -> plt.Figure:
     """Simulated Brownian motion on S^{n-1} against the closed forms (one figure).
 
     Args:
@@ -409,6 +371,9 @@ def plot_hypersphere_theory(pdf: str, png: str, spec: dict | None = None) -> Non
             ``rate_dt`` (``D (n-1) dt / R^2`` per step, small: the scheme's bias is about
             ``D (n+2) dt / R^2``), ``t_max_rate`` (simulate until ``D (n-1) t / R^2``
             reaches it), ``walkers``, ``seed``.
+
+    Returns:
+        The (closed) figure.
     """
     from pathdep.analysis import hypersphere as HS
     from pathdep.config.analysis import DEFAULTS
@@ -416,7 +381,7 @@ def plot_hypersphere_theory(pdf: str, png: str, spec: dict | None = None) -> Non
     s = {**DEFAULTS["hypersphere"], **(spec or {})}
     R, D = float(s["R"]), float(s["D"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    cols = _colors(len(s["dims"]))
+    cols = colors(len(s["dims"]))
     for n, c in zip(s["dims"], cols):
         n = int(n)
         dt = float(s["rate_dt"]) * R**2 / (D * (n - 1))
@@ -438,4 +403,4 @@ def plot_hypersphere_theory(pdf: str, png: str, spec: dict | None = None) -> Non
         ax.legend(fontsize=7)
     fig.suptitle(f"Brownian motion on the sphere $S^{{n-1}}$ (R = {R:g}, D = {D:g}, {s['walkers']} walkers): "
                  "simulation (+- 2 s.e.) vs theory", fontsize=10)
-    _save(fig, pdf, png)
+    return save(fig, pdf, png)

@@ -43,7 +43,7 @@ so that changing an analysis setting re-runs analyses, not training.
 ``analysis.checkpoint_mode``: ``fraction`` (of the training steps, the nearest
 checkpoint), ``index`` (checkpoint index, negative from the end) or ``step``.
 
-How it was checked: ``tests/analysis/test_run.py`` (a planted permutation of a trained
+How it was checked: ``tests/stages/test_analysis.py`` (a planted permutation of a trained
 member gives aligned distance 0 and equal raw/aligned interpolation endpoints; the
 autocorrelations equal metrics.nc's ``cos_init``/``cos_base``; identical members give zero
 barriers; power laws planted in synthetic metrics are recovered by ``fit_experiment``) and
@@ -52,10 +52,9 @@ barriers; power laws planted in synthetic metrics are recovered by ``fit_experim
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -112,9 +111,197 @@ def sweep_values(run: dict) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- analyze_run
+@dataclass
+class _RunWeights:
+    """A trajectory read into memory: ``W (C, K, P)`` in the stored dtype, ``ok (C, K)``
+    (valid and finite), steps/epochs ``(C,)``, the member table, config and provenance."""
+
+    run: dict
+    steps: np.ndarray
+    epochs: np.ndarray
+    W: np.ndarray
+    ok: np.ndarray
+    members: pd.DataFrame
+    provenance: dict
+    layout: Any
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.W.shape
+
+
+def _read_run(traj_path, expected_config: dict | None) -> _RunWeights:
+    from pathdep.core.context import canonical
+    from pathdep.io.trajectory import Trajectory
+
+    with Trajectory(traj_path) as tr:
+        run = tr.config
+        if expected_config is not None and canonical(expected_config) != canonical(run):
+            raise ValueError(f"{traj_path}: trajectory was made from a different config than the workflow expects "
+                             f"for {expected_config.get('experiment')}/{expected_config.get('run')}; rerun training")
+        W = np.stack([tr.weights(c) for c in range(tr.n_checkpoints)])  # (C, K, P) in the stored dtype
+        return _RunWeights(run, tr.steps.astype(np.int64), np.asarray(tr.epochs, dtype=np.float64), W,
+                           tr.valid.copy() & np.isfinite(W).all(axis=2), tr.members, tr.provenance, tr.layout)
+
+
+def _distances(rw: _RunWeights, spec: dict, imembers: np.ndarray, interp_idx: np.ndarray):
+    """Raw and permutation-aligned distances to the baseline (weight matching).
+
+    Returns:
+        ``(dist (K, C), dist_aligned (K, C), aligned_mask (C,), perm_cache)``; ``perm_cache``
+        maps ``(checkpoint, member)`` at the interpolation checkpoints to the flat gather
+        index that aligns the member to the baseline.
+    """
+    from pathdep.analysis import align as A
+
+    C, K, _ = rw.shape
+    pspec = A.permutation_spec(rw.layout)
+    dist = np.full((K, C), np.nan)
+    dist_al = np.full((K, C), np.nan)
+    align_idx = select_checkpoints(spec["align_checkpoints"], spec["checkpoint_mode"], rw.steps)
+    perm_cache: dict[tuple[int, int], np.ndarray] = {}
+    need_perm = {(int(c), int(k)) for c in interp_idx for k in imembers}
+    for c in range(C):
+        Wc = rw.W[c].astype(np.float64)
+        dist[:, c] = np.linalg.norm(Wc - Wc[0], axis=1)
+    for c in sorted(set(align_idx.tolist()) | {c for c, _ in need_perm}):
+        Wc = rw.W[c].astype(np.float64)
+        if not rw.ok[c, 0]:
+            continue
+        dist_al[0, c] = 0.0
+        for k in range(1, K):
+            if not rw.ok[c, k]:
+                continue
+            perms = A.weight_matching(Wc[0], Wc[k], rw.layout, pspec, max_iter=spec["align_max_iter"], seed=0)
+            idx = A.permutation_index(rw.layout, pspec, perms)
+            dist_al[k, c] = float(np.linalg.norm(Wc[0] - Wc[k][idx]))
+            if (c, k) in need_perm:
+                perm_cache[(c, k)] = idx
+    aligned_mask = np.zeros(C, dtype=bool)
+    aligned_mask[align_idx] = True
+    dist_al[:, ~aligned_mask] = np.nan
+    dist[~rw.ok.T] = np.nan
+    return dist, dist_al, aligned_mask, perm_cache
+
+
+def _interpolation(rw: _RunWeights, ctx, xs: dict, ys: dict, lam: np.ndarray, spec: dict, imembers: np.ndarray,
+                   interp_idx: np.ndarray, perm_cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Loss and accuracy along ``(1 - l) w_0 + l w_k``, raw and aligned, on the train and test subsets.
+
+    Returns:
+        ``(loss, accuracy)``, each ``(align=2, split=2, imember, icheckpoint, lam)``.
+    """
+    import torch
+
+    from pathdep.analysis import interpolate as IP
+
+    kind = "cross_entropy" if ctx.loss == "cross_entropy" else "mse"
+    shape = (2, 2, len(imembers), len(interp_idx), len(lam))
+    iloss, iacc = np.full(shape, np.nan), np.full(shape, np.nan)
+    for ci, c in enumerate(interp_idx):
+        if not rw.ok[c, 0]:
+            continue
+        wa = torch.as_tensor(rw.W[c, 0], dtype=ctx.dtype, device=ctx.device)
+        for mi, k in enumerate(imembers):
+            if not rw.ok[c, k]:
+                continue
+            for ai, aligned in enumerate((False, True)):
+                wk = rw.W[c, k][perm_cache[(int(c), int(k))]] if aligned else rw.W[c, k]
+                wb = torch.as_tensor(np.ascontiguousarray(wk), dtype=ctx.dtype, device=ctx.device)
+                for si, split in enumerate(("train", "test")):
+                    cur = IP.interpolation_curve(ctx.apply, wa, wb, xs[split], ys[split], lam, loss=kind,
+                                                 batch_size=int(spec["batch_size"]))
+                    iloss[ai, si, mi, ci] = cur["loss"]
+                    iacc[ai, si, mi, ci] = cur["accuracy"]
+    return iloss, iacc
+
+
+def _autocorrelations(rw: _RunWeights, ctx, x_test, batch_size: int) -> tuple[dict, dict]:
+    """Weight and test-output autocorrelations (to the member's own start and to the baseline)
+    ``(K, C)`` and their ``1/e`` decorrelation times ``(K,)``."""
+    import torch
+
+    from pathdep.analysis import autocorr as AC
+    from pathdep.core.dynamics import make_ensemble_eval
+
+    ev = make_ensemble_eval(ctx.apply, ctx.loss)
+    bs = int(batch_size)
+
+    def outputs(c: int) -> np.ndarray:
+        Wt = torch.as_tensor(rw.W[c], dtype=ctx.dtype, device=ctx.device)
+        outs = [ev(Wt, x_test[i:i + bs])[0] for i in range(0, len(x_test), bs)]
+        return torch.cat(outs, 1).double().cpu().numpy()  # (K, N, out)
+
+    C, K, _ = rw.shape
+    ac = {n: np.full((K, C), np.nan) for n in ("ac_w_init", "ac_w_base", "ac_out_init", "ac_out_base")}
+    W0 = rw.W[0].astype(np.float64)
+    O0 = outputs(0)
+    for c in range(C):
+        Wc = rw.W[c].astype(np.float64)
+        ac["ac_w_init"][:, c] = AC.autocorrelation(Wc[None], ref=W0[None])[0]
+        ac["ac_w_base"][:, c] = AC.autocorrelation(Wc[None], ref="baseline")[0]
+        Oc = O0 if c == 0 else outputs(c)
+        ac["ac_out_init"][:, c] = AC.output_autocorrelation(Oc[None], ref=O0[None])[0]
+        ac["ac_out_base"][:, c] = AC.output_autocorrelation(Oc[None], ref="baseline")[0]
+    for v in ac.values():
+        v[~rw.ok.T] = np.nan
+    taus = {f"tau_{n[3:]}": AC.decorrelation_time(rw.steps, ac[n].T) for n in ac}
+    return ac, taus
+
+
+def _hypersphere(rw: _RunWeights, log) -> dict[str, np.ndarray]:
+    """Angular diffusion of each member's weight direction ``u = w / |w|`` on the unit sphere.
+
+    Returns:
+        ``sphere_sq_disp``, ``norm_ratio``, ``sphere_theory`` ``(K, C)`` and ``sphere_D``,
+        ``sphere_D_stderr``, ``sphere_rate`` ``(K,)``.
+    """
+    from pathdep.analysis import hypersphere as HS
+
+    C, K, _ = rw.shape
+    sq, nr = np.full((K, C), np.nan), np.full((K, C), np.nan)
+    sD, sDse, srate = np.full(K, np.nan), np.full(K, np.nan), np.full(K, np.nan)
+    for k in range(K):
+        good = rw.ok[:, k]
+        if good.sum() < 3:
+            continue
+        wk = rw.W[good, k].astype(np.float64)
+        u = wk / np.linalg.norm(wk, axis=1, keepdims=True)
+        sq[k, good] = np.sum((u - u[:1]) ** 2, axis=1)
+        try:
+            fit = HS.fit_diffusion(rw.steps[good].astype(np.float64), wk)
+        except (RuntimeError, ValueError) as exc:  # a flat curve: no diffusion to fit
+            log(f"member {k}: hypersphere fit failed ({str(exc).splitlines()[0]})")
+            continue
+        nr[k, good] = fit.norm_ratio
+        sD[k], sDse[k], srate[k] = fit.D, fit.D_stderr, fit.rate
+    tau = (rw.steps - rw.steps[0]).astype(np.float64)
+    theory = -2.0 * np.expm1(-srate[:, None] * tau[None, :])
+    return {"sphere_sq_disp": sq, "norm_ratio": nr, "sphere_theory": theory,
+            "sphere_D": sD, "sphere_D_stderr": sDse, "sphere_rate": srate}
+
+
+def _eval_sets(ctx, spec: dict, seed: int):
+    """The fixed, seeded train and test evaluation subsets on the context's device."""
+    from pathdep.core.context import eval_subset
+
+    data = ctx.load_data()
+    itr = eval_subset(len(data.x_train), int(spec["eval_train"]), seed)
+    ite = eval_subset(len(data.x_test), int(spec["eval_test"]), seed)
+    xs = {"train": data.x_train[itr].to(ctx.device, ctx.dtype), "test": data.x_test[ite].to(ctx.device, ctx.dtype)}
+    ys = {"train": data.y_train[itr].to(ctx.device), "test": data.y_test[ite].to(ctx.device)}
+    if ctx.task != "classification":
+        ys = {s: y.to(ctx.dtype) for s, y in ys.items()}
+    return xs, ys
+
+
 def analyze_run(traj_path, data_path, out_path, spec: dict | None = None, expected_config: dict | None = None,
                 threads: int | None = None, device: str = "cpu", log=print) -> xr.Dataset:
     """Aligned distances, interpolation barriers, autocorrelations and hypersphere fits of one run.
+
+    Steps: :func:`_read_run` (trajectory into memory), :func:`_distances` (raw and aligned),
+    :func:`_interpolation` (+ barriers), :func:`_autocorrelations`, :func:`_hypersphere`,
+    :func:`_analysis_dataset` (assembly, attributes), then an atomic write.
 
     Args:
         traj_path: ``trajectory.h5`` of the run.
@@ -132,212 +319,105 @@ def analyze_run(traj_path, data_path, out_path, spec: dict | None = None, expect
     """
     import torch
 
-    from pathdep.analysis import align as A
-    from pathdep.analysis import autocorr as AC
-    from pathdep.analysis import hypersphere as HS
     from pathdep.analysis import interpolate as IP
-    from pathdep.data import load_dataset
-    from pathdep.core.dynamics import make_ensemble_eval, task_loss
-    from pathdep.io.provenance import collect
-    from pathdep.core.context import DTYPES, build, canonical, eval_subset
-    from pathdep.io.trajectory import Trajectory
+    from pathdep.core.context import RunContext
 
     if threads:
         torch.set_num_threads(int(threads))
     spec = resolve_spec(spec)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    dev = torch.device(device)
-    with Trajectory(traj_path) as tr:
-        run = tr.config
-        if expected_config is not None and canonical(expected_config) != canonical(run):
-            raise ValueError(f"{traj_path}: trajectory was made from a different config than the workflow expects "
-                             f"for {expected_config.get('experiment')}/{expected_config.get('run')}; rerun training")
-        steps = tr.steps.astype(np.int64)
-        epochs = np.asarray(tr.epochs, dtype=np.float64)
-        C, K = tr.n_checkpoints, tr.n_members
-        W = np.stack([tr.weights(c) for c in range(C)])  # (C, K, P) in the stored dtype
-        valid = tr.valid.copy()  # (C, K)
-        members = tr.members
-        provenance = tr.provenance
-        layout = tr.layout
+    rw = _read_run(traj_path, expected_config)
     timings["read"] = time.perf_counter() - t0
-    data = load_dataset(data_path, device="cpu")
-    task = data.task
-    loss_name = task_loss(task)
-    dtype = DTYPES[run["training"]["dtype"]]
-    meta = {"in_shape": data.in_shape, "out_dim": data.out_dim, "task": task}
-    module, layout2, apply = build(run, meta, dtype)
-    if layout2.to_attrs() != layout.to_attrs():
-        raise ValueError(f"{traj_path}: parameter layout does not match the model of run {run.get('run')}")
-    module.to(dev)
-    ok = valid & np.isfinite(W).all(axis=2)  # (C, K)
+    ctx = RunContext.build(rw.run, data_path, device, load=True)
+    if ctx.layout.to_attrs() != rw.layout.to_attrs():
+        raise ValueError(f"{traj_path}: parameter layout does not match the model of run {rw.run.get('run')}")
+    C, K, _ = rw.shape
 
-    # --- raw and aligned distances --------------------------------------------------
     t1 = time.perf_counter()
-    pspec = A.permutation_spec(layout)
-    dist = np.full((K, C), np.nan)
-    dist_al = np.full((K, C), np.nan)
-    align_idx = select_checkpoints(spec["align_checkpoints"], spec["checkpoint_mode"], steps)
-    interp_idx = select_checkpoints(spec["checkpoints"], spec["checkpoint_mode"], steps)
-    perm_cache: dict[tuple[int, int], np.ndarray] = {}  # (checkpoint, member) -> flat gather index
+    interp_idx = select_checkpoints(spec["checkpoints"], spec["checkpoint_mode"], rw.steps)
     n_im = min(int(spec["interp_members"]), K - 1)
     imembers = np.arange(1, n_im + 1)
-    need_perm = {(int(c), int(k)) for c in interp_idx for k in imembers}
-    for c in range(C):
-        Wc = W[c].astype(np.float64)
-        dist[:, c] = np.linalg.norm(Wc - Wc[0], axis=1)
-    for c in sorted(set(align_idx.tolist()) | {c for c, _ in need_perm}):
-        Wc = W[c].astype(np.float64)
-        if not ok[c, 0]:
-            continue
-        dist_al[0, c] = 0.0
-        for k in range(1, K):
-            if not ok[c, k]:
-                continue
-            perms = A.weight_matching(Wc[0], Wc[k], layout, pspec, max_iter=spec["align_max_iter"], seed=0)
-            idx = A.permutation_index(layout, pspec, perms)
-            dist_al[k, c] = float(np.linalg.norm(Wc[0] - Wc[k][idx]))
-            if (c, k) in need_perm:
-                perm_cache[(c, k)] = idx
-    aligned_mask = np.zeros(C, dtype=bool)
-    aligned_mask[align_idx] = True
-    dist_al[:, ~aligned_mask] = np.nan
-    dist[~ok.T] = np.nan
+    dist, dist_al, aligned_mask, perm_cache = _distances(rw, spec, imembers, interp_idx)
     timings["align"] = time.perf_counter() - t1
-    log(f"aligned {K - 1} members at {len(align_idx)} checkpoints in {timings['align']:.2f} s")
+    log(f"aligned {K - 1} members at {int(aligned_mask.sum())} checkpoints in {timings['align']:.2f} s")
 
-    # --- interpolation ---------------------------------------------------------------
     t2 = time.perf_counter()
-    seed = int(run.get("seed", 0))
-    itr = eval_subset(len(data.x_train), int(spec["eval_train"]), seed)
-    ite = eval_subset(len(data.x_test), int(spec["eval_test"]), seed)
-    xs = {"train": data.x_train[itr].to(dev, dtype), "test": data.x_test[ite].to(dev, dtype)}
-    ys = {"train": data.y_train[itr].to(dev), "test": data.y_test[ite].to(dev)}
-    if task != "classification":
-        ys = {s: y.to(dtype) for s, y in ys.items()}
+    xs, ys = _eval_sets(ctx, spec, int(rw.run.get("seed", 0)))
     lam = lambda_grid(spec)
-    ip_loss_kind = "cross_entropy" if loss_name == "cross_entropy" else "mse"
-    shape = (2, 2, n_im, len(interp_idx), len(lam))
-    iloss, iacc = np.full(shape, np.nan), np.full(shape, np.nan)
-    for ci, c in enumerate(interp_idx):
-        if not ok[c, 0]:
-            continue
-        wa = torch.as_tensor(W[c, 0], dtype=dtype, device=dev)
-        for mi, k in enumerate(imembers):
-            if not ok[c, k]:
-                continue
-            for ai, aligned in enumerate((False, True)):
-                wk = W[c, k][perm_cache[(int(c), int(k))]] if aligned else W[c, k]
-                wb = torch.as_tensor(np.ascontiguousarray(wk), dtype=dtype, device=dev)
-                for si, split in enumerate(("train", "test")):
-                    cur = IP.interpolation_curve(apply, wa, wb, xs[split], ys[split], lam, loss=ip_loss_kind,
-                                                 batch_size=int(spec["batch_size"]))
-                    iloss[ai, si, mi, ci] = cur["loss"]
-                    iacc[ai, si, mi, ci] = cur["accuracy"]
-    bar_lin = IP.barrier(iloss, lam, "linear")
-    bar_mid = IP.barrier(iloss, lam, "midpoint")
-    integral = IP.loss_integral(iloss, lam, subtract_linear=True)
+    iloss, iacc = _interpolation(rw, ctx, xs, ys, lam, spec, imembers, interp_idx, perm_cache)
+    bars = {"barrier": IP.barrier(iloss, lam, "linear"), "barrier_midpoint": IP.barrier(iloss, lam, "midpoint"),
+            "barrier_integral": IP.loss_integral(iloss, lam, subtract_linear=True)}
     timings["interpolate"] = time.perf_counter() - t2
     log(f"interpolated {n_im} members at {len(interp_idx)} checkpoints x {len(lam)} lambdas in "
         f"{timings['interpolate']:.2f} s")
 
-    # --- autocorrelations of weights and outputs ---------------------------------------
     t3 = time.perf_counter()
-    ev = make_ensemble_eval(apply, loss_name)
-    bs = int(spec["batch_size"])
-
-    def outputs(c: int) -> np.ndarray:
-        Wt = torch.as_tensor(W[c], dtype=dtype, device=dev)
-        outs = [ev(Wt, xs["test"][i:i + bs])[0] for i in range(0, len(xs["test"]), bs)]
-        return torch.cat(outs, 1).double().cpu().numpy()  # (K, N, out)
-
-    ac = {n: np.full((K, C), np.nan) for n in ("ac_w_init", "ac_w_base", "ac_out_init", "ac_out_base")}
-    W0 = W[0].astype(np.float64)
-    O0 = outputs(0)
-    for c in range(C):
-        Wc = W[c].astype(np.float64)
-        ac["ac_w_init"][:, c] = AC.autocorrelation(Wc[None], ref=W0[None])[0]
-        ac["ac_w_base"][:, c] = AC.autocorrelation(Wc[None], ref="baseline")[0]
-        Oc = O0 if c == 0 else outputs(c)
-        ac["ac_out_init"][:, c] = AC.output_autocorrelation(Oc[None], ref=O0[None])[0]
-        ac["ac_out_base"][:, c] = AC.output_autocorrelation(Oc[None], ref="baseline")[0]
-    for v in ac.values():
-        v[~ok.T] = np.nan
-    taus = {f"tau_{n[3:]}": AC.decorrelation_time(steps, ac[n].T) for n in ac}
+    ac, taus = _autocorrelations(rw, ctx, xs["test"], spec["batch_size"])
     timings["autocorr"] = time.perf_counter() - t3
-
-    # --- hypersphere: diffusion of the weight direction ---------------------------------
     t4 = time.perf_counter()
-    P = W.shape[2]
-    sq = np.full((K, C), np.nan)
-    nr = np.full((K, C), np.nan)
-    sD, sDse, srate = np.full(K, np.nan), np.full(K, np.nan), np.full(K, np.nan)
-    for k in range(K):
-        good = ok[:, k]
-        if good.sum() < 3:
-            continue
-        wk = W[good, k].astype(np.float64)
-        u = wk / np.linalg.norm(wk, axis=1, keepdims=True)
-        sq[k, good] = np.sum((u - u[:1]) ** 2, axis=1)
-        try:
-            fit = HS.fit_diffusion(steps[good].astype(np.float64), wk)
-        except (RuntimeError, ValueError) as exc:  # a flat curve: no diffusion to fit
-            log(f"member {k}: hypersphere fit failed ({str(exc).splitlines()[0]})")
-            continue
-        nr[k, good] = fit.norm_ratio
-        sD[k], sDse[k], srate[k] = fit.D, fit.D_stderr, fit.rate
-    tau = (steps - steps[0]).astype(np.float64)
-    theory = -2.0 * np.expm1(-srate[:, None] * tau[None, :])
+    sphere = _hypersphere(rw, log)
     timings["hypersphere"] = time.perf_counter() - t4
     timings["total"] = time.perf_counter() - t0
 
-    lr, lr_eff = _lr_info(run)
-    coords = {
-        "member": np.arange(K), "checkpoint": np.arange(C),
-        "step": ("checkpoint", steps), "epoch": ("checkpoint", epochs),
-        "role": ("member", members["role"].astype(str).values),
-        "epsilon": ("member", members["epsilon"].values.astype(float)),
-        "aligned_checkpoint": ("checkpoint", aligned_mask),
-        "icheckpoint": np.arange(len(interp_idx)),
-        "icheckpoint_index": ("icheckpoint", interp_idx),
-        "icheckpoint_step": ("icheckpoint", steps[interp_idx]),
-        "imember": imembers, "lam": lam,
-        "align": ["raw", "aligned"], "split": ["train", "test"],
-    }
     mc = ("member", "checkpoint")
     ii = ("align", "split", "imember", "icheckpoint")
     data_vars = {
         "dist": (mc, dist), "dist_aligned": (mc, dist_al),
         "interp_loss": (ii + ("lam",), iloss), "interp_acc": (ii + ("lam",), iacc),
-        "barrier": (ii, bar_lin), "barrier_midpoint": (ii, bar_mid), "barrier_integral": (ii, integral),
+        **{n: (ii, v) for n, v in bars.items()},
         **{n: (mc, v) for n, v in ac.items()},
         **{n: (("member",), v) for n, v in taus.items()},
-        "sphere_sq_disp": (mc, sq), "norm_ratio": (mc, nr), "sphere_theory": (mc, theory),
-        "sphere_D": (("member",), sD), "sphere_D_stderr": (("member",), sDse), "sphere_rate": (("member",), srate),
+        **{n: (mc if v.ndim == 2 else ("member",), v) for n, v in sphere.items()},
+    }
+    coords = {"aligned_checkpoint": ("checkpoint", aligned_mask), "icheckpoint": np.arange(len(interp_idx)),
+              "icheckpoint_index": ("icheckpoint", interp_idx), "icheckpoint_step": ("icheckpoint", rw.steps[interp_idx]),
+              "imember": imembers, "lam": lam}
+    ds = _analysis_dataset(rw, ctx, data_vars, coords, spec, timings,
+                           {"train": len(xs["train"]), "test": len(xs["test"])})
+    write_netcdf(ds, out_path)
+    log("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    return ds
+
+
+def _analysis_dataset(rw: _RunWeights, ctx, data_vars: dict, extra_coords: dict, spec: dict, timings: dict,
+                      n_eval: dict) -> xr.Dataset:
+    """``analysis.nc``: the variables with their coordinates, descriptions and provenance."""
+    from pathdep.core.context import canonical
+    from pathdep.io.provenance import collect
+
+    run = rw.run
+    C, K, P = rw.shape
+    lr, lr_eff = _lr_info(run)
+    coords = {
+        "member": np.arange(K), "checkpoint": np.arange(C),
+        "step": ("checkpoint", rw.steps), "epoch": ("checkpoint", rw.epochs),
+        "role": ("member", rw.members["role"].astype(str).values),
+        "epsilon": ("member", rw.members["epsilon"].values.astype(float)),
+        **extra_coords,
+        "align": ["raw", "aligned"], "split": ["train", "test"],
     }
     ds = xr.Dataset(data_vars, coords=coords)
+    kind = "cross_entropy" if ctx.loss == "cross_entropy" else "mse"
     ds["dist_aligned"].attrs["description"] = "|w_0(t) - P(w_k(t))| after weight matching (Ainsworth et al. 2023)"
     ds["barrier"].attrs["definition"] = BARRIER_DEFINITION
     ds["barrier_midpoint"].attrs["definition"] = "midpoint (Git Re-Basin code): max_l L(l) - (L(0) + L(1)) / 2"
     ds["barrier_integral"].attrs["definition"] = "integral over l in [0, 1] of L(l) - chord (trapezoid rule)"
-    ds["interp_loss"].attrs["description"] = (f"mean {ip_loss_kind} loss of (1 - lam) w_0 + lam w_k on fixed "
-                                              f"subsets (train {len(itr)}, test {len(ite)} samples)")
+    ds["interp_loss"].attrs["description"] = (f"mean {kind} loss of (1 - lam) w_0 + lam w_k on fixed "
+                                              f"subsets (train {n_eval['train']}, test {n_eval['test']} samples)")
     ds["sphere_D"].attrs["description"] = ("angular diffusion constant per step on the unit sphere, fitted to "
                                            "|u_t - u_0|^2 = 2 (1 - exp(-D (P - 1) t)), u = w / |w|")
     ds["sphere_theory"].attrs["description"] = "2 (1 - exp(-D (P - 1) t)) with the member's fitted D"
     ds.attrs.update({
         "experiment": run.get("experiment", ""), "run": run.get("run", ""),
         "swept": json.dumps(run.get("swept", {})), "sweep_values": json.dumps(sweep_values(run)),
-        "task": task, "n_params": int(P), "lr": lr, "lr_eff": lr_eff,
+        "task": ctx.task, "n_params": int(P), "lr": lr, "lr_eff": lr_eff,
         "optimizer": str(run.get("optimizer", {}).get("name", "sgd")),
         "barrier_definition": BARRIER_DEFINITION, "analysis_spec": json.dumps(spec),
         "timings": json.dumps({k: round(v, 4) for k, v in timings.items()}),
-        "config": canonical(run), "trajectory_provenance": json.dumps(provenance),
-        "provenance": json.dumps(collect(run, dev), default=str),
+        "config": canonical(run), "trajectory_provenance": json.dumps(rw.provenance),
+        "provenance": json.dumps(collect(run, ctx.device), default=str),
     })
-    write_netcdf(ds, out_path)
-    log("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     return ds
 
 

@@ -17,7 +17,7 @@ What it computes, for the baseline of one workflow run (rule ``lyapunov``):
   perturbations (``|dZ(t)| ~ exp(lambda t) |dZ(0)|``, path-dependence-scaling-laws.txt).
 
 How it was checked: the map code path is the one of the known-answer tests
-(tests/test_lyapunov.py: quadratic GD, Henon); tests/test_lyapunov_run.py checks that the
+(tests/analysis/test_lyapunov.py: quadratic GD, Henon); tests/stages/test_lyapunov.py checks that the
 rebuilt map reproduces the recorded trajectory of the baseline bit for bit (same update
 function, same schedule) and that for a linear model with MSE loss the exponents equal
 ``log|1 - lr h_i|`` of the data Hessian.
@@ -33,11 +33,9 @@ import torch
 import xarray as xr
 
 import pathdep.analysis.lyapunov as ly
-from pathdep.core.context import DTYPES, build, canonical, member_hparams, resolve_device
-from pathdep.core.dynamics import make_step, task_loss
+from pathdep.core.context import RunContext, canonical
 from pathdep.io.atomic import write_netcdf
 from pathdep.io.provenance import collect
-from pathdep.core.schedule import Schedule
 from pathdep.io.trajectory import load_init
 
 DEFAULTS = {"k": 8, "steps": 200, "qr_every": 1, "window": 25, "seed": 0}
@@ -65,23 +63,13 @@ def network_map(run: dict, init_path: str | Path, data_path: str | Path, device:
         ``(F, x0, info)`` where ``x0 (D,)`` is the baseline's initial state and ``info`` has
         ``P`` (weights), ``D`` (state size), ``n_steps``, ``to_weights(x) -> w``.
     """
-    from pathdep.data import load_dataset
-
-    dev = resolve_device(device)
-    dt = DTYPES[dtype or run["training"]["dtype"]]
+    ctx = RunContext.build(run, data_path, device, dtype, load=True)
+    dev, dt, opt = ctx.device, ctx.dtype, ctx.opt
     init = load_init(init_path)
-    data = load_dataset(data_path, device=dev)
-    meta = {"in_shape": data.in_shape, "out_dim": data.out_dim, "task": data.task, "n_train": len(data.x_train)}
-    module, layout, apply = build(run, meta, dt)
-    module.to(dev)
-    opt, hps = member_hparams(run)
-    step = make_step(apply, task_loss(data.task), opt)
-    tr = run["training"]
-    sched = Schedule(meta["n_train"], int(tr["batch_size"]), int(tr["epochs"]),
-                     [int(init.members["seed_schedule"].iloc[0])], None, tr.get("max_steps"))
-    x_all = data.x_train.to(dev, dt)
-    y_all = data.y_train.to(dev) if data.task == "classification" else data.y_train.to(dev, dt)
-    hp = {h: torch.tensor(v, dtype=dt, device=dev) for h, v in hps[0].items()}
+    step = ctx.step()
+    sched = ctx.schedule([int(init.members["seed_schedule"].iloc[0])])
+    x_all, y_all = ctx.train_tensors()
+    hp = ctx.hparams(0)
     w0 = torch.as_tensor(init.weights[0], dtype=dt, device=dev)
     state0 = opt.init(w0)
     inert = _inert(opt)

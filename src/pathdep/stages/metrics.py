@@ -25,7 +25,9 @@ path-dependence-scaling-laws.txt, "Measuring distance"):
 Masked checkpoints (after a member diverged) are NaN. Written as netCDF (xarray,
 h5netcdf engine) with the trajectory's provenance and config as attributes.
 
-How it was checked: ``tests/test_metrics.py`` (hand-computable two-member cases,
+The run's model, device and data come from :class:`pathdep.core.context.RunContext`.
+
+How it was checked: ``tests/stages/test_metrics.py`` (hand-computable two-member cases,
 cf. metrics of the baseline itself are exact, masking).
 """
 
@@ -39,11 +41,11 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 
+from pathdep.core.context import RunContext, canonical, eval_subset
 from pathdep.core.dynamics import make_ensemble_eval
 from pathdep.io.atomic import write_netcdf
 from pathdep.io.provenance import collect
 from pathdep.io.trajectory import Trajectory
-from pathdep.core.context import DTYPES, build, canonical, eval_subset
 
 
 def _evaluate(ev, W, x, y, task, bs):
@@ -89,6 +91,26 @@ def _function_space(out: torch.Tensor) -> dict[str, np.ndarray]:
             "fs_disagree": d["disagreement"], "fs_sym_kl": d["sym_kl"]}
 
 
+def _weight_metrics(Wc: np.ndarray, W0: np.ndarray, n0: np.ndarray, d0: np.ndarray) -> dict[str, np.ndarray]:
+    """Weight-space metrics at one checkpoint.
+
+    Args:
+        Wc: weights ``(K, P)`` at the checkpoint (float64; row 0 the baseline).
+        W0: weights ``(K, P)`` at checkpoint 0; ``n0 = |W0|`` and ``d0 = |W0 - W0[0]|`` ``(K,)``.
+
+    Returns:
+        ``dist``, ``dist_rel``, ``dist_over_init``, ``norm``, ``norm_ratio``, ``cos_base``,
+        ``cos_init``, ``dist_init``, each ``(K,)`` (see the module docstring).
+    """
+    dist = np.linalg.norm(Wc - Wc[0], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        over = np.where(d0 > 0, dist / np.where(d0 > 0, d0, 1), np.nan)
+    nc = np.linalg.norm(Wc, axis=1)
+    return {"dist": dist, "dist_rel": dist / n0[0], "dist_over_init": over, "norm": nc, "norm_ratio": nc / n0,
+            "cos_base": (Wc @ Wc[0]) / (nc * nc[0]), "cos_init": np.einsum("kp,kp->k", Wc, W0) / (nc * n0),
+            "dist_init": np.linalg.norm(Wc - W0, axis=1)}
+
+
 def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str | Path,
                     spec: dict | None = None, expected_config: dict | None = None,
                     device: str = "cpu", threads: int | None = None) -> xr.Dataset:
@@ -106,8 +128,6 @@ def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str 
     Returns:
         The metrics dataset (also written to ``out_path``).
     """
-    from pathdep.data import load_dataset
-
     if threads:
         torch.set_num_threads(int(threads))
     with Trajectory(traj_path) as tr:
@@ -116,14 +136,9 @@ def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str 
             raise ValueError(f"{traj_path}: trajectory was made from a different config than the workflow expects "
                              f"for {expected_config.get('experiment')}/{expected_config.get('run')}; rerun training")
         spec = spec or run.get("metrics", {})
-        dev = torch.device(device)
-        dtype = DTYPES[run["training"]["dtype"]]
-        data = load_dataset(data_path, device=dev)
-        meta = {"in_shape": data.in_shape, "out_dim": data.out_dim, "task": data.task}
-        module, layout, apply = build(run, meta, dtype)
-        module.to(dev)
-        ev = make_ensemble_eval(apply, "cross_entropy")
-        task = data.task
+        ctx = RunContext.build(run, data_path, device, load=True)
+        dev, dtype, data, layout, task = ctx.device, ctx.dtype, ctx.data, ctx.layout, ctx.task
+        ev = make_ensemble_eval(ctx.apply, "cross_entropy")
         itr = eval_subset(len(data.x_train), int(spec.get("eval_train", 10000)), run.get("seed", 0))
         ite = eval_subset(len(data.x_test), int(spec.get("eval_test", 10000)), run.get("seed", 0))
         xtr, ytr = data.x_train[itr].to(dev, dtype), data.y_train[itr].to(dev)
@@ -144,18 +159,9 @@ def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str 
         d0 = np.linalg.norm(W0 - W0[0], axis=1)
         for c in range(C):
             Wc = tr.weights(c).astype(np.float64)
-            diff = Wc - Wc[0]
-            res["dist"][:, c] = np.linalg.norm(diff, axis=1)
-            res["dist_rel"][:, c] = res["dist"][:, c] / n0[0]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                res["dist_over_init"][:, c] = np.where(d0 > 0, res["dist"][:, c] / np.where(d0 > 0, d0, 1), np.nan)
-            nc = np.linalg.norm(Wc, axis=1)
-            res["norm"][:, c] = nc
-            res["norm_ratio"][:, c] = nc / n0
-            res["cos_base"][:, c] = (Wc @ Wc[0]) / (nc * nc[0])
-            res["cos_init"][:, c] = np.einsum("kp,kp->k", Wc, W0) / (nc * n0)
-            res["dist_init"][:, c] = np.linalg.norm(Wc - W0, axis=1)
-            sq = diff ** 2
+            for n, v in _weight_metrics(Wc, W0, n0, d0).items():
+                res[n][:, c] = v
+            sq = (Wc - Wc[0]) ** 2
             for li in range(len(layers)):
                 dist_layer[:, c, li] = np.sqrt(sq[:, lidx == li].sum(1))
             Wt = torch.as_tensor(Wc, dtype=dtype, device=dev)

@@ -7,16 +7,24 @@ What it computes:
   seeds and hyperparameters, into ``init.h5``.
 * :func:`train_ensemble`: baseline and members trained as one tensor program (the pure
   update map of :mod:`pathdep.core.dynamics` under ``torch.vmap``), sharing the batch schedule
-  unless the perturbation targets it; weights streamed to disk at the checkpoint steps,
-  per-step batch losses, divergence flags. The full training state (weights, optimiser
-  state, step, RNG states, the checkpoints written so far) is saved every
-  ``training.save_state_every`` steps and on SIGTERM/SIGUSR1, and a rerun resumes from it;
-  because the update map is pure and the schedule is a function of (seed, epoch), a run
-  killed at any point and resumed gives a trajectory equal bit for bit to an uninterrupted
-  one (same machine, same thread count).
+  unless the perturbation targets it; per-step batch losses, divergence flags, weights at
+  the checkpoint steps. The loop itself is :func:`pathdep.core.loop.run_loop`; this module
+  is its bookkeeping (:class:`TrainSink`, :class:`ResumeState`, :class:`LossLog`,
+  :class:`StopSignals`). Checkpoints and resume states are written by a background thread
+  (:class:`pathdep.io.trajectory.BackgroundWriter`), off the loop's critical path.
 
-How it was checked: ``tests/test_train.py`` (ensemble vs sequential torch.optim in
-float64, determinism, bitwise resume after SIGKILL, diverging members) and the
+Resume: the training state (weights, optimiser state, step, the losses and divergence
+flags so far, the index of the next checkpoint; the checkpoints themselves are separate
+files) is saved every ``training.save_state_every`` steps and on SIGTERM/SIGUSR1, and a
+rerun resumes from it. No random number generator state is saved or needed: training
+draws no random numbers (the update map is pure and the batch schedule is a function of
+(seed, epoch)), so a run killed at any point and resumed gives a trajectory equal bit for
+bit to an uninterrupted one (same machine, same thread count).
+
+How it was checked: ``tests/stages/test_train.py`` (determinism, bitwise resume after
+SIGKILL / SIGTERM / an interrupt, diverging members), ``tests/core/test_dynamics.py``
+(ensemble vs sequential torch.optim in float64), ``bench/check_refactor_identity.py``
+(trajectories bit-identical to the code before the loop was factored out) and the
 end-to-end workflow tests.
 """
 
@@ -33,27 +41,24 @@ import h5py
 import numpy as np
 import torch
 
-from pathdep.core.context import DTYPES, build, canonical, dataset_meta, member_hparams, resolve_device, run_seeds
-from pathdep.core.dynamics import make_ensemble_step, make_step, task_loss
+from pathdep.core.context import RunContext, canonical, run_seeds
+from pathdep.core.dynamics import make_ensemble_step
 from pathdep.core.init import init_params, perturb
-from pathdep.core.models import Layout, build_model, make_apply
-from pathdep.core.optim import Optimizer, optimizer_from_config
-from pathdep.io.provenance import collect
+from pathdep.core.loop import LoopSink, LoopStopped, run_loop
 from pathdep.core.schedule import Schedule, checkpoint_steps, swap_pairs
-from pathdep.io.trajectory import TrajectoryWriter, load_init, save_init
+from pathdep.io.provenance import collect
+from pathdep.io.trajectory import BackgroundWriter, TrajectoryWriter, load_init, save_init
 
 def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> None:
     """Write ``init.h5``: baseline + ``perturbation.members`` perturbed initial states."""
-    meta = dataset_meta(data_path)
-    dtype = DTYPES[run["training"]["dtype"]]
-    module, layout, _ = build(run, meta, dtype)
+    ctx = RunContext.build(run, data_path, device="cpu")
+    meta, dtype, module, layout, hps = ctx.meta, ctx.dtype, ctx.module, ctx.layout, ctx.hps
     seeds = run_seeds(run)
     pert = run["perturbation"]
     n = int(pert["members"])
     target = pert.get("target", "init")
     w0 = init_params(module, layout, run["init"]["scheme"], seeds["init"]).to(dtype)
     weights, dists, members = [w0], [np.zeros(len(layout.names))], []
-    _, hps = member_hparams(run)
     steps_per_epoch = meta["n_train"] // int(run["training"]["batch_size"])
     for k in range(n + 1):
         swaps: list = []
@@ -61,7 +66,17 @@ def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> Non
         info = {"distance": 0.0, "relative_distance": 0.0}
         eps_k = 0.0
         if k > 0:
-            if target == "init":
+            if target == "init" and pert["kind"] == "reinit":
+                # an independently seeded run (the "global" scale of the spread): a fresh
+                # draw of the init scheme and its own batch order
+                w = init_params(module, layout, run["init"]["scheme"], seeds["members_perturb"][k]).to(dtype)
+                diff = (w.double() - w0.double())
+                info = {"distance": float(diff.norm()),
+                        "relative_distance": float(diff.norm() / w0.double().norm())}
+                weights.append(w)
+                dists.append(np.array([float(diff[layout.slice(nm)].norm()) for nm in layout.names]))
+                sched_seed = seeds["members_schedule"][k]
+            elif target == "init":
                 w, info = perturb(w0, layout, pert["kind"], float(pert["epsilon"]), seeds["members_perturb"][k],
                                   relative=bool(pert.get("relative", False)),
                                   granularity=pert.get("granularity", "tensor"))
@@ -94,27 +109,207 @@ def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> Non
               {"config": canonical(run), "seeds": seeds, "provenance": collect(run, "cpu", seeds)})
 
 
-class _Stop(Exception):
-    pass
+# ----------------------------------------------------------------------------- bookkeeping
+class ResumeState:
+    """The resume directory ``<trajectory stem>_state/`` next to the output.
+
+    Holds ``state.pt`` (weights, optimiser state, step, losses so far, divergence flags,
+    index of the next checkpoint) and one ``ckpt_<i>.npz`` (weights ``(K, P)``, validity
+    ``(K,)``) per checkpoint written so far; each file is written to a temporary name and
+    renamed. A saved state is used only if it was made from the same config and thread
+    count (bitwise reproducibility needs both).
+    """
+
+    def __init__(self, out_path: Path):
+        self.dir = out_path.parent / (out_path.stem + "_state")
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def load(self, cfg_key: str, device) -> dict | None:
+        path = self.dir / "state.pt"
+        if not path.exists():
+            return None
+        st = torch.load(path, map_location=device, weights_only=False)
+        if st.get("config") == cfg_key and st.get("threads") == torch.get_num_threads():
+            print(f"resuming from step {int(st['step'])} ({self.dir})", file=sys.stderr)
+            return st
+        print(f"ignoring saved state in {self.dir} (different config or thread count)", file=sys.stderr)
+        return None
+
+    def clear_checkpoints(self) -> None:
+        for p in self.dir.glob("ckpt_*"):
+            p.unlink()
+
+    def save(self, payload: dict) -> None:
+        tmp = self.dir / "state.pt.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, self.dir / "state.pt")
+
+    def save_checkpoint(self, i: int, W: np.ndarray, valid: np.ndarray) -> None:
+        tmp = self.dir / f"ckpt_{i:05d}.npz.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, weights=W, valid=valid)
+        os.replace(tmp, self.dir / f"ckpt_{i:05d}.npz")
+
+    def load_checkpoint(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(self.dir / f"ckpt_{i:05d}.npz") as z:
+            return z["weights"], z["valid"]
+
+    def remove(self) -> None:
+        for p in self.dir.iterdir():
+            p.unlink()
+        self.dir.rmdir()
 
 
-def _save_state(state_dir: Path, payload: dict) -> None:
-    tmp = state_dir / "state.pt.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, state_dir / "state.pt")
+class LossLog:
+    """Per-step batch losses ``(T, K)`` and each member's first non-finite step.
+
+    Losses are collected on the device in a buffer of ``size`` steps and copied to the host
+    in blocks (one device sync per block, not per step); ``diverged[k]`` is the first step
+    whose loss was NaN/inf (-1 if none).
+    """
+
+    def __init__(self, losses: np.ndarray, diverged: np.ndarray, start: int, size: int, dtype, device):
+        self.losses, self.diverged = losses, diverged
+        self.buf = torch.empty((size, losses.shape[1]), dtype=dtype, device=device)
+        self.start = start
+
+    def record(self, t: int, lv: torch.Tensor) -> None:
+        self.buf[t - self.start] = lv
+        if t + 1 - self.start >= self.buf.shape[0] or t + 1 == len(self.losses):
+            self.flush(t + 1)
+
+    def flush(self, t_end: int) -> None:
+        n = t_end - self.start
+        if n > 0:
+            vals = self.buf[:n].float().cpu().numpy()
+            self.losses[self.start:t_end] = vals
+            bad = ~np.isfinite(vals)
+            for k in np.where(bad.any(0) & (self.diverged < 0))[0]:
+                self.diverged[k] = self.start + int(np.argmax(bad[:, k]))
+        self.start = t_end
 
 
-def _save_ckpt(state_dir: Path, i: int, W: np.ndarray, valid: np.ndarray) -> None:
-    tmp = state_dir / f"ckpt_{i:05d}.npz.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, weights=W, valid=valid)
-    os.replace(tmp, state_dir / f"ckpt_{i:05d}.npz")
+class StopSignals:
+    """Context manager: SIGTERM / SIGUSR1 (preemption) set a flag instead of killing the process."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.received = None
+
+    def _handler(self, signum, frame):  # noqa: ARG002
+        self.received = signum
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    def reason(self) -> str | None:
+        return None if self.received is None else f"received signal {self.received}"
 
 
+class TrainSink(LoopSink):
+    """The training loop's bookkeeping (:class:`pathdep.core.loop.LoopSink`).
+
+    Per step: the batch losses into :class:`LossLog` (and the progress bar). At checkpoints:
+    the weights, copied off the device on the loop's thread, then written by a
+    :class:`~pathdep.io.trajectory.BackgroundWriter` to the resume directory and into the
+    trajectory's ``.partial`` file. At save points: the resume state, queued behind those
+    checkpoints (the writer is FIFO, so a ``state.pt`` on disk never names a checkpoint that
+    is not). ``main_write_seconds`` is the writing time spent on the loop's thread (copies,
+    waiting for a full queue).
+    """
+
+    def __init__(self, cfg_key: str, state: ResumeState, losses: LossLog, writer: BackgroundWriter,
+                 traj: TrajectoryWriter, signals: StopSignals, bar=None):
+        self.cfg_key, self.state, self.log, self.writer, self.traj = cfg_key, state, losses, writer, traj
+        self.signals, self.bar = signals, bar
+        self.main_write_seconds = 0.0
+        self.valid: dict[int, np.ndarray] = {}
+
+    def record(self, t: int, out) -> None:
+        self.log.record(t, out)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def checkpoint(self, index: int, t: int, state) -> None:
+        self.log.flush(t)
+        tw = time.perf_counter()
+        W = state[0].detach().cpu().numpy().copy()
+        valid = np.isfinite(W).all(axis=1) & ((self.log.diverged < 0) | (self.log.diverged >= t))
+        self.valid[index] = valid
+        self.writer.submit(self.state.save_checkpoint, index, W, valid)
+        self.writer.submit(self.traj.write_weights, index, W)
+        self.main_write_seconds += time.perf_counter() - tw
+
+    def save(self, t: int, state, next_checkpoint: int) -> None:
+        self.log.flush(t)
+        tw = time.perf_counter()
+        W, opt_state = state
+        payload = {"config": self.cfg_key, "threads": torch.get_num_threads(), "W": W.detach().clone(),
+                   "opt_state": [s.detach().clone() for s in opt_state], "step": t,
+                   "losses": self.log.losses.copy(), "diverged": self.log.diverged.copy(),
+                   "next_ckpt": next_checkpoint}
+        self.writer.submit(self.state.save, payload)
+        self.main_write_seconds += time.perf_counter() - tw
+
+    def stop_requested(self) -> str | None:
+        return self.signals.reason()
+
+
+def _open_trajectory(out_path: Path, init, init_path, ctx: RunContext, ckpts, sched: Schedule, attrs: dict):
+    np_dtype = np.float32 if ctx.dtype == torch.float32 else np.float64
+    return TrajectoryWriter(out_path, ctx.layout, [dict(r) for r in _members_records(init)],
+                            _dist_per_tensor(init_path), ckpts, sched.n_steps, sched.steps_per_epoch, np_dtype, attrs)
+
+
+def _initial_state(ctx: RunContext, init, st: dict | None, T: int):
+    """``(W, opt_state, t0, next_ckpt, losses, diverged)`` from a saved state or from ``init.h5``."""
+    if st is not None:
+        return (st["W"], tuple(st["opt_state"]), int(st["step"]), int(st["next_ckpt"]), st["losses"],
+                st["diverged"])
+    K = init.weights.shape[0]
+    W = torch.as_tensor(init.weights, dtype=ctx.dtype, device=ctx.device)
+    return (W, torch.vmap(ctx.opt.init)(W), 0, 0, np.full((T, K), np.nan, dtype=np.float32),
+            -np.ones(K, dtype=np.int64))
+
+
+def _schedule(ctx: RunContext, init) -> Schedule:
+    """The members' shared (or per-member) batch schedule recorded in ``init.h5``."""
+    mem = init.members
+    swaps = [json.loads(s) if isinstance(s, str) else list(s) for s in mem["swaps"]]
+    return ctx.schedule([int(s) for s in mem["seed_schedule"]], [[tuple(p) for p in s] for s in swaps])
+
+
+def _check_init(init, init_path, ctx: RunContext, run: dict) -> None:
+    if canonical(init.config) != canonical(run):
+        raise ValueError(f"{init_path}: init file was made from a different config than this run "
+                         f"(experiment {run.get('experiment')}, run {run.get('run')}); delete it to re-initialise")
+    if ctx.layout.to_attrs() != init.layout.to_attrs():
+        raise ValueError(f"{init_path}: parameter layout does not match the model of run {run.get('run')}")
+
+
+def _progress(run: dict, T: int, t0: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=T, initial=t0, file=sys.stderr, mininterval=5.0, desc=f"{run.get('experiment')}/{run.get('run')}",
+                unit="step", ascii=True)
+
+
+# ----------------------------------------------------------------------------- train_ensemble
 def train_ensemble(run: dict, init_path: str | Path, data_path: str | Path, out_path: str | Path,
                    threads: int | None = None, device: str | None = None, progress: bool = True,
                    stop_after: int | None = None) -> dict:
     """Train baseline and members together and write ``trajectory.h5``.
+
+    The dynamics run in :func:`pathdep.core.loop.run_loop` (the vmapped pure update map);
+    the bookkeeping (losses, checkpoints, resume state, signals) is :class:`TrainSink`.
 
     Args:
         run: the resolved run config (must match the one recorded in ``init.h5``).
@@ -122,186 +317,108 @@ def train_ensemble(run: dict, init_path: str | Path, data_path: str | Path, out_
         out_path: the trajectory file (written as ``.partial``, renamed at the end).
         threads: torch CPU threads (recorded; bitwise reproducibility needs the same count).
         device: ``auto`` | ``cpu`` | ``cuda`` (default: ``run['device']``).
+        progress: show a progress bar on stderr.
         stop_after: for tests: raise ``KeyboardInterrupt`` after this many steps
             (simulates a kill after the state was saved at the last save point).
 
     Returns:
-        Timing summary ``{"train_seconds", "write_seconds", "steps", "resumed_from"}``.
-    """
-    from pathdep.data import load_dataset
+        Timing summary ``{"train_seconds", "write_seconds", "write_thread_seconds", "steps",
+        "resumed_from"}``: ``write_seconds`` is the writing time on the training thread
+        (checkpoint copies, queue waits, the final assembly), ``write_thread_seconds`` the
+        time the background writer spent writing (overlapping the loop).
 
+    Raises:
+        SystemExit(75): on SIGTERM/SIGUSR1, after saving the state (rerun to resume).
+    """
     t_start = time.perf_counter()
     if threads:
         torch.set_num_threads(int(threads))
     out_path = Path(out_path)
     init = load_init(init_path)
-    if canonical(init.config) != canonical(run):
-        raise ValueError(f"{init_path}: init file was made from a different config than this run "
-                         f"(experiment {run.get('experiment')}, run {run.get('run')}); delete it to re-initialise")
-    dev = resolve_device(device or run.get("device", "auto"))
-    dtype = DTYPES[run["training"]["dtype"]]
-    data = load_dataset(data_path, device=dev)
-    meta = {"in_shape": data.in_shape, "out_dim": data.out_dim, "task": data.task, "n_train": len(data.x_train)}
-    module, layout, apply = build(run, meta, dtype)
-    module.to(dev)
-    if layout.to_attrs() != init.layout.to_attrs():
-        raise ValueError(f"{init_path}: parameter layout does not match the model of run {run.get('run')}")
-    loss_name = task_loss(data.task)
-    opt, hps = member_hparams(run)
-    x_all = data.x_train.to(dev, dtype)
-    y_all = data.y_train.to(dev) if data.task == "classification" else data.y_train.to(dev, dtype)
-
-    mem = init.members
-    swaps = [json.loads(s) if isinstance(s, str) else list(s) for s in mem["swaps"]]
-    tr = run["training"]
-    sched = Schedule(meta["n_train"], int(tr["batch_size"]), int(tr["epochs"]),
-                     [int(s) for s in mem["seed_schedule"]], [[tuple(p) for p in s] for s in swaps],
-                     tr.get("max_steps"))
+    ctx = RunContext.build(run, data_path, device or run.get("device", "auto"), load=True)
+    _check_init(init, init_path, ctx, run)
+    x_all, y_all = ctx.train_tensors()
+    sched = _schedule(ctx, init)
     T = sched.n_steps
-    ckpts = checkpoint_steps(tr["checkpoints"], T)
-    K, P = init.weights.shape
+    ckpts = checkpoint_steps(run["training"]["checkpoints"], T)
+    K = init.weights.shape[0]
+    ens_step = make_ensemble_step(ctx.step(), shared_batch=sched.shared)
+    hp = ctx.hparams()
 
-    step = make_step(apply, loss_name, opt)
-    ens_step = make_ensemble_step(step, shared_batch=sched.shared)
-    hp = {h: torch.tensor([m[h] for m in hps], dtype=dtype, device=dev) for h in hps[0]}
+    def step(state, batch):
+        W, opt_state, lv = ens_step(state[0], state[1], batch[0], batch[1], hp)
+        return (W, opt_state), lv
 
-    state_dir = out_path.parent / (out_path.stem + "_state")
-    state_dir.mkdir(parents=True, exist_ok=True)
+    def batch(t):
+        idx = torch.as_tensor(sched.batch(t), device=ctx.device)
+        return x_all[idx], y_all[idx]
+
     cfg_key = canonical(run)
-    resumed_from = 0
-    st_file = state_dir / "state.pt"
-    if st_file.exists():
-        st = torch.load(st_file, map_location=dev, weights_only=False)
-        if st.get("config") == cfg_key and st.get("threads") == torch.get_num_threads():
-            W, opt_state, t0 = st["W"], tuple(st["opt_state"]), int(st["step"])
-            losses, diverged, next_ck = st["losses"], st["diverged"], int(st["next_ckpt"])
-            resumed_from = t0
-            print(f"resuming from step {t0} ({state_dir})", file=sys.stderr)
-        else:
-            print(f"ignoring saved state in {state_dir} (different config or thread count)", file=sys.stderr)
-            st = None
-    else:
-        st = None
+    resume = ResumeState(out_path)
+    st = resume.load(cfg_key, ctx.device)
     if st is None:
-        for p in state_dir.glob("ckpt_*"):
-            p.unlink()
-        W = torch.as_tensor(init.weights, dtype=dtype, device=dev)
-        opt_state = torch.vmap(opt.init)(W)
-        t0, next_ck = 0, 0
-        losses = np.full((T, K), np.nan, dtype=np.float32)
-        diverged = -np.ones(K, dtype=np.int64)
+        resume.clear_checkpoints()
+    W, opt_state, t0, next_ck, losses, diverged = _initial_state(ctx, init, st, T)
+    save_every = int(run["training"].get("save_state_every", 200))
+    log = LossLog(losses, diverged, t0, min(save_every, max(T, 1)), ctx.dtype, ctx.device)
 
-    stop = {"sig": None}
-
-    def handler(signum, frame):  # noqa: ARG001
-        stop["sig"] = signum
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGUSR1)}
-    write_s = 0.0
-    save_every = int(tr.get("save_state_every", 200))
-    buf = torch.empty((min(save_every, max(T, 1)), K), dtype=dtype, device=dev)
-    buf_start = t0
-
-    def flush_losses(t_end: int) -> None:
-        nonlocal buf_start
-        n = t_end - buf_start
-        if n > 0:
-            vals = buf[:n].float().cpu().numpy()
-            losses[buf_start:t_end] = vals
-            bad = ~np.isfinite(vals)
-            for k in np.where(bad.any(0) & (diverged < 0))[0]:
-                diverged[k] = buf_start + int(np.argmax(bad[:, k]))
-        buf_start = t_end
-
-    def checkpoint(t: int) -> None:
-        nonlocal next_ck, write_s
-        while next_ck < len(ckpts) and ckpts[next_ck] == t:
-            flush_losses(t)
-            tw = time.perf_counter()
-            Wn = W.detach().cpu().numpy()
-            finite = np.isfinite(Wn).all(axis=1)
-            valid = finite & ((diverged < 0) | (diverged >= t))
-            _save_ckpt(state_dir, next_ck, Wn, valid)
-            write_s += time.perf_counter() - tw
-            next_ck += 1
-
-    def save_state(t: int) -> None:
-        nonlocal write_s
-        flush_losses(t)
-        tw = time.perf_counter()
-        _save_state(state_dir, {"config": cfg_key, "threads": torch.get_num_threads(), "W": W, "opt_state": list(opt_state),
-                                "step": t, "losses": losses, "diverged": diverged, "next_ckpt": next_ck,
-                                "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state()})
-        write_s += time.perf_counter() - tw
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=T, initial=t0, file=sys.stderr, mininterval=5.0, desc=f"{run.get('experiment')}/{run.get('run')}",
-                   unit="step", ascii=True)
-    t_loop = time.perf_counter()
+    seeds = json.loads(init.attrs["seeds"])
+    prov = collect(run, ctx.device, seeds)
+    prov["threads"] = torch.get_num_threads()
+    tw = time.perf_counter()
+    traj = _open_trajectory(out_path, init, init_path, ctx, ckpts, sched,
+                            {"config": cfg_key, "seeds": seeds, "provenance": prov, "task": ctx.task,
+                             "loss": ctx.loss, "device": str(ctx.device)})
+    valid_prev = {}
+    for i in range(next_ck):  # a resumed run: the checkpoints written before the interruption
+        Wi, valid_prev[i] = resume.load_checkpoint(i)
+        traj.write_weights(i, Wi)
+    write_s = time.perf_counter() - tw
+    writer = BackgroundWriter(maxsize=4)
+    bar = _progress(run, T, t0, progress)
+    finished = False
     try:
-        t = t0
-        checkpoint(t)
-        while t < T:
-            idx = torch.as_tensor(sched.batch(t), device=dev)
-            W, opt_state, lv = ens_step(W, opt_state, x_all[idx], y_all[idx], hp)
-            buf[t - buf_start] = lv
-            t += 1
-            if bar is not None:
-                bar.update(1)
-            checkpoint(t)
-            if t - buf_start >= buf.shape[0] or t == T:
-                flush_losses(t)
-            if t % save_every == 0 and t < T:
-                save_state(t)
-            if stop["sig"] is not None:
-                save_state(t)
-                raise _Stop(f"received signal {stop['sig']} at step {t}: state saved to {state_dir}, rerun to resume")
-            if stop_after is not None and t - t0 >= stop_after:
-                raise KeyboardInterrupt(f"stop_after={stop_after} reached at step {t}")
-        flush_losses(T)
-    except _Stop as exc:
-        print(str(exc), file=sys.stderr)
+        with StopSignals() as signals:
+            sink = TrainSink(cfg_key, resume, log, writer, traj, signals, bar)
+            sink.valid.update(valid_prev)
+            t_loop = time.perf_counter()
+            run_loop(step, (W, opt_state), batch, T, sink, start=t0, checkpoints=ckpts, next_checkpoint=next_ck,
+                     save_every=save_every, stop_after=stop_after)
+            log.flush(T)
+            tw = time.perf_counter()
+            writer.close()
+            train_s = tw - t_loop  # the loop's wall time, writes on its thread included (as before)
+            write_s += sink.main_write_seconds + time.perf_counter() - tw
+        tw = time.perf_counter()
+        # The loss at w(t) is only known after checkpoint t was saved: a member whose loss
+        # first became NaN/inf at step d = ckpts[i] has invalid weights there too.
+        valid = np.stack([sink.valid[i] for i in range(len(ckpts))])
+        valid &= (diverged[None, :] < 0) | (ckpts[:, None] < diverged[None, :])
+        traj.write_valid(valid)
+        traj.write_losses(0, log.losses)
+        traj.set_diverged(log.diverged)
+        write_s += time.perf_counter() - tw
+        traj.finish({"train_seconds": train_s, "write_seconds": write_s,
+                     "write_thread_seconds": writer.seconds, "resumed_from": t0})
+        finished = True
+    except LoopStopped as exc:
+        print(f"{exc}: state saved to {resume.dir}, rerun to resume", file=sys.stderr)
         raise SystemExit(75)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         if bar is not None:
             bar.close()
-    train_s = time.perf_counter() - t_loop
-
-    tw = time.perf_counter()
-    seeds = json.loads(init.attrs["seeds"])
-    prov = collect(run, dev, seeds)
-    prov["threads"] = torch.get_num_threads()
-    writer = TrajectoryWriter(out_path, layout, [dict(r) for r in _members_records(init)],
-                              _dist_per_tensor(init_path), ckpts, T, sched.steps_per_epoch,
-                              np.float32 if dtype == torch.float32 else np.float64,
-                              {"config": cfg_key, "seeds": seeds, "provenance": prov, "task": data.task,
-                               "loss": loss_name, "device": str(dev)})
-    try:
-        for i in range(len(ckpts)):
-            with np.load(state_dir / f"ckpt_{i:05d}.npz") as z:
-                # The loss at w(t) is only known after checkpoint t was saved: a member whose
-                # loss first became NaN/inf at step d = ckpts[i] has invalid weights there too.
-                valid = z["valid"] & ((diverged < 0) | (ckpts[i] < diverged))
-                writer.write_checkpoint(i, z["weights"], valid)
-        writer.write_losses(0, losses)
-        writer.set_diverged(diverged)
-        write_s += time.perf_counter() - tw
-        writer.finish({"train_seconds": train_s, "write_seconds": write_s, "resumed_from": resumed_from})
-    except BaseException:
-        writer.close()
-        raise
-    for p in state_dir.iterdir():
-        p.unlink()
-    state_dir.rmdir()
+        if not finished:
+            try:
+                writer.close()  # pending checkpoints and the resume state reach the disk
+            finally:
+                traj.close()
+    resume.remove()
     total = time.perf_counter() - t_start
-    print(f"trained {K} members x {T} steps on {dev}: loop {train_s:.2f} s, checkpoint writing {write_s:.2f} s "
-          f"({100 * write_s / max(train_s, 1e-9):.1f}% of the loop), total {total:.2f} s", file=sys.stderr)
-    return {"train_seconds": train_s, "write_seconds": write_s, "steps": T, "resumed_from": resumed_from}
+    print(f"trained {K} members x {T} steps on {ctx.device}: loop {train_s:.2f} s, writing on the loop's thread "
+          f"{write_s:.2f} s ({100 * write_s / max(train_s, 1e-9):.1f}% of the loop; background writer "
+          f"{writer.seconds:.2f} s), total {total:.2f} s", file=sys.stderr)
+    return {"train_seconds": train_s, "write_seconds": write_s, "write_thread_seconds": writer.seconds,
+            "steps": T, "resumed_from": t0}
 
 
 def _members_records(init) -> list[dict]:

@@ -1,0 +1,90 @@
+# Koopman spectra (issue 10; Redman et al., NeurIPS 2024): the OMD/OGD/bisection validation
+# toy, and per-experiment spectra of recorded trajectories (koopman.experiments: the FCN
+# width study and the path-dependence sweeps) with W1 distances and permutation tests.
+# Settings: the top-level `koopman:` block, passed through params:. Analyses read
+# trajectory.h5 files; they never retrain.
+localrules:
+    plot_koopman_toy,
+    plot_koopman_experiment,
+
+
+rule koopman_toy:
+    output:
+        nc="results/koopman/toy.nc",
+        csv=report(
+            "results/koopman/toy.csv",
+            caption="../report/koopman_toy.rst",
+            category="Koopman",
+        ),
+    params:
+        spec=get_koopman_toy_spec(),
+    log:
+        "results/logs/koopman/toy.log",
+    benchmark:
+        "results/benchmarks/koopman/toy.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/koopman_toy.py"
+
+
+rule plot_koopman_toy:
+    input:
+        nc="results/koopman/toy.nc",
+    output:
+        pdf="results/figures/koopman_toy.pdf",
+        png=report(
+            "results/figures/koopman_toy.png",
+            caption="../report/koopman_toy.rst",
+            category="Koopman",
+        ),
+    log:
+        "results/logs/koopman/plot_toy.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/koopman_plot.py"
+
+
+rule koopman_experiment:
+    input:
+        trajectories=get_koopman_trajectories,
+    output:
+        nc="results/koopman/{exp}.nc",
+        csv=report(
+            "results/koopman/{exp}.csv",
+            caption="../report/koopman_experiment.rst",
+            category="Koopman",
+        ),
+    params:
+        runs=lambda wc: RUNS[wc.exp],
+        spec=get_koopman_spec,
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "results/logs/koopman/{exp}.log",
+    benchmark:
+        "results/benchmarks/koopman/{exp}.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/koopman_experiment.py"
+
+
+rule plot_koopman_experiment:
+    input:
+        nc="results/koopman/{exp}.nc",
+    output:
+        pdf="results/figures/koopman_{exp}.pdf",
+        png=report(
+            "results/figures/koopman_{exp}.png",
+            caption="../report/koopman_experiment.rst",
+            category="Koopman",
+        ),
+    log:
+        "results/logs/koopman/plot_{exp}.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/koopman_plot.py"

@@ -1,0 +1,54 @@
+# Neural tangent kernels (issue 11; seed ntk-gradient-descent-wide-networks): width sweep
+# of kernel/parameter change (4a), network vs linearisation (4b), closed-form MSE dynamics
+# vs an ensemble (4c), the catapult learning-rate sweep (4d), each a self-contained job on a
+# prepared dataset; and path dependence vs width (4e) from an existing width experiment's
+# metrics. Settings: the top-level `ntk:` block, passed through params:.
+
+
+rule ntk_section:
+    input:
+        data=get_ntk_dataset_file(),
+    output:
+        nc="results/ntk/{section}.nc",
+        pdf="results/figures/ntk_{section}.pdf",
+        png=report(
+            "results/figures/ntk_{section}.png",
+            caption="../report/ntk.rst",
+            category="NTK",
+        ),
+    wildcard_constraints:
+        section="width_sweep|linearization|kernel_regression|catapult",
+    params:
+        spec=get_ntk_spec(),
+    threads: get_threads()
+    resources:
+        cpu_threads=get_threads(),
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "results/logs/ntk/{section}.log",
+    benchmark:
+        "results/benchmarks/ntk/{section}.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/ntk_section.py"
+
+
+rule ntk_path_width:
+    input:
+        metrics=get_ntk_path_metrics(),
+    output:
+        nc="results/ntk/path_vs_width.nc",
+        pdf="results/figures/ntk_path_vs_width.pdf",
+        png=report(
+            "results/figures/ntk_path_vs_width.png",
+            caption="../report/ntk.rst",
+            category="NTK",
+        ),
+    log:
+        "results/logs/ntk/path_vs_width.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/ntk_path_width.py"

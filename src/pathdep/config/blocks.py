@@ -1,0 +1,116 @@
+"""Checks of the config's top-level settings blocks beyond the schema: ``analysis:``,
+``lyapunov:`` (and its ``study:``), ``figures:``.
+
+What it computes: nothing; it raises :class:`ConfigError` (one line, ``config: <key>:
+...``) for what a JSON schema cannot say, before any job runs (``validate`` calls
+:func:`check_blocks` after the schema pass, which already refused unknown keys and wrong
+types in every block):
+
+* ``analysis.experiments.<exp>`` and ``lyapunov.experiments`` name configured experiments;
+* ``analysis`` resolved for every experiment by the same function the jobs use
+  (:func:`pathdep.config.analysis.resolve_spec`: lambdas hold 0 and 1, fit models and
+  quantities exist, ...); a problem is named where it was written (``analysis.<key>`` or
+  ``analysis.experiments.<exp>.<key>``);
+* ``lyapunov.study`` resolved by :func:`pathdep.analysis.lyapunov_study.resolve_config`
+  (``lyap_steps <= steps``, indicator ``times`` inside the CLV window, ...).
+
+A new settings block (``koopman:``, ``ntk:``): a schema section under ``properties`` of
+schemas/config.schema.yaml (``additionalProperties: false``) and, for checks across keys,
+one ``_check_<block>(config)`` function here added to :data:`CHECKS`.
+
+How it was checked: ``tests/test_bad_input.py`` (a typo or bad value in each block gives one
+line naming the key through the real ``snakemake -n``) and ``tests/test_config.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from pathdep.config.errors import ConfigError
+
+_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.*)$", re.S)
+
+
+def _experiments(config: dict) -> list[str]:
+    return [str(e) for e in (config.get("experiments") or {})]
+
+
+def _check_analysis(config: dict) -> None:
+    from pathdep.config.analysis import resolve_spec
+
+    spec = config.get("analysis") or {}
+    exps = _experiments(config)
+    per_exp = spec.get("experiments") or {}
+    for e in per_exp:
+        if e not in exps:
+            raise ConfigError(f"config: analysis.experiments.{e}: unknown experiment (expected one of: "
+                              f"{', '.join(exps)})")
+    for e in exps:
+        try:
+            resolve_spec(spec, e)
+        except ValueError as exc:
+            m = _KEY.match(str(exc))
+            if not m:
+                raise ConfigError(f"config: analysis: {exc}") from None
+            path = m.group(1).split(".")[1:]  # after "analysis"
+            block = per_exp.get(e) or {}
+            for k in path:  # written in the experiment's override?
+                if not isinstance(block, dict) or k not in block:
+                    block = None
+                    break
+                block = block[k]
+            where = f"analysis.experiments.{e}" if block is not None and path else "analysis"
+            raise ConfigError(f"config: {'.'.join([where, *path])}: {m.group(2)}") from None
+
+
+def _check_lyapunov(config: dict) -> None:
+    spec = config.get("lyapunov") or {}
+    exps = _experiments(config)
+    for e in spec.get("experiments") or []:
+        if e not in exps:
+            raise ConfigError(f"config: lyapunov.experiments: unknown experiment {e!r} (expected some of: "
+                              f"{', '.join(exps)})")
+    if spec.get("study"):
+        from pathdep.analysis.lyapunov_study import resolve_config
+
+        try:
+            resolve_config(spec["study"])
+        except ValueError as exc:  # "study.<key>: ..."
+            raise ConfigError(f"config: lyapunov.{exc}") from None
+
+
+def _check_koopman(config: dict) -> None:
+    spec, exps = config.get("koopman") or {}, _experiments(config)
+    for e in spec.get("experiments") or {}:
+        if e not in exps:
+            raise ConfigError(f"config: koopman.experiments.{e}: unknown experiment (expected some of: "
+                              f"{', '.join(exps)})")
+    toy = spec.get("toy") or {}
+    if not 2 <= toy.get("n_groups", 5) <= toy.get("grid", 5) ** 2 // 2:
+        raise ConfigError("config: koopman.toy.n_groups: expected 2 .. grid^2 // 2 (one replicate spectrum "
+                          "per disjoint group of initial conditions)")
+
+
+def _check_spread(config: dict) -> None:
+    from pathdep.config.spread import resolve_spread
+    from pathdep.config.validation import expand_experiment
+
+    runs = {e: expand_experiment(config, e) for e in _experiments(config)}
+    resolve_spread(config, runs)
+
+
+#: Cross-key checks per top-level block, in order.
+CHECKS: dict[str, Callable[[dict], None]] = {
+    "analysis": _check_analysis,
+    "lyapunov": _check_lyapunov,
+    "koopman": _check_koopman,
+    "spread": _check_spread,
+}
+
+
+def check_blocks(config: dict) -> None:
+    """Run every :data:`CHECKS` entry whose block is present (after the schema pass)."""
+    for block, check in CHECKS.items():
+        if config.get(block) is not None:
+            check(config)

@@ -1,0 +1,156 @@
+"""Helpers shared by every figure module (layer ``plots``): save, bands, members, labels, axes.
+
+One implementation each, with one meaning:
+
+* :func:`save` writes a figure as PDF and PNG, each atomically (``pathdep.io.atomic``:
+  written to ``<path>.partial`` and renamed), and closes it;
+* :func:`members` is the **perturbed members** of an ensemble: the rows of a
+  ``(member, ...)`` variable whose ``role`` is not ``"baseline"`` (the baseline, member 0
+  in every file the workflow writes, is the reference the others are measured against);
+  :func:`baseline` is the baseline's row;
+* :func:`band` draws the NaN-aware mean over rows with a band from their minimum to their
+  maximum (diverged members' masked checkpoints are NaN and drop out of the statistics);
+* :func:`run_label` names a run by its swept values; :func:`colors`, :func:`log_axes`,
+  :func:`step_axis` keep the axes alike across figures.
+
+How it was checked: ``tests/plots/test_common.py`` (the band's mean/min/max against NumPy
+with NaNs, the baseline excluded from :func:`members` wherever it sits, PDF/PNG headers and
+no ``.partial`` left behind, labels of swept and unswept runs).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from pathdep.io.atomic import atomic_write  # noqa: E402
+
+BASELINE = "baseline"
+PNG_DPI = 120
+
+
+def load(paths: Sequence[str | Path]) -> list[xr.Dataset]:
+    """Read netCDF files (h5netcdf engine, as the workflow writes them) into memory."""
+    return [xr.load_dataset(p, engine="h5netcdf") for p in paths]
+
+
+def save(fig: plt.Figure, pdf: str | Path, png: str | Path, dpi: int = PNG_DPI) -> plt.Figure:
+    """Write ``fig`` to ``pdf`` and ``png`` (each atomically) and close it.
+
+    Args:
+        fig: the figure.
+        pdf, png: output paths; their folders are created.
+        dpi: PNG resolution.
+
+    Returns:
+        The (closed) figure, still inspectable (axes, lines, legend), for tests.
+    """
+    for path, fmt, kw in ((pdf, "pdf", {}), (png, "png", {"dpi": dpi})):
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", **kw)
+    plt.close(fig)
+    return fig
+
+
+def roles(ds: xr.Dataset) -> np.ndarray:
+    """The ``role`` of each member, shape ``(member,)``, as strings."""
+    if "role" not in ds.variables:
+        raise KeyError(f"{ds.attrs.get('run', 'dataset')}: no 'role' (member roles) in the file")
+    return ds["role"].values.astype(str)
+
+
+def members(ds: xr.Dataset, var: str) -> np.ndarray:
+    """The perturbed members' rows of ``ds[var]``: shape ``(n_perturbed, ...)`` (role != baseline)."""
+    return ds[var].values[roles(ds) != BASELINE]
+
+
+def baseline(ds: xr.Dataset, var: str) -> np.ndarray:
+    """The baseline's row of ``ds[var]``: shape ``(...)`` (the first member whose role is baseline)."""
+    idx = np.flatnonzero(roles(ds) == BASELINE)
+    if len(idx) == 0:
+        raise KeyError(f"{ds.attrs.get('run', 'dataset')}: no member with role 'baseline'")
+    return ds[var].values[idx[0]]
+
+
+def n_diverged(ds: xr.Dataset) -> int:
+    """How many members diverged (``diverged_step >= 0``; -1 means never)."""
+    return int((ds["diverged_step"].values >= 0).sum()) if "diverged_step" in ds.variables else 0
+
+
+def stats(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NaN-aware mean, minimum and maximum over rows of ``y`` (shape ``(n, T)`` or ``(T,)``).
+
+    Columns with no finite value give NaN (no warning).
+    """
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if y.shape[0] == 0:
+            nan = np.full(y.shape[1:], np.nan)
+            return nan, nan.copy(), nan.copy()
+        return np.nanmean(y, 0), np.nanmin(y, 0), np.nanmax(y, 0)
+
+
+def band(ax: plt.Axes, x: np.ndarray, y: np.ndarray, color, label: str | None = None, ls: str = "-",
+         alpha: float = 0.15, **line_kw):
+    """Draw the mean over rows of ``y`` and a min-max band around it; NaN-aware.
+
+    Args:
+        ax: the axes.
+        x: shape ``(T,)``.
+        y: shape ``(n, T)`` (one row per member) or ``(T,)``.
+        color, label, ls: of the mean line.
+        alpha: of the band (drawn only for more than one row).
+
+    Returns:
+        ``(line, band)``: the mean's ``Line2D`` and the ``PolyCollection`` (None for one row).
+    """
+    y2 = np.atleast_2d(np.asarray(y, dtype=float))
+    m, lo, hi = stats(y2)
+    (line,) = ax.plot(x, m, color=color, ls=ls, label=label, **line_kw)
+    fill = ax.fill_between(x, lo, hi, color=color, alpha=alpha, linewidth=0) if y2.shape[0] > 1 else None
+    return line, fill
+
+
+def run_label(ds: xr.Dataset, experiment: bool = False) -> str:
+    """A run's label: its swept values (``"epsilon=0.01, lr=0.1"``), else its name.
+
+    Args:
+        ds: a dataset with attributes ``swept`` (JSON ``{"dotted.key": value}``), ``run``
+            and, for ``experiment=True``, ``experiment``.
+        experiment: prefix ``"<experiment>: "``.
+    """
+    swept = json.loads(ds.attrs.get("swept", "{}") or "{}")
+    s = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items()) or str(ds.attrs.get("run", ""))
+    return f"{ds.attrs.get('experiment', '')}: {s}" if experiment else s
+
+
+def colors(n: int, cmap: str = "viridis") -> np.ndarray:
+    """``n`` distinct colours (RGBA rows); viridis stops at 0.9 so the last one stays visible."""
+    if cmap == "tab10":
+        return plt.cm.tab10(np.arange(max(n, 1)) % 10)
+    return plt.get_cmap(cmap)(np.linspace(0, 0.9, max(n, 1)))
+
+
+def log_axes(ax: plt.Axes, x: bool = True, y: bool = True) -> None:
+    """Log scale on the chosen axes and a light grid (major and minor ticks)."""
+    if x:
+        ax.set_xscale("log")
+    if y:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+
+
+def step_axis(ds: xr.Dataset) -> np.ndarray:
+    """Checkpoint steps as floats, shape ``(checkpoint,)``, with step 0 as NaN (for log x axes)."""
+    s = ds["step"].values.astype(float)
+    return np.where(s > 0, s, np.nan)

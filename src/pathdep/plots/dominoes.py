@@ -1,0 +1,125 @@
+"""Pattern-learning figures of a domino experiment (rule ``plot_dominoes``); draws only.
+
+Figures (PDF + PNG each):
+
+* ``<exp>_patterns``: one panel per run, accuracy against step on the evaluation sets
+  (both-sided, top-only, bottom-only, top-/bottom-randomized; line = member mean, band =
+  min-max over all members incl. the baseline), with the fitted sigmoids of the one-sided
+  sets (dashed) and the chance level.
+* ``<exp>_onsets``: fitted onset (left) and rate (right) of the top and bottom patterns
+  against the swept dataset parameter (points: baseline fit with its standard error; bars
+  of the member spread), with the toy model's predicted onsets (hollow markers, dotted),
+  converted to steps by the experiment's one scale factor (``patterns_summary.csv``).
+
+Reads ``patterns.nc`` files (:mod:`pathdep.stages.dominoes`) and the summary CSV.
+
+How it was checked: ``tests/plots/test_dominoes.py`` (files written, one panel per run,
+the drawn curves equal the stored accuracies) and by looking at the PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pathdep.analysis.patterns import sigmoid
+from pathdep.plots.common import band, load, plt, save
+
+SET_STYLE = {"both": ("k", "-", "both sides"), "top_only": ("tab:blue", "-", "top only"),
+             "bottom_only": ("tab:orange", "-", "bottom only"),
+             "top_randomized": ("tab:purple", ":", "top randomized"),
+             "bottom_randomized": ("tab:green", ":", "bottom randomized")}
+
+
+def _label(ds) -> str:
+    sw = json.loads(ds.attrs.get("swept", "{}"))
+    if not sw:
+        return str(ds.attrs.get("run", ""))
+    return ", ".join(f"{k.removeprefix('data.')}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                     for k, v in sw.items())
+
+
+def _sweep_key(df: pd.DataFrame) -> str | None:
+    cols = [c for c in df.columns if c.startswith("swept:")]
+    num = [c for c in cols if pd.api.types.is_numeric_dtype(df[c])]
+    return num[0] if num else None
+
+
+def plot_dominoes(pattern_files: Sequence[str | Path], summary_csv: str | Path, outputs: dict) -> list:
+    """Draw ``<exp>_patterns`` and ``<exp>_onsets``.
+
+    Args:
+        pattern_files: ``patterns.nc`` of every run of the experiment.
+        summary_csv: ``patterns_summary.csv`` (:func:`pathdep.stages.dominoes.summarize_patterns`).
+        outputs: ``{"patterns_pdf", "patterns_png", "onsets_pdf", "onsets_png"}`` paths.
+
+    Returns:
+        The two (closed) figures.
+    """
+    dss = load(pattern_files)
+    key = lambda d: [v for v in json.loads(d.attrs.get("swept", "{}")).values()]  # noqa: E731
+    try:
+        dss = sorted(dss, key=key)
+    except TypeError:
+        pass
+    n = len(dss)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
+    for ax, ds in zip(axes.flat, dss):
+        x = ds["step"].values.astype(float)
+        sets = list(ds["set"].values)
+        for s, (color, ls, lab) in SET_STYLE.items():
+            if s not in sets:
+                continue
+            i = sets.index(s)
+            band(ax, x, ds["acc"].values[i], color, label=lab, ls=ls)
+            if s in ("top_only", "bottom_only") and np.isfinite(ds["onset"].values[i, 0]):
+                xx = np.linspace(x.min(), x.max(), 200)
+                ax.plot(xx, sigmoid(xx, ds["onset"].values[i, 0], ds["rate"].values[i, 0], ds["final"].values[i, 0],
+                                    1.0 / int(ds.attrs["n_classes"])), color=color, ls="--", lw=0.9)
+                ax.axvline(ds["onset"].values[i, 0], color=color, lw=0.6, alpha=0.5)
+        ax.axhline(1.0 / int(ds.attrs["n_classes"]), color="0.6", lw=0.7, ls="-.")
+        ax.set_title(_label(ds), fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylim(0, 1.02)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    exp = dss[0].attrs.get("experiment", "")
+    fig.suptitle(f"{exp}: pattern-learning curves (dashed: sigmoid fits, vertical: onsets)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    f1 = save(fig, outputs["patterns_pdf"], outputs["patterns_png"])
+
+    df = pd.read_csv(summary_csv)
+    sk = _sweep_key(df)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for side, color, mk in (("top", "tab:blue", "o"), ("bottom", "tab:orange", "s")):
+        d = df[df["pattern"] == side]
+        if sk is not None:
+            d = d.sort_values(sk)
+            xv, xlabel = d[sk].values.astype(float), sk.removeprefix("swept:").removeprefix("data.")
+        else:
+            xv, xlabel = np.arange(len(d), dtype=float), "run"
+        a1.errorbar(xv, d["onset"], yerr=d["onset_se"], color=color, marker=mk, capsize=3, label=f"{side} (baseline fit)")
+        a1.fill_between(xv, d["onset_members_mean"] - d["onset_members_std"],
+                        d["onset_members_mean"] + d["onset_members_std"], color=color, alpha=0.12, lw=0)
+        a1.plot(xv, d["toy_onset_steps"], color=color, ls=":", marker=mk, mfc="none", label=f"{side} (toy model)")
+        a2.errorbar(xv, d["rate"], yerr=d["rate_se"], color=color, marker=mk, capsize=3, label=side)
+        for ax in (a1, a2):
+            ax.set_xlabel(xlabel)
+    a1.set_ylabel("onset (step)")
+    a2.set_ylabel("rate (1/step)")
+    a1.legend(fontsize=7)
+    a2.legend(fontsize=7)
+    fig.suptitle(f"{exp}: fitted onset and rate per pattern (band: member mean +- std)", fontsize=10)
+    fig.tight_layout()
+    f2 = save(fig, outputs["onsets_pdf"], outputs["onsets_png"])
+    return [f1, f2]

@@ -1,0 +1,144 @@
+"""Koopman figures (rules/koopman.smk): read the netCDF files of pathdep.stages.koopman, draw.
+
+* :func:`plot_toy`: Redman et al. (2024) Fig. 2: example iterates of OMD (x), OGD (u = log x)
+  and bisection; their losses; the Koopman eigenvalues (whole unit disc, and zoomed on the
+  OMD/OGD cluster), with the W1/p-value table in the title.
+* :func:`plot_experiment`: pooled Koopman eigenvalues of every run (colour = group), the
+  run x run W1 heat map, and the histogram of W1 within groups against between groups (the
+  paper's FCN histogram), plus W1 baseline-vs-member.
+
+How it was checked: tests/plots/test_koopman.py (files written, the eigenvalues drawn are
+the file's; every PNG looked at).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pathdep.plots.common import colors, load, plt, save
+
+_MARK = {"OMD": ("o", "k"), "OGD": ("^", "tab:red"), "BM": ("*", "tab:blue")}
+
+
+def _eig(ds, re="eig_real", im="eig_imag"):
+    return ds[re].values + 1j * ds[im].values
+
+
+def _circle(ax):
+    t = np.linspace(0, 2 * np.pi, 400)
+    ax.plot(np.cos(t), np.sin(t), "k--", lw=0.7, alpha=0.6)
+
+
+def plot_toy(nc: str | Path, pdf: str | Path, png: str | Path, ic: int | None = None):
+    """Iterates, losses and spectra of the OMD/OGD/BM toy (one figure, 4 panels)."""
+    ds = load([nc])[0]
+    table = json.loads(ds.attrs["table"])
+    methods = list(ds["algorithm"].values)
+    n_ic = ds.sizes["ic"]
+    ic = n_ic // 2 + 1 if ic is None else ic
+    fig, axs = plt.subplots(1, 4, figsize=(17, 4.2))
+    t = np.arange(ds.sizes["t"])
+    names = {"OMD": "x", "OGD": "u", "BM": "z"}
+    for m in methods:
+        mk, c = _MARK.get(m, ("o", None))
+        it = ds["iterate"].sel(algorithm=m).values[ic]
+        for dmi, ls in zip(range(it.shape[1]), ("-", "--")):
+            axs[0].plot(t, it[:, dmi], ls, color=c, label=f"{m}: ${names.get(m, 'x')}_{dmi + 1}$")
+        axs[1].plot(t, ds["loss"].sel(algorithm=m).values[ic], color=c, label=m,
+                    lw=3.5 if m == "OMD" else 1.5, ls="--" if m == "OGD" else "-")
+    axs[0].set(xlabel="iteration", ylabel="state variable", title=f"A. iterates (initial condition {ic})")
+    axs[0].legend(fontsize=7, ncol=3, loc="lower left")
+    axs[1].set(xlabel="iteration", ylabel="loss f (|f| for BM)", yscale="log",
+               title="B. loss (OMD and OGD overlap)")
+    axs[1].legend(fontsize=8)
+    for ax, zoom in ((axs[2], False), (axs[3], True)):
+        if not zoom:
+            _circle(ax)
+        for m in methods:
+            mk, c = _MARK.get(m, ("o", None))
+            ev = _eig(ds.sel(algorithm=m))
+            ev = ev[np.isfinite(ev)]
+            ax.plot(ev.real, ev.imag, mk, color=c, mfc="none" if m == "OMD" else c, ms=8 if m != "BM" else 10,
+                    label=m, alpha=0.85)
+        ax.set(xlabel=r"Re $\lambda$", ylabel=r"Im $\lambda$")
+        if zoom:
+            ev = np.concatenate([_eig(ds.sel(algorithm=m)) for m in methods if m != "BM"])
+            ev = ev[np.isfinite(ev)]
+            lo = min(ev.real.min(), 1.0)
+            ax.set_xlim(lo - 0.05, 1.03)
+            ax.set_ylim(-0.05, 0.05)
+            ax.set_title("D. zoom on OMD/OGD", fontsize=10)
+        else:
+            ax.set_xlim(-1.15, 1.15)
+            ax.set_ylim(-1.15, 1.15)
+            ax.set_aspect("equal")
+            ax.set_title("C. Koopman eigenvalues", fontsize=10)
+        ax.legend(fontsize=8, loc="lower left")
+    txt = "; ".join(f"W1({r['a']},{r['b']})={r['w1']:.3g} (p={r['p_value']:.3g})" for r in table)
+    fig.suptitle(f"OMD vs OGD vs bisection on f = sum tan x: {txt}", fontsize=10)
+    fig.tight_layout()
+    return save(fig, pdf, png)
+
+
+def plot_experiment(nc: str | Path, pdf: str | Path, png: str | Path):
+    """Spectra, W1 heat map and W1 histograms of one experiment's runs."""
+    ds = load([nc])[0]
+    exp = ds.attrs.get("experiment", "")
+    runs = [str(r) for r in ds["run"].values]
+    groups = [str(g) for g in ds["group"].values]
+    ug = list(dict.fromkeys(groups))
+    cols = colors(len(ug))
+    fig, axs = plt.subplots(1, 4, figsize=(19, 4.4))
+    ax = axs[0]
+    _circle(ax)
+    for i, r in enumerate(runs):
+        ev = _eig(ds.isel(run=i))
+        ev = ev[np.isfinite(ev)]
+        g = ug.index(groups[i])
+        ax.plot(ev.real, ev.imag, "o", ms=5, color=cols[g], alpha=0.6,
+                label=groups[i] if groups.index(groups[i]) == i else None)
+    ax.set(xlabel=r"Re $\lambda$", ylabel=r"Im $\lambda$", title=f"A. {exp}: pooled Koopman eigenvalues")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, title=ds.attrs.get("group_by") or "run", title_fontsize=7)
+    # zoom near 1, where training modes sit
+    ax = axs[1]
+    for i, r in enumerate(runs):
+        ev = _eig(ds.isel(run=i))
+        ev = ev[np.isfinite(ev)]
+        ax.plot(ev.real, ev.imag, "o", ms=5, color=cols[ug.index(groups[i])], alpha=0.6)
+    ax.set_xlim(0.75, 1.05)
+    ax.set_ylim(-0.15, 0.15)
+    ax.axvline(1.0, color="k", lw=0.5, ls=":")
+    ax.set(xlabel=r"Re $\lambda$", ylabel=r"Im $\lambda$", title=r"B. zoom near $\lambda = 1$ (slow modes)")
+    ax = axs[2]
+    d = ds["w1_runs"].values
+    im = ax.imshow(d, cmap="magma")
+    ax.set_xticks(range(len(runs)), runs, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(runs)), runs, fontsize=6)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="W1 between pooled spectra")
+    ax.set_title("C. W1 between runs")
+    ax = axs[3]
+    same = np.array(groups)[:, None] == np.array(groups)[None, :]
+    iu = np.triu_indices(len(runs), 1)
+    within, between = d[iu][same[iu]], d[iu][~same[iu]]
+    bm = ds["w1_baseline_member"].values[:, 1:].ravel()
+    data = [(within, "within group"), (between, "between groups"), (bm, "baseline vs member")]
+    finite = np.concatenate([x[np.isfinite(x)] for x, _ in data] + [np.zeros(1)])
+    bins = np.linspace(0, max(finite.max(), 1e-12) * 1.05, 25)
+    for (x, lab), c in zip(data, ("tab:blue", "tab:orange", "tab:gray")):
+        x = x[np.isfinite(x)]
+        if x.size:
+            ax.hist(x, bins=bins, alpha=0.55, color=c, label=f"{lab} (n={x.size}, mean {x.mean():.3g})")
+    ax.set(xlabel="W1 between Koopman spectra", ylabel="count", title="D. distances")
+    ax.legend(fontsize=7)
+    table = json.loads(ds.attrs.get("table", "[]"))
+    ps = [r["p_value"] for r in table if r.get("p_value") is not None and np.isfinite(r["p_value"])]
+    sub = f"; min permutation p over {len(table)} group pairs = {min(ps):.3g}" if ps else ""
+    fig.suptitle(f"Koopman spectra of experiment {exp} (observable: "
+                 f"{json.loads(ds.attrs['spec'])['observable']}){sub}", fontsize=10)
+    fig.tight_layout()
+    return save(fig, pdf, png)

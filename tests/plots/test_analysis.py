@@ -1,0 +1,195 @@
+"""pathdep.plots.analysis: every analysis figure drawn from small synthetic files (two runs of an
+epsilon sweep: metrics.nc, analysis.nc with planted barriers and aligned distances, fits.nc
+fitted by pathdep.analysis.fits to exact power laws, a scaling table with a planted power law),
+checked by content: the baseline never enters a band, the plotted means are the planted values,
+the fitted power law passes through its points, the scaling line is prefactor * x^exponent,
+and the hypersphere simulation lies on its closed form."""
+
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from helpers import assert_figure_files, synthetic_metrics
+
+from pathdep.analysis import fits as FT
+from pathdep.plots.analysis import FIGURES, plot_analysis, plot_hypersphere_theory
+
+EPS = (0.001, 0.1)
+H_RAW, H_ALIGNED = 0.3, 0.05  # planted interpolation barriers
+ALIGNED_RATIO = 0.6  # planted |w_0 - P w_k| / |w_k - w_0|
+POWER = (2.0, 0.5)  # dist = a t^b of the perturbed members (times their index)
+
+
+def _analysis(dm: xr.Dataset, eps: float, n_ck: int = 3, n_lam: int = 5) -> xr.Dataset:
+    """A synthetic analysis.nc for the metrics dataset ``dm`` (baseline row 0, 2 interpolated members)."""
+    K, C = dm["dist"].shape
+    t = dm["step"].values
+    dist = dm["dist"].values
+    lam = np.linspace(0, 1, n_lam)
+    L0, L1 = 1.0, 1.2
+    chord = (1 - lam) * L0 + lam * L1
+    interp = np.empty((2, 2, 2, n_ck, n_lam))
+    barrier = np.empty((2, 2, 2, n_ck))
+    for a, h in enumerate((H_RAW, H_ALIGNED)):
+        interp[a] = chord + 4 * h * lam * (1 - lam)
+        barrier[a] = h
+    ok = np.ones(C, bool)
+    ok[1] = False  # one checkpoint not aligned
+    cos = np.cos(np.sqrt(t / t.max()))[None, :] * np.ones((K, 1))
+    D = np.linspace(1e-4, 2e-4, K)
+    theory = 2 * (1 - np.exp(-D[:, None] * 10 * t[None, :]))
+    mk = ("member", "checkpoint")
+    ds = xr.Dataset(
+        {"dist": (mk, dist), "dist_aligned": (mk, np.where(ok, ALIGNED_RATIO * dist, np.nan)),
+         "aligned_checkpoint": ("checkpoint", ok),
+         "interp_loss": (("align", "split", "imember", "icheckpoint", "lam"), interp),
+         "barrier": (("align", "split", "imember", "icheckpoint"), barrier),
+         "ac_w_init": (mk, cos), "ac_w_base": (mk, np.cos(dist)), "ac_out_init": (mk, cos ** 2),
+         "ac_out_base": (mk, np.cos(2 * dist)), "sphere_sq_disp": (mk, 2 * (1 - cos)),
+         "sphere_theory": (mk, theory), "norm_ratio": (mk, 1 + 0.01 * np.log1p(t)[None, :] * np.ones((K, 1))),
+         "sphere_D": ("member", D), "sphere_D_stderr": ("member", D / 10)},
+        coords={"step": ("checkpoint", t), "role": dm["role"], "align": ["raw", "aligned"], "split": ["test", "train"],
+                "lam": lam, "icheckpoint_step": ("icheckpoint", t[np.linspace(0, C - 1, n_ck).astype(int)]),
+                "icheckpoint_index": ("icheckpoint", np.linspace(0, C - 1, n_ck).astype(int))},
+        attrs={**dm.attrs, "sweep_values": json.dumps({"epsilon": eps}), "lr_eff": 0.1})
+    return ds
+
+
+def _scaling_table() -> pd.DataFrame:
+    """Planted: the power law's prefactor a = 3 eps^0.25 over the epsilon sweep."""
+    rows = []
+    for e in EPS:
+        for p, mean in (("a", 3 * e ** 0.25), ("b", 0.5)):
+            rows.append({"experiment": "t", "hparam": "epsilon", "value": e, "quantity": "dist", "model": "power_law",
+                         "param": p, "n": 3, "n_best": 3, "mean": mean, "std": 0.0, "sem": 0.01 * mean,
+                         "pl_exponent": 0.25 if p == "a" else 0.0, "pl_exponent_stderr": 0.01,
+                         "pl_prefactor": 3.0 if p == "a" else 0.5})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    d = tmp_path_factory.mktemp("analysis_figs")
+    mfiles, afiles, dms, das, results, co = [], [], [], [], [], {"quantity": [], "run": [], "member": []}
+    for i, e in enumerate(EPS):
+        dm = synthetic_metrics(d / f"m{i}.nc", run=f"eps{e}", swept={"perturbation.epsilon": e}, eps=e,
+                               steps=(0, 1, 2, 5, 10, 20, 50, 100, 200))
+        t = dm["step"].values.astype(float)
+        scale = np.arange(dm.sizes["member"])[:, None]  # baseline (row 0): 0
+        dm["dist"] = (("member", "checkpoint"), e * scale * POWER[0] * t ** POWER[1])
+        dm["fs_l2_logits"] = 5 * dm["dist"]
+        dm.to_netcdf(d / f"m{i}.nc", engine="h5netcdf")
+        da = _analysis(dm, e)
+        da.to_netcdf(d / f"a{i}.nc", engine="h5netcdf")
+        for q in ("dist", "fs_l2_logits"):
+            for k in range(1, dm.sizes["member"]):
+                results.append(FT.fit_all(t, dm[q].values[k], ["power_law", "exp_linear"]))
+                co["quantity"].append(q)
+                co["run"].append(f"eps{e}")
+                co["member"].append(k)
+        mfiles.append(d / f"m{i}.nc")
+        afiles.append(d / f"a{i}.nc")
+        dms.append(dm)
+        das.append(da)
+    FT.fits_to_dataset(results, co, dim="curve").to_netcdf(d / "fits.nc", engine="h5netcdf")
+    _scaling_table().to_csv(d / "scaling.csv", index=False)
+    out = {f"{f}_{x}": str(d / "figures" / f"{f}.{x}") for f in FIGURES for x in ("pdf", "png")}
+    figs = plot_analysis(mfiles, afiles, d / "fits.nc", d / "scaling.csv", out, "t")
+    return figs, out, dms, das
+
+
+def test_every_figure_written_and_closed(drawn):
+    figs, out, *_ = drawn
+    assert set(figs) == set(FIGURES) and plt.get_fignums() == []
+    for f in FIGURES:
+        assert_figure_files(out[f"{f}_pdf"], out[f"{f}_png"])
+
+
+def test_aligned_ratio_is_the_planted_one(drawn):
+    figs, _, dms, das = drawn
+    ax0, ax1 = figs["aligned"].axes[:2]
+    assert len(ax0.lines) == 4 and len(ax1.lines) == 2  # raw + aligned per run; ratio per run
+    for line in ax1.lines:
+        y = line.get_ydata()  # only aligned checkpoints are drawn; 0 / 0 at step 0
+        assert np.isnan(y[0]) and np.allclose(y[1:], ALIGNED_RATIO)
+        assert len(line.get_xdata()) == das[0].sizes["checkpoint"] - 1
+    labels = [t.get_text() for t in ax0.get_legend().get_texts()]
+    assert labels == ["epsilon=0.001", "epsilon=0.1"]
+
+
+def test_interpolation_and_barriers_show_the_planted_barriers(drawn):
+    figs, _, _, das = drawn
+    axes = figs["interpolation"].axes
+    assert len(axes) == 2 * das[0].sizes["icheckpoint"]
+    lam = das[0]["lam"].values
+    mid = np.argmin(np.abs(lam - 0.5))
+    ys = sorted(ln.get_ydata()[mid] - 1.1 for ln in axes[0].lines)  # chord at l = 0.5 is 1.1
+    np.testing.assert_allclose(ys, [H_ALIGNED, H_ALIGNED, H_RAW, H_RAW])
+    ax = figs["barriers"].axes[0]
+    heights = sorted({round(float(v), 12) for ln in ax.lines for v in ln.get_ydata()})
+    assert heights == [H_ALIGNED, H_RAW]
+
+
+def test_autocorr_bands_exclude_the_baseline(drawn):
+    figs, _, _, das = drawn
+    axes = figs["autocorr"].axes
+    assert len(axes) == 4 and all(len(ax.lines) == 2 for ax in axes)
+    # ac_w_base of the baseline is cos(0) = 1; including it would pull the mean up
+    ds = das[1]
+    got = axes[1].lines[1].get_ydata()
+    np.testing.assert_allclose(got[1:], ds["ac_w_base"].values[1:, 1:].mean(0))
+    assert not np.allclose(got[1:], ds["ac_w_base"].values[:, 1:].mean(0))
+    assert np.all(axes[1].collections[1].get_paths()[0].vertices[:, 1] < 1.0)
+
+
+def test_fits_power_law_passes_through_its_points(drawn):
+    figs, _, dms, _ = drawn
+    axes = [ax for ax in figs["fits"].axes if ax.get_visible()]
+    assert len(axes) == 2  # dist, fs_l2_logits
+    ax = axes[0]
+    points = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+    assert len(points) == 2  # one run each: its first perturbed member
+    t = dms[0]["step"].values[1:].astype(float)
+    np.testing.assert_allclose(points[0].get_ydata(), dms[0]["dist"].values[1, 1:])
+    np.testing.assert_allclose(points[0].get_xdata(), t)
+    for ln, e in zip(dotted, EPS):
+        x = ln.get_xdata()
+        np.testing.assert_allclose(ln.get_ydata(), e * POWER[0] * x ** POWER[1], rtol=1e-4)
+
+
+def test_divergence_vs_sorts_the_sweep(drawn):
+    figs, _, dms, _ = drawn
+    ax = figs["divergence_vs"].axes[0]
+    x, y = ax.lines[0].get_data()
+    np.testing.assert_allclose(x, EPS)
+    np.testing.assert_allclose(y, [dm["dist"].values[1:, -1].mean() for dm in dms])
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "epsilon"
+
+
+def test_scaling_line_is_the_planted_power_law(drawn):
+    figs, *_ = drawn
+    axes = [ax for ax in figs["scaling"].axes if ax.get_visible()]
+    assert len(axes) == 2  # power_law: a, b
+    dashed = [ln for ln in axes[0].lines if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    x, y = dashed[0].get_data()
+    np.testing.assert_allclose(y, 3.0 * x ** 0.25)
+    assert x.min() == pytest.approx(EPS[0]) and x.max() == pytest.approx(EPS[1])
+    assert "exponent 0.25" in axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_hypersphere_theory_matches_the_simulation(tmp_path):
+    spec = {"dims": [3, 20], "walkers": 400, "t_max_rate": 2.0, "rate_dt": 0.01}
+    fig = plot_hypersphere_theory(tmp_path / "h.pdf", tmp_path / "h.png", spec)
+    assert_figure_files(tmp_path / "h.pdf", tmp_path / "h.png")
+    ax = fig.axes[0]
+    assert len(ax.containers) == 2 and len(ax.lines) >= 2  # simulated points and closed form per n
+    for cont, line in zip(ax.containers, [ln for ln in ax.lines if ln.get_marker() in ("None", "", None)]):
+        xs, ys = cont.lines[0].get_data()
+        theory = np.interp(xs, *line.get_data())
+        np.testing.assert_allclose(theory[0], 1.0)
+        assert np.max(np.abs(ys - theory)) < 0.1  # within the scheme's bias and 400 walkers' noise

@@ -1,0 +1,100 @@
+"""pathdep.stages.koopman: the toy's files, and spectra of synthetic trajectory.h5 files."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from pathdep.analysis.koopman import spectral_distance
+from pathdep.analysis.koopman_toy import toy_study
+from pathdep.io.layout import Layout
+from pathdep.io.trajectory import TrajectoryWriter
+from pathdep.stages.koopman import _uniform_segment, experiment, observations, toy
+
+
+def _system(eigs, seed):
+    d = len(eigs)
+    v = np.random.default_rng(seed).standard_normal((d, d)) + 2 * np.eye(d)
+    return v @ np.diag(eigs) @ np.linalg.inv(v)
+
+
+def _write(path, eigs, seed, steps, k=4, noise=1e-3):
+    """A trajectory.h5 whose output-layer weights (4 numbers) follow w' = A w (+ noise)."""
+    layout = Layout(("fc0.weight", "fc1.weight"), ((3, 2), (2, 2)), (0, 6))
+    a = _system(eigs, 100)          # one linear map per setting, seeds vary the data
+    rng = np.random.default_rng(seed)
+    w = np.empty((len(steps), k, 10))
+    w[0] = rng.standard_normal((k, 10))
+    for t in range(1, len(steps)):
+        w[t, :, :6] = w[t - 1, :, :6]
+        w[t, :, 6:] = w[t - 1, :, 6:] @ a.T + noise * rng.standard_normal((k, 4))
+    members = [{"role": "baseline" if i == 0 else "member", "epsilon": 0.0} for i in range(k)]
+    config = {"run": f"s{seed}", "seed": seed, "model": {"width": len(eigs)}}
+    wr = TrajectoryWriter(path, layout, members, np.zeros((k, 2)), np.asarray(steps), int(steps[-1]) + 1,
+                          100, np.float64, {"config": json.dumps(config), "provenance": "{}"})
+    for i in range(len(steps)):
+        wr.write_checkpoint(i, w[i], np.ones(k, bool))
+    wr.write_losses(0, np.exp(-0.05 * np.arange(int(steps[-1]) + 1))[:, None] * np.ones(k))
+    wr.finish()
+    return config
+
+
+def test_toy_files_hold_the_numerics(tmp_path):
+    table = toy({"n_perm": 200}, tmp_path / "toy.nc", tmp_path / "toy.csv")
+    ref = toy_study(n_perm=200)
+    csv = pd.read_csv(tmp_path / "toy.csv")
+    np.testing.assert_allclose(csv["w1"], [r["w1"] for r in ref["table"]], rtol=1e-12)
+    np.testing.assert_allclose(table["p_value"], [r["p_value"] for r in ref["table"]])
+    ds = xr.load_dataset(tmp_path / "toy.nc", engine="h5netcdf")
+    ev = ds["eig_real"].sel(algorithm="OMD").values + 1j * ds["eig_imag"].sel(algorithm="OMD").values
+    assert spectral_distance(ev, ref["eigenvalues"]["OMD"]) < 1e-12
+    assert ds["iterate"].shape == (3, 25, 100, 2)
+    assert "git_commit" in ds.attrs["provenance"]
+    with pytest.raises(ValueError, match="koopman.toy.etaa"):
+        toy({"etaa": 1}, tmp_path / "x.nc", tmp_path / "x.csv")
+
+
+def test_uniform_segment():
+    assert _uniform_segment(np.array([0, 1, 2, 4, 8, 10, 12, 14, 16])) == slice(4, 9)
+    assert _uniform_segment(np.arange(0, 50, 5)) == slice(0, 10)
+
+
+def test_experiment_separates_settings_and_groups_replicates(tmp_path):
+    steps = np.arange(0, 40)
+    eig_a, eig_b = [0.95, 0.8, 0.6, 0.3], [0.9, 0.5, -0.3, 0.1]
+    runs, files = [], []
+    for i, (eigs, seed) in enumerate([(eig_a, 0), (eig_a, 1), (eig_a, 2), (eig_b, 3), (eig_b, 4), (eig_b, 5)]):
+        p = tmp_path / f"r{i}" / "trajectory.h5"
+        cfg = _write(p, eigs, seed, steps)
+        cfg["model"]["width"] = "A" if eigs is eig_a else "B"
+        runs.append({**cfg, "run": f"r{i}"})
+        files.append(p)
+    spec = {"observable": "output_weights", "rank": 4, "group_by": "model.width", "n_perm": 200}
+    table = experiment(runs, files, spec, "toyexp", tmp_path / "k.nc", tmp_path / "k.csv")
+    row = table.iloc[0]
+    assert (row["a"], row["b"]) == ("A", "B")
+    assert row["w1_between"] > 5 * row["w1_within"]
+    assert row["p_value"] < 0.2            # 3 vs 3 replicates: min p = 1/10 over label splits
+    ds = xr.load_dataset(tmp_path / "k.nc", engine="h5netcdf")
+    ev0 = ds["eig_real"].values[0] + 1j * ds["eig_imag"].values[0]
+    assert spectral_distance(ev0, eig_a) < 0.02
+    assert ds["w1_runs"].shape == (6, 6)
+    # without group_by each run is a group and its members are the replicates
+    t2 = experiment(runs[:2] + runs[3:4], files[:2] + files[3:4], {**spec, "group_by": None},
+                    "toyexp", tmp_path / "k2.nc", tmp_path / "k2.csv")
+    by = {(r.a, r.b): r for r in t2.itertuples()}
+    assert by["r0", "r1"].p_value > 0.05
+    assert by["r0", "r3"].p_value < 0.05
+
+
+def test_loss_observable_and_uneven_checkpoints(tmp_path):
+    p = tmp_path / "t.h5"
+    _write(p, [0.9, 0.5], 0, np.array([0, 1, 2, 4, 8, 16, 32]))
+    y, steps, info = observations(p, "loss")
+    assert y.shape == (4, 33, 1) and info["spacing"] == 1
+    with pytest.raises(ValueError, match="evenly spaced time points"):
+        observations(p, "output_weights", need=5)
+    with pytest.raises(ValueError, match="koopman.observable"):
+        observations(p, "activations")

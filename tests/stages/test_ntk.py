@@ -1,0 +1,90 @@
+"""pathdep.stages.ntk on tiny settings (sklearn digits): files, invariants, known answers."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from helpers import make_dataset
+
+from pathdep.stages import ntk as S
+
+TINY = {"pool": 1,
+        "width_sweep": {"widths": [16, 64, 256], "n_train": 48, "n_probe": 12, "steps": 40},
+        "linearization": {"widths": [32, 512], "n_train": 96, "n_test": 24, "steps": 25, "checkpoints": 5},
+        "kernel_regression": {"width": 64, "single_width": 512, "n_train": 24, "n_test": 6, "members": 100,
+                              "steps": 30, "checkpoints": 4},
+        "catapult": {"width": 256, "n_train": 24, "steps": 80, "eta_factors": [0.5, 1.6, 40.0]}}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    torch.set_num_threads(1)
+    return make_dataset(tmp_path_factory.mktemp("ntkdata"))
+
+
+def test_width_sweep(data, tmp_path):
+    ds = S.width_sweep(TINY, data, tmp_path / "w.nc")
+    assert xr.load_dataset(tmp_path / "w.nc")["dparams"].shape == (3,)
+    # lazier with width: every change shrinks from the narrowest to the widest network
+    for q in ("dparams", "dntk", "dnngp"):
+        assert ds[q].values[-1] < ds[q].values[0]
+        assert float(ds[f"exponent_{q}"]) < 0
+    assert np.all(ds["loss_end"].values < ds["loss0"].values)
+
+
+def test_linearization(data, tmp_path):
+    ds = S.linearization(TINY, data, tmp_path / "l.nc")
+    dev = ds["logit_deviation"].values
+    assert np.all(dev[:, :, 0] == 0)            # same function at init
+    assert np.all(dev[:, :, -1] > 0)
+    assert np.all(dev[:, -1, -1] < dev[:, 0, -1])   # the wider network stays closer to its linearisation
+
+
+def test_kernel_regression(data, tmp_path):
+    ds = S.kernel_regression(TINY, data, tmp_path / "k.nc")
+    # single network == its own linear model at step 0 (same f_0), and close at the end
+    np.testing.assert_allclose(ds["single"].values[0], ds["single_linear"].values[0], atol=1e-10)
+    # ensemble at init: mean 0 and NNGP variance, within sampling error of 100 members
+    v_th = ds["theory_var"].values[0]
+    assert np.all(np.abs(ds["ensemble_var"].values[0] / v_th - 1) < 0.5)
+    assert np.all(np.abs(ds["ensemble_mean"].values[0]) < 4 * np.sqrt(v_th / 100))
+    # after training the ensemble mean moves toward the theory mean
+    err_end = np.abs(ds["ensemble_mean"].values[-1] - ds["theory_mean"].values[-1])
+    assert np.all(err_end < 4 * np.sqrt(ds["ensemble_var"].values[-1] / 100) + 0.15)
+
+
+def test_catapult(data, tmp_path):
+    ds = S.catapult(TINY, data, tmp_path / "c.nc")
+    assert float(ds["eta_crit"]) == pytest.approx(2 / float(ds["lambda0"]))
+    lazy, cat, div = (ds.sel(eta_factor=f) for f in (0.5, 1.6, 40.0))
+    assert int(lazy["catapult"]) == 0 and int(lazy["diverged"]) == 0
+    assert abs(float(lazy["kernel_change"])) < 0.1
+    # far above 4/lambda_0 a ReLU network either diverges or collapses (kernel ~ 0, dead units)
+    assert int(div["diverged"]) == 1 or float(div["kernel_change"]) < -0.9
+    # above 2/lambda_0 the loss rises before it falls, and the kernel changes by O(1)
+    assert int(cat["catapult"]) == 1 and float(cat["kernel_change"]) < -0.2
+    # the two-scalar map: lambda ends below 2/eta in the catapult phase (lambda_0 = 1)
+    assert float(cat["map_lambda"].values[-1]) < 1.0 / 1.6
+
+
+def test_path_vs_width(tmp_path):
+    paths = []
+    for i, w in enumerate([25, 100, 400]):
+        K, C = 4, 3
+        dist = np.tile(np.linspace(1e-3, 1e-2 / np.sqrt(w), C), (K, 1))
+        ds = xr.Dataset({q: (("member", "checkpoint"), dist * (1 + 0.1 * np.arange(K))[:, None])
+                         for q in ("dist", "dist_rel", "dist_over_init", "fs_l2_logits")},
+                        coords={"step": ("checkpoint", [0, 10, 20])})
+        ds.attrs["config"] = '{"model": {"hidden": [%d]}}' % w
+        p = tmp_path / f"m{i}.nc"
+        ds.to_netcdf(p)
+        paths.append(p)
+    out = S.path_vs_width(paths, tmp_path / "p.nc")
+    assert list(out["width"].values) == [25, 100, 400]
+    assert float(out["exponent_dist"]) == pytest.approx(-0.5, abs=1e-9)
+    assert int(out["final_step"].values[0]) == 20
+
+
+def test_unknown_section(tmp_path):
+    with pytest.raises(ValueError, match="ntk: unknown section"):
+        S.run_section("nope", {}, tmp_path / "x.h5", tmp_path / "y.nc")
