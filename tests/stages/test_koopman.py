@@ -91,7 +91,7 @@ def test_experiment_separates_settings_and_groups_replicates(tmp_path):
 
 def test_loss_observable_and_uneven_checkpoints(tmp_path):
     p = tmp_path / "t.h5"
-    _write(p, [0.9, 0.5], 0, np.array([0, 1, 2, 4, 8, 16, 32]))
+    _write(p, [0.9, 0.5, 0.3, 0.1], 0, np.array([0, 1, 2, 4, 8, 16, 32]))
     y, steps, info = observations(p, "loss")
     assert y.shape == (4, 33, 1) and info["spacing"] == 1
     with pytest.raises(ValueError, match="evenly spaced time points"):

@@ -16,7 +16,9 @@ types in every block):
 
 A new settings block (``koopman:``, ``ntk:``): a schema section under ``properties`` of
 schemas/config.schema.yaml (``additionalProperties: false``) and, for checks across keys,
-one ``_check_<block>(config)`` function here added to :data:`CHECKS`.
+one ``_check_<block>(config, runs)`` function here added to :data:`CHECKS` (``runs``:
+``{experiment: [resolved run, ...]}``; import nothing from ``pathdep.config.validation``,
+which imports this module).
 
 How it was checked: ``tests/test_bad_input.py`` (a typo or bad value in each block gives one
 line naming the key through the real ``snakemake -n``) and ``tests/test_config.py``.
@@ -36,7 +38,7 @@ def _experiments(config: dict) -> list[str]:
     return [str(e) for e in (config.get("experiments") or {})]
 
 
-def _check_analysis(config: dict) -> None:
+def _check_analysis(config: dict, runs: dict) -> None:
     from pathdep.config.analysis import resolve_spec
 
     spec = config.get("analysis") or {}
@@ -64,7 +66,7 @@ def _check_analysis(config: dict) -> None:
             raise ConfigError(f"config: {'.'.join([where, *path])}: {m.group(2)}") from None
 
 
-def _check_lyapunov(config: dict) -> None:
+def _check_lyapunov(config: dict, runs: dict) -> None:
     spec = config.get("lyapunov") or {}
     exps = _experiments(config)
     for e in spec.get("experiments") or []:
@@ -80,7 +82,7 @@ def _check_lyapunov(config: dict) -> None:
             raise ConfigError(f"config: lyapunov.{exc}") from None
 
 
-def _check_koopman(config: dict) -> None:
+def _check_koopman(config: dict, runs: dict) -> None:
     spec, exps = config.get("koopman") or {}, _experiments(config)
     for e in spec.get("experiments") or {}:
         if e not in exps:
@@ -92,16 +94,14 @@ def _check_koopman(config: dict) -> None:
                           "per disjoint group of initial conditions)")
 
 
-def _check_spread(config: dict) -> None:
+def _check_spread(config: dict, runs: dict) -> None:
     from pathdep.config.spread import resolve_spread
-    from pathdep.config.validation import expand_experiment
 
-    runs = {e: expand_experiment(config, e) for e in _experiments(config)}
     resolve_spread(config, runs)
 
 
 #: Cross-key checks per top-level block, in order.
-CHECKS: dict[str, Callable[[dict], None]] = {
+CHECKS: dict[str, Callable[[dict, dict], None]] = {
     "analysis": _check_analysis,
     "lyapunov": _check_lyapunov,
     "koopman": _check_koopman,
@@ -109,8 +109,13 @@ CHECKS: dict[str, Callable[[dict], None]] = {
 }
 
 
-def check_blocks(config: dict) -> None:
-    """Run every :data:`CHECKS` entry whose block is present (after the schema pass)."""
+def check_blocks(config: dict, runs: dict) -> None:
+    """Run every :data:`CHECKS` entry whose block is present, as ``check(config, runs)``.
+
+    Args:
+        config: the config mapping (the schema pass already ran on it).
+        runs: ``{experiment: [resolved run, ...]}`` (every run already checked).
+    """
     for block, check in CHECKS.items():
         if config.get(block) is not None:
-            check(config)
+            check(config, runs)

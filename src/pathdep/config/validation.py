@@ -576,7 +576,6 @@ def validate(config: dict, *, check_files: bool = False, data_dir: str | Path | 
             check_spec(name, spec, offline=offline, datasets=datasets)
         except ValueError as exc:
             raise ConfigError(f"config: {exc}") from None
-    check_blocks(config)  # analysis:, lyapunov:, figures: beyond the schema
     run_schema = dict(schema["$defs"]["run"])
     run_schema["$defs"] = schema["$defs"]
     infos: dict[str, dict] = {}
@@ -608,6 +607,7 @@ def validate(config: dict, *, check_files: bool = False, data_dir: str | Path | 
             run["dataset_spec"] = datasets[ds]
             run["device"] = config.get("device", "auto")
         out[exp] = runs
+    check_blocks(config, out)  # analysis:, lyapunov:, koopman:, ... beyond the schema (pathdep.config.blocks)
     return out
 
 
