@@ -43,6 +43,7 @@ import torch
 
 from pathdep.core.context import RunContext, canonical, run_seeds
 from pathdep.core.dynamics import make_ensemble_step
+from pathdep.core.fast import ensemble_step_for
 from pathdep.core.init import init_params, perturb
 from pathdep.core.loop import LoopSink, LoopStopped, run_loop
 from pathdep.core.schedule import Schedule, checkpoint_steps, swap_pairs
@@ -342,7 +343,10 @@ def train_ensemble(run: dict, init_path: str | Path, data_path: str | Path, out_
     T = sched.n_steps
     ckpts = checkpoint_steps(run["training"]["checkpoints"], T)
     K = init.weights.shape[0]
-    ens_step = make_ensemble_step(ctx.step(), shared_batch=sched.shared)
+    # training.fast (default false): the hand-written shared-batch step of pathdep.core.fast
+    # when it applies; otherwise (and by default) the generic vmapped reference.
+    ens_step = ensemble_step_for(ctx.module, ctx.layout, ctx.apply, ctx.opt, ctx.loss, sched.shared,
+                                 fast=bool(run["training"].get("fast", False)))
     hp = ctx.hparams()
 
     def step(state, batch):
