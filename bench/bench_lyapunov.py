@@ -42,12 +42,14 @@ def timeit(fn, repeat: int) -> tuple[float, float]:
     On a shared machine the minimum is the robust estimate of the cost; the median shows
     the contention.
     """
+    # on 1 thread the process CPU time (robust on a shared, overloaded machine)
+    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
     fn()
     ts = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(clock() - t0)
     return min(ts), statistics.median(ts)
 
 

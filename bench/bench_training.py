@@ -15,7 +15,9 @@ Measures in ONE run (machines are shared and noisy; compare ratios, not absolute
      as one GEMM forward and backward);
 
    on 1 and 2 threads. The three programs are timed round-robin (best of ``--rounds``
-   rounds of >= ``--seconds`` each), so a burst of load hits all of them alike;
+   rounds of >= ``--seconds`` each), so a burst of load hits all of them alike; on 1
+   thread the clock is the process CPU time (time spent descheduled by other workers is
+   not counted), on 2 threads the wall clock;
 3. optionally (``--write-steps N``) the cost of writing the trajectory on the default
    config's checkpoint schedule relative to the training loop, from ``train_ensemble``'s
    own timers (``write_seconds / train_seconds`` in the trajectory's attributes).
@@ -52,15 +54,22 @@ FLOP_STEP = 3 * FLOP_FWD  # forward + backward (twice the forward)
 HP = {"lr": 0.01, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0}
 
 
+def clock_for(threads: int):
+    """The clock of a measurement: on 1 thread the process CPU time (robust to a shared,
+    overloaded machine: time spent descheduled is not counted), else the wall clock."""
+    return time.process_time if threads == 1 else time.perf_counter
+
+
 def gemm_peak(n: int = 2048, repeat: int = 5) -> float:
     """Best float32 matmul FLOP/s of an ``n^3`` product on the current thread count."""
+    clock = clock_for(torch.get_num_threads())
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     best = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         a @ b
-        best = min(best, time.perf_counter() - t)
+        best = min(best, clock() - t)
     return 2 * n ** 3 / best
 
 
@@ -106,13 +115,14 @@ class Program:
 
     def rate(self, seconds: float) -> float:
         """Member-steps per second over at least ``seconds`` (after 2 warm-up steps)."""
+        clock = clock_for(torch.get_num_threads())
         for _ in range(2):
             self.one()
-        n, t0 = 0, time.perf_counter()
+        n, t0 = 0, clock()
         while True:
             self.one()
             n += 1
-            dt = time.perf_counter() - t0
+            dt = clock() - t0
             if dt >= seconds and n >= 3:
                 return self.k * n / dt
 

@@ -157,8 +157,8 @@ rule plot_hypersphere_theory:
 
 rule summarize_fits:
     input:
-        scaling=expand("results/{exp}/scaling.csv", exp=list(RUNS)),
-        fits=expand("results/{exp}/fits.csv", exp=list(RUNS)),
+        scaling=expand(rules.fit_experiment.output.scaling_csv, exp=get_standard_experiments()),
+        fits=expand(rules.fit_experiment.output.fits_csv, exp=get_standard_experiments()),
     output:
         csv=report(
             "results/fits_summary.csv",

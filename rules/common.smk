@@ -227,9 +227,16 @@ def get_ntk_targets():
     return out
 
 
+def get_standard_experiments():
+    """Experiments with the standard path-dependence figures and analyses (all but
+    `figures.exclude`)."""
+    skip = set((config.get("figures") or {}).get("exclude") or [])
+    return [e for e in RUNS if e not in skip]
+
+
 def get_all_targets():
     """Everything the default target builds (the outputs of the last rules of each family)."""
-    exps = list(RUNS)
+    exps = get_standard_experiments()
     return (
         rule_outputs("plot_experiment", exp=exps)
         + rule_outputs("plot_analysis", exp=exps)

@@ -67,3 +67,61 @@ def test_toy_two_layer_logistic_limit_and_ordering():
 def test_toy_rejects_empty_samples():
     with pytest.raises(ValueError, match="prevalence"):
         toy_moments((0.3, 0.5), (1, 1), (1, 1))
+
+
+def test_half_gain_time_on_sigmoids():
+    from pathdep.analysis.patterns import half_gain_time
+
+    t = np.linspace(0, 1000, 2001)
+    y = sigmoid(t, 300.0, 0.03, 0.9, 0.1)
+    # half of the gain of a symmetric sigmoid is its midpoint, in either interpolation
+    assert half_gain_time(t, y, 0.1, final=0.9, log_time=False) == pytest.approx(300.0, abs=0.05)
+    assert half_gain_time(t, y, 0.1, final=0.9) == pytest.approx(300.0, abs=0.05)
+    # invariant to the size of the gain; a curve that stops early has an earlier onset
+    assert half_gain_time(t, 0.1 + 0.2 * (y - 0.1), 0.1) == pytest.approx(half_gain_time(t, y, 0.1), abs=1e-9)
+    assert half_gain_time(t[:700], y[:700], 0.1) < 300.0
+    # no gain (or below min_gain): not learned
+    assert np.isnan(half_gain_time(t, np.full_like(t, 0.1), 0.1))
+    assert np.isnan(half_gain_time(t, 0.1 + 0.01 * (y - 0.1), 0.1, min_gain=0.02))
+
+
+def test_toy_known_limits():
+    from pathdep.analysis.patterns import agreement
+
+    # agreement above chance: binary 2r - 1, zero at r = 1/K, one at r = 1
+    np.testing.assert_allclose(agreement([0.5, 1.0, 0.75], 2), [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(agreement([0.1, 1.0], 10), [0.0, 1.0], atol=1e-15)
+    for model in ("two_layer", "linear"):
+        # equal features: equal onsets, whatever the overlap
+        for p in ((1.0, 1.0), (0.7, 0.7), (0.5, 0.5)):
+            o = toy_onsets(p, (0.9, 0.9), (1.0, 1.0), model=model, n_classes=10)["onset"]
+            assert np.all(np.isfinite(o)) and o[0] == pytest.approx(o[1], rel=1e-6), (model, p)
+        # reliability 0.5 of 10 classes is 4/9 above chance: learned, but later than a reliable one
+        slow = toy_onsets((1.0, 1.0), (0.5, 1.0), (1.0, 1.0), model=model, n_classes=10)
+        assert np.isfinite(slow["onset"][0]) and slow["onset"][0] > slow["onset"][1], model
+        assert slow["final"][0] > 0
+        # ... whereas reliability 0.5 of 2 classes carries no signal: never learned
+        assert np.isnan(toy_onsets((1.0, 1.0), (0.5, 1.0), (1.0, 1.0), model=model, n_classes=2)["onset"][0])
+    # the ordering the sigmoid midpoint got wrong: a rare (p = 0.4) top side after an always-shown bottom
+    o = toy_onsets((0.4, 1.0), (1.0, 0.9), (1.0, 1.0), n_classes=10)["onset"]
+    assert o[0] > 2 * o[1]
+    # onsets fall monotonically with prevalence of the top side
+    on = [toy_onsets((p, 1.0), (1.0, 0.9), (1.0, 1.0), n_classes=10)["onset"][0] for p in (0.2, 0.5, 0.8)]
+    assert on[0] > on[1] > on[2]
+
+
+def test_linear_probe_measures_simplicity():
+    from pathdep.analysis.patterns import linear_probe, probe_simplicity
+
+    rng = np.random.default_rng(0)
+    k, d, n = 3, 20, 600
+    y = rng.integers(0, k, size=n)
+    means = 4.0 * rng.standard_normal((k, d)) / np.sqrt(d) * 3
+    easy = means[y] + rng.standard_normal((n, d))
+    noise = rng.standard_normal((n, d))
+    q_easy = linear_probe(easy[:400], y[:400], easy[400:], y[400:])
+    q_noise = linear_probe(noise[:400], y[:400], noise[400:], y[400:])
+    assert q_easy > 0.9 and q_noise < 0.5
+    assert probe_simplicity(1.0, 10) == pytest.approx(1.0)
+    assert probe_simplicity(0.1, 10) == pytest.approx(1e-3)  # chance: floored, not negative
+    assert probe_simplicity(q_easy, k) > probe_simplicity(q_noise, k)

@@ -1,8 +1,10 @@
 """pathdep.plots.lyapunov: the spectrum, link and 2-2-1 study figures drawn from small synthetic
 files (two runs' lyapunov.nc, a link table CSV, study and ROC netCDF files with planted failure
 fractions and AUCs), checked by content: one running-exponent curve per run with its label, the
-final spectra, the y = x line spanning every point, one histogram per init range with its
-planted failure fraction, one AUC curve per indicator and range."""
+final spectra, error bars of the planted sizes, the y = x line spanning every point, the
+lambda band of the tangent panel, one panel per (activation, init range) with its planted
+failure fraction, at most four AUC curves per panel in distinct colours with bands of the
+planted fold std."""
 
 import json
 
@@ -44,21 +46,38 @@ def test_spectrum(tmp_path):
 
 
 def test_link_from_csv(tmp_path):
-    table = pd.DataFrame({"experiment": ["eps", "eps", "lr"], "run": ["a", "b", "c"],
-                          "lambda_max": [0.01, 0.03, -0.02], "measured_rate": [0.012, 0.025, 0.05],
-                          "measured_rate_se": [0.001, 0.002, 0.01]})
+    table = pd.DataFrame({"experiment": ["lr", "lr", "mom", "epsilon", "epsilon", "epsilon"],
+                          "run": ["a", "b", "c", "e6", "e4", "e1"],
+                          "epsilon": [1e-4, 1e-4, 1e-4, 1e-6, 1e-4, 1e-1],
+                          "lambda_max": [0.01, 0.03, -0.02, 0.02, 0.02, 0.02],
+                          "lambda_max_err": [0.002, 0.003, 0.004, 0.001, 0.001, 0.001],
+                          "measured_rate": [0.012, 0.025, 0.05, 0.021, 0.019, 0.001],
+                          "measured_rate_se": [0.001, 0.002, 0.01, 0.001, 0.001, 0.0005],
+                          "agree": [True, True, False, True, True, False],
+                          "tangent": [False, False, False, True, True, True]})
     table.to_csv(tmp_path / "link.csv", index=False)
     fig = plot_link(tmp_path / "link.csv", tmp_path / "l.pdf", tmp_path / "l.png")
     assert_figure_files(tmp_path / "l.pdf", tmp_path / "l.png")
-    ax = fig.axes[0]
-    assert len(ax.containers) == 2  # one errorbar set per experiment
+    ax, ax_eps = fig.axes
+    assert len(ax.containers) == 3  # one errorbar set per experiment
+    _, _, (xbars, ybars) = ax.containers[2]
+    # the third experiment (epsilon): vertical bar half-length = planted se
+    seg = ybars.get_segments()[2]
+    assert seg[1][1] - seg[0][1] == pytest.approx(2 * 0.0005)
     diag = [ln for ln in ax.lines if ln.get_label() == "y = x"]
     assert len(diag) == 1
     x, y = diag[0].get_data()
     np.testing.assert_allclose(x, y)
     pts = np.r_[table["lambda_max"], table["measured_rate"]]
     assert min(x) < pts.min() and max(x) > pts.max()
-    np.testing.assert_allclose(ax.containers[1].lines[0].get_ydata(), [0.05])
+    dots = {c.get_label(): c.get_facecolors() for c in ax.collections if c.get_label() in ("lr", "mom")}
+    assert not np.allclose(dots["lr"][:, :3], 1)  # lr: both agree, filled
+    np.testing.assert_allclose(dots["mom"][:, :3], 1)  # mom: disagrees, open marker
+    assert ax_eps.get_xscale() == "log"
+    band = [p for p in ax_eps.patches]
+    assert len(band) == 1
+    (ln,) = [ln for ln in ax_eps.lines if ln.get_label() == "measured rate"] or [ax_eps.containers[0].lines[0]]
+    np.testing.assert_allclose(ln.get_ydata(), [0.021, 0.019, 0.001])
 
 
 @pytest.fixture()
@@ -80,9 +99,13 @@ def study_files(tmp_path):
                         "min_clv_angle": (("activation", "init_range", "network", "time"), angle)},
                        coords={"activation": acts, "init_range": ranges, "network": np.arange(N), "time": times,
                                "exponent": np.arange(1, 10)}, attrs={"threshold": thr})
-    auc = np.linspace(0.6, 0.95, 2 * 2 * 2 * 2).reshape(2, 2, 2, 2)
-    roc = xr.Dataset({"auc": (("activation", "init_range", "indicator", "time"), auc)},
-                     coords={"activation": acts, "init_range": ranges, "indicator": ["ftle", "loss"], "time": times})
+    auc = np.linspace(0.6, 0.95, 2 * 2 * 5 * 2).reshape(2, 2, 5, 2)
+    std = np.full_like(auc, 0.03)
+    roc = xr.Dataset({"auc": (("activation", "init_range", "indicator", "time"), auc),
+                      "auc_std": (("activation", "init_range", "indicator", "time"), std),
+                      "auc_se": (("activation", "init_range", "indicator", "time"), std / 2)},
+                     coords={"activation": acts, "init_range": ranges,
+                             "indicator": ["ftle", "loss", "clv_min_angle", "all", "clv_angles"], "time": times})
     study.to_netcdf(tmp_path / "study.nc", engine="h5netcdf")
     roc.to_netcdf(tmp_path / "roc.nc", engine="h5netcdf")
     return tmp_path, fail_frac, auc
@@ -91,21 +114,27 @@ def study_files(tmp_path):
 def test_study(study_files):
     d, fail_frac, auc = study_files
     out = {k: (d / f"{k}.pdf", d / f"{k}.png") for k in ("loss", "ftle", "clv", "roc")}
-    figs = plot_study(d / "study.nc", d / "roc.nc", out)
+    figs = plot_study(d / "study.nc", d / "roc.nc", out, caveat="ReLU: structural failures")
     for pdf, png in out.values():
         assert_figure_files(pdf, png)
-    ax = figs["loss"].axes[0]  # tanh
-    assert len(ax.containers) == 2  # one histogram per init range
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts == ["U(-0.5,0.5): 10.0% failed", "U(-2,2): 25.0% failed"]
+    for name in out:
+        assert len(figs[name].axes) == 4  # one panel per (activation, init range)
+    titles = [ax.get_title() for ax in figs["loss"].axes]
+    assert titles == ["tanh, U(-0.5,0.5): 10.0% failed", "tanh, U(-2,2): 25.0% failed",
+                      "relu, U(-0.5,0.5): 5.0% failed", "relu, U(-2,2): 50.0% failed"]
+    ax = figs["loss"].axes[0]
     assert ax.lines[0].get_xdata()[0] == pytest.approx(-3.0)  # the threshold line at log10(1e-3)
-    for a, ax in enumerate(figs["ftle"].axes):
+    for ax in figs["ftle"].axes:
         h_ok, h_fail = ax.containers
-        # density histograms: each integrates to 1
-        for h in (h_ok, h_fail):
+        for h in (h_ok, h_fail):  # density histograms: each integrates to 1
             assert sum(p.get_height() * p.get_width() for p in h.patches) == pytest.approx(1.0)
-    ax = figs["roc"].axes[1]  # relu: 2 indicators x 2 ranges
+    ax = figs["roc"].axes[3]  # relu U(-2,2)
     curves = [ln for ln in ax.lines if ln.get_marker() == "o"]
-    assert len(curves) == 4
-    np.testing.assert_allclose(curves[0].get_ydata(), auc[1, 0, 0])
+    assert len(curves) == 4  # at most four indicators of the five
+    np.testing.assert_allclose(curves[0].get_ydata(), auc[1, 1, 0])
+    cols = {tuple(ln.get_color()) if not isinstance(ln.get_color(), str) else ln.get_color() for ln in curves}
+    assert len(cols) == 4
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.max() == pytest.approx(auc[1, 1, 0].max() + 0.03)
+    assert "SE <= 0.015" in ax.get_title()
     assert plt.get_fignums() == []

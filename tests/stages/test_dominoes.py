@@ -54,6 +54,16 @@ def test_patterns_match_direct_evaluation(domino_run):
     # the easy top pattern is learned: top-only accuracy well above chance at the end
     i = list(ds["set"].values).index("top_only")
     assert ds["acc"].values[i, 0, -1] > 1 / 3 + 0.2
+    # half-gain onsets: per member and of the member-mean curve, as a direct evaluation
+    from pathdep.analysis.patterns import half_gain_time
+
+    steps = ds["step"].values.astype(float)
+    for m in range(3):
+        h = half_gain_time(steps, ds["acc"].values[i, m], 1 / 3)
+        assert np.isfinite(h) and back["onset_half"].values[i, m] == pytest.approx(h)
+    assert back["onset_half_mean"].values[i] == pytest.approx(half_gain_time(steps, ds["acc"].values[i].mean(0), 1 / 3))
+    # linear probes: the simple side (simplicity 6) beats the hard one (1.5), both above chance
+    assert back.attrs["probe_acc_top"] > back.attrs["probe_acc_bottom"] > 1 / 3
 
 
 def test_refuses_other_config(domino_run):

@@ -1,6 +1,11 @@
-"""Lyapunov spectra of a workflow run's training map (pathdep.stages.lyapunov)."""
+"""Lyapunov spectra of a workflow run's training map (pathdep.stages.lyapunov): the rebuilt map
+replays the baseline, known exponents of a linear model, a float64 finite-difference check of
+the leading Lyapunov vector against Benettin's accumulated log R_11, the measured rate inside
+the window, the link table, and the Hanley-McNeil AUC error of the 2-2-1 study."""
 
 from __future__ import annotations
+
+import math
 
 import h5py
 import numpy as np
@@ -9,8 +14,11 @@ import torch
 import xarray as xr
 from helpers import make_dataset, tiny_run, train_tiny
 
-from pathdep.stages.lyapunov import link_table, lyapunov_for_run, measured_rate, network_map
+import pathdep.analysis.lyapunov as ly
+from pathdep.stages.lyapunov import (hanley_mcneil_se, link_table, lyapunov_for_run, measured_rate,
+                                     network_map, resolve_spec, study_roc)
 from pathdep.stages.metrics import compute_metrics
+from pathdep.stages.train import init_ensemble
 
 
 def test_rebuilt_map_reproduces_the_recorded_baseline(tmp_path):
@@ -51,7 +59,7 @@ def test_linear_regression_exponents_are_log_one_minus_lr_h(tmp_path):
     h = torch.linalg.eigvalsh(xa.T @ xa / len(x))
     expected = np.sort(np.repeat(np.log(np.abs(1 - lr * h.numpy())), 2))[::-1]
     out = tmp_path / "ly.nc"
-    ds = lyapunov_for_run(run, traj.parent / "init.h5", data, None, out, {"k": 14, "steps": 400})
+    ds = lyapunov_for_run(run, traj.parent / "init.h5", data, None, out, {"k": 14, "steps": 400, "transient": 0})
     # the sum of all exponents is log|det(I - lr H)| at every step count: exact
     assert ds["exponents"].values.sum() == pytest.approx(expected.sum(), abs=1e-10)
     # each exponent converges like O(1/steps) (the random initial basis)
@@ -60,30 +68,127 @@ def test_linear_regression_exponents_are_log_one_minus_lr_h(tmp_path):
     assert "provenance" in back.attrs and back.attrs["k"] == 14
 
 
-def test_measured_rate_recovers_planted_exponential(tmp_path):
-    steps = np.array([0, 1, 2, 5, 10, 20, 50, 100])
-    dist = np.vstack([np.zeros(len(steps)), 1e-3 * np.exp(0.02 * steps), 2e-3 * np.exp(0.02 * steps)])
+def test_measured_rate_uses_only_the_window(tmp_path):
+    """A planted exponential of rate 0.02 inside [10, 50] and a different (saturating) law
+    outside it: the rate of the window is recovered, with the number of checkpoints used."""
+    steps = np.array([0, 1, 2, 5, 10, 20, 30, 50, 100, 200])
+    grow = np.where(steps <= 50, 0.02 * steps, 0.02 * 50 + 0.001 * (steps - 50))
+    grow = np.where(steps < 10, 0.2 + 0.0 * steps, grow)
+    dist = np.vstack([np.zeros(len(steps)), 1e-3 * np.exp(grow), 2e-3 * np.exp(grow)])
     ds = xr.Dataset({"dist": (("member", "checkpoint"), dist)}, coords={"step": ("checkpoint", steps)})
     ds.to_netcdf(tmp_path / "m.nc", engine="h5netcdf")
-    rate, se = measured_rate(tmp_path / "m.nc", 50)
-    assert rate == pytest.approx(0.02, rel=1e-9) and se < 1e-9
+    rate, se, n = measured_rate(tmp_path / "m.nc", 10, 50)
+    assert rate == pytest.approx(0.02, rel=1e-9) and se < 1e-9 and n == 4
+    wide, _, n_wide = measured_rate(tmp_path / "m.nc", 0, 200)
+    assert n_wide == 10 and abs(wide - 0.02) > 0.005  # outside the window the law differs
+    assert np.isnan(measured_rate(tmp_path / "m.nc", 60, 99)[0])  # no checkpoint inside
+
+
+def test_finite_difference_along_leading_vector_matches_benettin(tmp_path):
+    """float64: the leading Lyapunov vector v_T after a transient of T steps (Benettin, k = 1),
+    a perturbation of relative size 1e-8 along it, and both states iterated with the true
+    training map (momentum SGD, state = weights + buffer): log(|delta_t| / |delta_0|) equals
+    Benettin's accumulated log R_11 over the window to 1e-4. A random direction does not."""
+    data = make_dataset(tmp_path)
+    run = tiny_run({"model": {"activation": "tanh"}, "optimizer": {"momentum": 0.9, "lr": 0.1},
+                    "training": {"dtype": "float64"}})
+    init_ensemble(run, data, tmp_path / "init.h5")
+    F, x0, info = network_map(run, tmp_path / "init.h5", data)
+    assert info["state"] == ["weights", "momentum_buffer"]
+    T, n = 20, 25
+    assert T + n <= info["n_steps"]
+    head = ly.benettin(F, x0, T, 1, seed=3, record=False)  # v_T = head.Q, x_T = head.x
+    res = ly.benettin(F, x0, n, 1, transient=T, seed=3, record=False)
+    longer = ly.benettin(F, x0, T + n, 1, seed=3, record=False)
+    # the transient is exactly "drop the first T QRs of a longer run"
+    np.testing.assert_allclose(res.log_r.numpy(), longer.log_r[T:].numpy(), rtol=0, atol=1e-12)
+    acc = torch.cumsum(res.log_r[:, 0], 0).numpy()
+    assert np.ptp(acc) > 0.05  # the window sees real growth or decay, not a flat line
+
+    def fd_growth(v):
+        d0 = 1e-8 * torch.linalg.norm(head.x)
+        x, xp = head.x.clone(), head.x + d0 * v / torch.linalg.norm(v)
+        out = []
+        for i in range(n):
+            x, xp = F(x, T + i), F(xp, T + i)
+            out.append(float(torch.log(torch.linalg.norm(xp - x) / d0)))
+        return np.array(out)
+
+    fd = fd_growth(head.Q[:, 0])
+    np.testing.assert_allclose(fd, acc, rtol=0, atol=1e-4)
+    other = fd_growth(torch.randn(x0.shape, generator=torch.Generator().manual_seed(9), dtype=x0.dtype))
+    assert np.abs(other - acc).max() > 1e-2
+
+
+def test_spec_checks_name_the_key():
+    assert resolve_spec({"experiments": ["lr"], "steps": 300})["steps"] == 300
+    with pytest.raises(ValueError, match="lyapunov.transient"):
+        resolve_spec({"transient": -1})
+    with pytest.raises(ValueError, match="lyapunov.window"):
+        resolve_spec({"steps": 10, "window": 20})
+    with pytest.raises(ValueError, match="lyapunov.qr_every"):
+        resolve_spec({"steps": 10, "window": 5, "transient": 3, "qr_every": 2})
 
 
 def test_link_table_and_figures(tmp_path):
     from pathdep.plots.lyapunov import plot_link, plot_spectrum
 
     data = make_dataset(tmp_path)
-    run = tiny_run()
+    run = tiny_run({"training": {"epochs": 2, "checkpoints": {"mode": "log", "count": 20}}})
     traj = train_tiny(tmp_path, run, data)
     compute_metrics(traj, data, tmp_path / "metrics.nc")
     p = tmp_path / "ly.nc"
-    lyapunov_for_run(run, traj.parent / "init.h5", data, tmp_path / "metrics.nc", p, {"k": 3, "steps": 10, "window": 5})
-    table = link_table([p])
-    assert list(table["run"]) == [run["run"]] and np.isfinite(table["lambda_max"]).all()
-    assert np.isfinite(table["measured_rate"]).all()
+    ds = lyapunov_for_run(run, traj.parent / "init.h5", data, tmp_path / "metrics.nc", p,
+                          {"k": 3, "transient": 10, "steps": 40, "window": 10})
+    assert int(ds["step"][0]) == 11 and int(ds["step"][-1]) == 50  # the accumulated window
+    assert ds.attrs["window_start"] == 10 and ds.attrs["window_stop"] == 50
+    assert ds.sizes["window"] == 4 and float(ds["lambda_max_err"]) >= float(ds["lambda_max_se"])
+    steps = xr.load_dataset(tmp_path / "metrics.nc")["step"].values
+    assert int(ds["measured_points"]) == int(((steps >= 10) & (steps <= 50)).sum())
+    tangent = {"spectrum": p, "metrics": {"eps_a": tmp_path / "metrics.nc", "eps_b": tmp_path / "metrics.nc"},
+               "epsilon": {"eps_a": 1e-6, "eps_b": 1e-2}}
+    table = link_table([p], tangent=tangent)
+    assert list(table["run"]) == ["eps_a", "eps_b"]  # the spectrum's own experiment row is the tangent block
+    plain = link_table([p])
+    assert list(plain["run"]) == [run["run"]] and np.isfinite(plain["lambda_max"]).all()
+    row = plain.iloc[0]
+    assert np.isfinite(row["measured_rate"]) and row["measured_points"] >= 3
+    comb = np.hypot(row["lambda_max_err"], row["measured_rate_se"])
+    assert row["z"] == pytest.approx(abs(row["measured_rate"] - row["lambda_max"]) / comb)
+    assert bool(row["agree"]) == (row["z"] <= 2)
     plot_link(table, tmp_path / "l.pdf", tmp_path / "l.png")
     plot_spectrum([p], tmp_path / "s.pdf", tmp_path / "s.png")
     assert (tmp_path / "l.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hanley_mcneil_matches_closed_form_and_resampling():
+    """At AUC 0.5 the formula is (1/4 + (p-1)/12 + (n-1)/12) / (p n); for a binormal score
+    its value at the true AUC matches the spread of AUCs over resampled data (10 %)."""
+    p, n = 40, 160
+    assert hanley_mcneil_se(0.5, p, n) == pytest.approx(np.sqrt((0.25 + (p - 1) / 12 + (n - 1) / 12) / (p * n)))
+    assert np.isnan(hanley_mcneil_se(0.7, 0, 10))
+    rng = np.random.default_rng(0)
+    aucs = []
+    for _ in range(2000):
+        a, b = rng.normal(1.0, 1.0, p), rng.normal(0.0, 1.0, n)
+        aucs.append((a[:, None] > b[None, :]).mean())
+    true = 0.5 * (1 + math.erf(1.0 / 2))  # P(N(1,1) > N(0,1)) = Phi(1 / sqrt 2)
+    assert np.std(aucs) == pytest.approx(float(hanley_mcneil_se(true, p, n)), rel=0.1)
+
+
+def test_study_roc_adds_standard_errors():
+    from pathdep.analysis.lyapunov_study import run_study
+
+    study = run_study({"activations": ["tanh"], "init_ranges": [3.0], "n_networks": 80, "steps": 300,
+                       "lyap_steps": 60, "times": [5, 10], "late_window": 20, "warmup_backward": 20,
+                       "max_buffer": 32})
+    roc = study_roc(study, indicators=("loss", "ftle"))
+    n_pos = int(roc["n_failed"].values[0, 0])
+    assert 0 < n_pos < 80
+    expected = hanley_mcneil_se(roc["auc"].values, n_pos, 80 - n_pos)
+    np.testing.assert_allclose(roc["auc_se"].values, expected)
+    assert roc.attrs["max_auc_se"] == pytest.approx(np.nanmax(expected))
+    assert np.isfinite(roc["auc_std"].values).all()
 
 
 def test_different_config_is_refused(tmp_path):

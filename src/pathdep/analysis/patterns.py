@@ -23,14 +23,36 @@ What it computes.
     (Saxe et al. 2014): sigmoidal, with onset ``ln(w*/w0 - 1) / (2 b_i)`` for
     uncoupled features.
 
-  The predicted per-pattern output ("margin") on a one-sided input is ``w_i s_i``; its
-  sigmoid fit gives the toy model's onset and rate for each (p, r, s).
+  The predicted per-pattern output ("margin") on a one-sided input is ``w_i s_i``.
+  With ``K`` classes the agreement ``z_i`` is the binary reduction of "shown class =
+  label": ``a_i = E[z_i y] = (K r_i - 1) / (K - 1)`` (chance agreement 1/K gives 0; K = 2
+  gives the binary ``2 r_i - 1``).
+* :func:`half_gain_time` -- the onset used for both the network and the toy: the first
+  time a curve reaches half of its final gain over its start level,
+  ``y(t) = y0 + (y_final - y0) / 2`` (interpolated in ``log(1 + t)`` between samples;
+  NaN when the final gain is below ``min_gain``). Unlike the sigmoid midpoint it stays
+  meaningful for curves that are not sigmoids (two-stage rises, a co-learned feature
+  riding on the other one's rise, a transient overshoot).
+* :func:`linear_probe` -- the simplicity of a real side, measured: held-out accuracy of a
+  multinomial logistic regression fitted on that side alone; :func:`probe_simplicity`
+  maps it to the toy's feature strength ``s = (K q - 1) / (K - 1)`` (a side a linear
+  readout classifies with accuracy q acts, for a linear learner, like a unit feature that
+  agrees with the class with probability q).
 
 How it was checked: ``tests/analysis/test_patterns.py`` (the fit recovers known onset,
 rate and levels within 3 standard errors on noisy synthetic curves, and its standard
 errors match the scatter over repeats; the linear toy model equals its closed form; the
 two-layer toy model with uncoupled features (p_1 + p_2 = 1) equals the logistic closed
-form; more prevalent / reliable / simpler features are learned earlier).
+form; more prevalent / reliable / simpler features are learned earlier; equal features
+have equal onsets; a feature of reliability 0.5 of 10 classes is learned, later than a
+reliable one; the half-gain time equals ``t0`` on a sigmoid and is invariant to the
+curve's scale; the probe separates a separable side from pure noise).
+
+Known limits of the toy (documented in docs/dominoes.md): squared loss on a linear
+readout, so when one feature alone predicts the label perfectly the other's final weight
+is ``w* = 0`` (never learned) while a cross-entropy network still learns it; the binary
+reduction ignores which wrong class an unreliable side shows; features are orthogonal
+directions (no shared pixels).
 """
 
 from __future__ import annotations
@@ -39,7 +61,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import curve_fit
 
-__all__ = ["sigmoid", "fit_sigmoid", "toy_moments", "toy_curves", "toy_onsets"]
+__all__ = ["sigmoid", "fit_sigmoid", "half_gain_time", "toy_moments", "toy_curves", "toy_onsets",
+           "linear_probe", "probe_simplicity", "agreement"]
 
 PARAMS = ("t0", "rate", "y_inf", "y0")
 
@@ -106,21 +129,70 @@ def fit_sigmoid(t: np.ndarray, y: np.ndarray, y0: float | None = None, log_time:
     return {k: (float(v) if k != "ok" else v) for k, v in out.items()}
 
 
+def half_gain_time(t: np.ndarray, y: np.ndarray, y0: float, final: float | None = None, n_final: int = 2,
+                   min_gain: float = 0.02, log_time: bool = True) -> float:
+    """First time a rising curve reaches half of its final gain, ``y0 + (y_final - y0) / 2``.
+
+    Args:
+        t: ``(T,)`` increasing times (steps), ``>= 0``.
+        y: ``(T,)`` values (NaNs dropped).
+        y0: Start level (chance accuracy; 0 for a toy margin).
+        final: Final level; default the mean of the last ``n_final`` values.
+        n_final: Points averaged for the final level.
+        min_gain: Below this final gain the pattern counts as not learned: NaN.
+        log_time: Interpolate linearly in ``log(1 + t)`` (log-spaced checkpoints) rather than t.
+
+    Returns:
+        The crossing time (same unit as ``t``), or NaN.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    m = np.isfinite(t) & np.isfinite(y)
+    t, y = t[m], y[m]
+    if len(t) < 2:
+        return float("nan")
+    yf = float(np.mean(y[-max(1, int(n_final)):])) if final is None else float(final)
+    gain = yf - float(y0)
+    if not gain > min_gain:
+        return float("nan")
+    half = float(y0) + 0.5 * gain
+    above = np.flatnonzero(y >= half)
+    if not len(above):
+        return float("nan")
+    j = int(above[0])
+    if j == 0:
+        return float(t[0])
+    u = np.log1p(t) if log_time else t
+    frac = (half - y[j - 1]) / (y[j] - y[j - 1])
+    uc = u[j - 1] + frac * (u[j] - u[j - 1])
+    return float(np.expm1(uc) if log_time else uc)
+
+
 # ----------------------------------------------------------------------------- toy model
 
 
-def toy_moments(prevalence, reliability, simplicity) -> tuple[np.ndarray, np.ndarray]:
+def agreement(reliability, n_classes: int = 2) -> np.ndarray:
+    """``a = E[z y] = (K r - 1) / (K - 1)``: a side's label agreement above chance (K classes)."""
+    k = int(n_classes)
+    if k < 2:
+        raise ValueError(f"n_classes: expected >= 2, got {n_classes}")
+    r = np.asarray(reliability, dtype=np.float64)
+    return (k * r - 1.0) / (k - 1.0)
+
+
+def toy_moments(prevalence, reliability, simplicity, n_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """``b = E[x y]`` (2,) and ``S = E[x x^T]`` (2, 2) of the two-feature toy model.
 
     Args:
         prevalence: ``(p_1, p_2)`` with ``p_1 + p_2 >= 1`` (every sample shows a feature).
         reliability: ``(r_1, r_2)`` in [0, 1].
         simplicity: ``(s_1, s_2)`` feature scales > 0.
+        n_classes: ``K``; the agreement is ``a_i = (K r_i - 1) / (K - 1)`` (:func:`agreement`).
     """
-    p, r, s = (np.asarray(v, dtype=np.float64) for v in (prevalence, reliability, simplicity))
+    p, s = (np.asarray(v, dtype=np.float64) for v in (prevalence, simplicity))
     if p.sum() < 1 - 1e-12:
         raise ValueError(f"prevalence: {p[0]:g} + {p[1]:g} < 1 leaves samples with no feature")
-    a = 2 * r - 1
+    a = agreement(reliability, n_classes)
     b = s * p * a
     S = np.diag(s ** 2 * p)
     S[0, 1] = S[1, 0] = s[0] * s[1] * (p.sum() - 1) * a[0] * a[1]
@@ -128,12 +200,12 @@ def toy_moments(prevalence, reliability, simplicity) -> tuple[np.ndarray, np.nda
 
 
 def toy_curves(t: np.ndarray, prevalence, reliability, simplicity, model: str = "two_layer",
-               w0: float = 1e-3) -> np.ndarray:
+               w0: float = 1e-3, n_classes: int = 2) -> np.ndarray:
     """Per-pattern margins ``w_i(t) s_i`` under gradient flow of the toy model.
 
     Args:
         t: ``(T,)`` times (gradient-flow time = learning rate x steps), increasing, >= 0.
-        prevalence, reliability, simplicity: per feature, see :func:`toy_moments`.
+        prevalence, reliability, simplicity, n_classes: per feature, see :func:`toy_moments`.
         model: ``"linear"`` or ``"two_layer"`` (diagonal two-layer linear network).
         w0: Initial effective weight of each feature (``a_i = c_i = sqrt(w0)``).
 
@@ -141,7 +213,7 @@ def toy_curves(t: np.ndarray, prevalence, reliability, simplicity, model: str = 
         ``(T, 2)`` margins; on a one-sided input of feature i the model outputs
         ``margin_i y`` (1 = perfect, 0 = chance).
     """
-    b, S = toy_moments(prevalence, reliability, simplicity)
+    b, S = toy_moments(prevalence, reliability, simplicity, n_classes)
     s = np.asarray(simplicity, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     w_init = np.full(2, float(w0))
@@ -162,20 +234,72 @@ def toy_curves(t: np.ndarray, prevalence, reliability, simplicity, model: str = 
 
 
 def toy_onsets(prevalence, reliability, simplicity, model: str = "two_layer", w0: float = 1e-3,
-               t_max: float | None = None, n: int = 400) -> dict:
-    """Sigmoid fits (:func:`fit_sigmoid`, y0 = 0) of the toy model's two margin curves.
+               t_max: float | None = None, n: int = 400, n_classes: int = 2) -> dict:
+    """Onsets of the toy model's two margin curves: half-gain times and sigmoid fits.
+
+    The onset of feature i is :func:`half_gain_time` of its margin (start 0, final = the
+    margin at ``t_max``, by default long enough for the slower feature to converge), the
+    definition used for the network's accuracy curves; the sigmoid fit (:func:`fit_sigmoid`,
+    y0 = 0) is kept for comparison. A feature whose final margin is below 1 % of the larger
+    one (``w* ~ 0``: the other feature explains the label) has onset NaN.
 
     Returns:
-        ``{"t": (n,), "margin": (n, 2), "fits": [fit of feature 1, fit of feature 2]}``.
+        ``{"t": (n,), "margin": (n, 2), "onset": (2,) half-gain times, "final": (2,)
+        final margins, "fits": [sigmoid fit of feature 1, of feature 2]}``.
     """
-    b, S = toy_moments(prevalence, reliability, simplicity)
+    b, S = toy_moments(prevalence, reliability, simplicity, n_classes)
     if t_max is None:
-        rate = max(float(np.min(np.abs(b[b != 0]))) if np.any(b != 0) else 1.0, 1e-6)
-        t_max = 4.0 * (np.log(1.0 / w0) + 4.0) / rate if model == "two_layer" else 8.0 / max(np.linalg.eigvalsh(S).min(), 1e-6)
+        rate = max(float(np.min(np.abs(b[b > 1e-12]))) if np.any(b > 1e-12) else 1.0, 1e-6)
+        t_max = 6.0 * (np.log(1.0 / w0) + 4.0) / rate if model == "two_layer" else 10.0 / max(np.linalg.eigvalsh(S).min(), 1e-6)
     t = np.linspace(0.0, t_max, n)
-    m = toy_curves(t, prevalence, reliability, simplicity, model=model, w0=w0)
+    m = toy_curves(t, prevalence, reliability, simplicity, model=model, w0=w0, n_classes=n_classes)
+    final = m[-1].copy()
+    top = max(float(np.max(np.abs(final))), 1e-12)
+    onset = np.array([half_gain_time(t, m[:, i], 0.0, final=final[i], min_gain=0.01 * top, log_time=False)
+                      for i in range(2)])
     fits = [fit_sigmoid(t, m[:, i], y0=0.0) for i in range(2)]
     for i in range(2):  # a feature with no net correlation to the label (b_i <= 0) is never learned
         if b[i] <= 1e-12:
             fits[i] = {k: (np.nan if k != "ok" else False) for k in fits[i]}
-    return {"t": t, "margin": m, "fits": fits}
+            onset[i] = np.nan
+    return {"t": t, "margin": m, "onset": onset, "final": final, "fits": fits}
+
+
+# ----------------------------------------------------------------------------- simplicity of real sides
+
+
+def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                 max_train: int = 1000, c: float = 0.1, seed: int = 0) -> float:
+    """Held-out accuracy of a multinomial logistic regression on one side's images alone.
+
+    Args:
+        x_train, x_test: ``(N, ...)`` side images (flattened inside).
+        y_train, y_test: ``(N,)`` the side's own class (not the domino label).
+        max_train: Fit on at most this many training samples (a seeded subset).
+        c: Inverse L2 strength (sklearn ``C``) on standardised pixels.
+        seed: Subset seed.
+
+    Returns:
+        Accuracy on ``x_test`` (NaN with fewer than 2 classes or no test samples).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    xtr = np.asarray(x_train, dtype=np.float64).reshape(len(x_train), -1)
+    xte = np.asarray(x_test, dtype=np.float64).reshape(len(x_test), -1)
+    ytr, yte = np.asarray(y_train), np.asarray(y_test)
+    if len(np.unique(ytr)) < 2 or not len(yte):
+        return float("nan")
+    if len(ytr) > max_train:
+        idx = np.random.default_rng(seed).choice(len(ytr), size=max_train, replace=False)
+        xtr, ytr = xtr[idx], ytr[idx]
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    clf = LogisticRegression(C=c, max_iter=300)
+    clf.fit((xtr - mu) / sd, ytr)
+    return float(np.mean(clf.predict((xte - mu) / sd) == yte))
+
+
+def probe_simplicity(probe_acc: float, n_classes: int) -> float:
+    """Toy feature strength of a side from its probe accuracy q: ``(K q - 1) / (K - 1)``, floored at 1e-3."""
+    if not np.isfinite(probe_acc):
+        return float("nan")
+    return float(max(agreement(probe_acc, n_classes), 1e-3))

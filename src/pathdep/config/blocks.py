@@ -82,6 +82,14 @@ def _check_lyapunov(config: dict, runs: dict) -> None:
             raise ConfigError(f"config: lyapunov.{exc}") from None
 
 
+def _check_figures(config: dict, runs: dict) -> None:
+    exps = _experiments(config)
+    for e in (config.get("figures") or {}).get("exclude") or []:
+        if e not in exps:
+            raise ConfigError(f"config: figures.exclude: unknown experiment {e!r} (expected some of: "
+                              f"{', '.join(exps)})")
+
+
 def _check_koopman(config: dict, runs: dict) -> None:
     spec, exps = config.get("koopman") or {}, _experiments(config)
     for e in spec.get("experiments") or {}:
@@ -104,6 +112,7 @@ def _check_spread(config: dict, runs: dict) -> None:
 CHECKS: dict[str, Callable[[dict, dict], None]] = {
     "analysis": _check_analysis,
     "lyapunov": _check_lyapunov,
+    "figures": _check_figures,
     "koopman": _check_koopman,
     "spread": _check_spread,
 }

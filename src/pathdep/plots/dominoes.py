@@ -4,12 +4,13 @@ Figures (PDF + PNG each):
 
 * ``<exp>_patterns``: one panel per run, accuracy against step on the evaluation sets
   (both-sided, top-only, bottom-only, top-/bottom-randomized; line = member mean, band =
-  min-max over all members incl. the baseline), with the fitted sigmoids of the one-sided
-  sets (dashed) and the chance level.
-* ``<exp>_onsets``: fitted onset (left) and rate (right) of the top and bottom patterns
-  against the swept dataset parameter (points: baseline fit with its standard error; bars
-  of the member spread), with the toy model's predicted onsets (hollow markers, dotted),
-  converted to steps by the experiment's one scale factor (``patterns_summary.csv``).
+  min-max over all members incl. the baseline), with the baseline's sigmoid fits of the
+  one-sided sets (dashed), their half-gain onsets (vertical lines) and the chance level.
+* ``<exp>_onsets``: left, the half-gain onset (member-mean curve, error bar = standard
+  error over members) of the top and bottom patterns against the swept dataset parameter
+  (log scale), with the toy model's predicted onsets (hollow markers, dotted) converted to
+  steps by the experiment's one scale factor; right, the final accuracies on the one-sided
+  and randomized sets (``patterns_summary.csv``).
 
 Reads ``patterns.nc`` files (:mod:`pathdep.stages.dominoes`) and the summary CSV.
 
@@ -79,13 +80,15 @@ def plot_dominoes(pattern_files: Sequence[str | Path], summary_csv: str | Path, 
             i = sets.index(s)
             band(ax, x, ds["acc"].values[i], color, label=lab, ls=ls)
             if s in ("top_only", "bottom_only") and np.isfinite(ds["onset"].values[i, 0]):
-                xx = np.linspace(x.min(), x.max(), 200)
+                xx = np.geomspace(max(x[x > 0].min(), 1.0), x.max(), 200)
                 ax.plot(xx, sigmoid(xx, ds["onset"].values[i, 0], ds["rate"].values[i, 0], ds["final"].values[i, 0],
                                     1.0 / int(ds.attrs["n_classes"])), color=color, ls="--", lw=0.9)
-                ax.axvline(ds["onset"].values[i, 0], color=color, lw=0.6, alpha=0.5)
+            if s in ("top_only", "bottom_only") and "onset_half_mean" in ds and np.isfinite(ds["onset_half_mean"].values[i]):
+                ax.axvline(ds["onset_half_mean"].values[i], color=color, lw=0.8, alpha=0.7)
         ax.axhline(1.0 / int(ds.attrs["n_classes"]), color="0.6", lw=0.7, ls="-.")
         ax.set_title(_label(ds), fontsize=9)
         ax.set_xlabel("step")
+        ax.set_xscale("symlog", linthresh=1.0)
         ax.set_ylim(0, 1.02)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
@@ -94,13 +97,13 @@ def plot_dominoes(pattern_files: Sequence[str | Path], summary_csv: str | Path, 
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
     exp = dss[0].attrs.get("experiment", "")
-    fig.suptitle(f"{exp}: pattern-learning curves (dashed: sigmoid fits, vertical: onsets)", fontsize=10)
+    fig.suptitle(f"{exp}: pattern-learning curves (dashed: sigmoid fits, vertical: half-gain onsets)", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     f1 = save(fig, outputs["patterns_pdf"], outputs["patterns_png"])
 
     df = pd.read_csv(summary_csv)
     sk = _sweep_key(df)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for side, color, mk in (("top", "tab:blue", "o"), ("bottom", "tab:orange", "s")):
         d = df[df["pattern"] == side]
         if sk is not None:
@@ -108,18 +111,23 @@ def plot_dominoes(pattern_files: Sequence[str | Path], summary_csv: str | Path, 
             xv, xlabel = d[sk].values.astype(float), sk.removeprefix("swept:").removeprefix("data.")
         else:
             xv, xlabel = np.arange(len(d), dtype=float), "run"
-        a1.errorbar(xv, d["onset"], yerr=d["onset_se"], color=color, marker=mk, capsize=3, label=f"{side} (baseline fit)")
-        a1.fill_between(xv, d["onset_members_mean"] - d["onset_members_std"],
-                        d["onset_members_mean"] + d["onset_members_std"], color=color, alpha=0.12, lw=0)
+        a1.errorbar(xv, d["onset"], yerr=d["onset_se"].fillna(0.0), color=color, marker=mk, capsize=3,
+                    label=f"{side} (network)")
         a1.plot(xv, d["toy_onset_steps"], color=color, ls=":", marker=mk, mfc="none", label=f"{side} (toy model)")
-        a2.errorbar(xv, d["rate"], yerr=d["rate_se"], color=color, marker=mk, capsize=3, label=side)
-        for ax in (a1, a2):
-            ax.set_xlabel(xlabel)
-    a1.set_ylabel("onset (step)")
-    a2.set_ylabel("rate (1/step)")
+        a2.plot(xv, d[f"acc_{side}_only"], color=color, marker=mk, label=f"{side} only")
+        a2.plot(xv, d[f"acc_{side}_randomized"], color=color, marker=mk, ls=":", mfc="none",
+                label=f"{side} randomized")
+    for ax in (a1, a2):
+        ax.set_xlabel(xlabel)
+    a1.set_yscale("log")
+    a1.set_ylabel("onset: step to half the final gain")
+    a2.set_ylabel("final accuracy (member mean)")
+    a2.axhline(1.0 / int(dss[0].attrs["n_classes"]), color="0.6", lw=0.7, ls="-.")
+    a2.set_ylim(0, 1.02)
     a1.legend(fontsize=7)
-    a2.legend(fontsize=7)
-    fig.suptitle(f"{exp}: fitted onset and rate per pattern (band: member mean +- std)", fontsize=10)
+    a2.legend(fontsize=7, ncol=2, loc="lower right")
+    scale = float(df["toy_scale"].iloc[0]) if "toy_scale" in df else float("nan")
+    fig.suptitle(f"{exp}: onset per pattern (toy: 1 time unit = {scale:.3g} steps) and final accuracies", fontsize=10)
     fig.tight_layout()
     f2 = save(fig, outputs["onsets_pdf"], outputs["onsets_png"])
     return [f1, f2]

@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from pathdep.plots.common import colors, load, plt, save
 
@@ -116,9 +115,10 @@ def plot_experiment(nc: str | Path, pdf: str | Path, png: str | Path):
     ax.set(xlabel=r"Re $\lambda$", ylabel=r"Im $\lambda$", title=r"B. zoom near $\lambda = 1$ (slow modes)")
     ax = axs[2]
     d = ds["w1_runs"].values
-    im = ax.imshow(d, cmap="magma")
-    ax.set_xticks(range(len(runs)), runs, rotation=90, fontsize=6)
-    ax.set_yticks(range(len(runs)), runs, fontsize=6)
+    order = sorted(range(len(runs)), key=lambda i: ug.index(groups[i]))   # runs of a group together
+    im = ax.imshow(d[np.ix_(order, order)], cmap="magma")
+    ax.set_xticks(range(len(runs)), [runs[i] for i in order], rotation=90, fontsize=6)
+    ax.set_yticks(range(len(runs)), [runs[i] for i in order], fontsize=6)
     fig.colorbar(im, ax=ax, fraction=0.046, label="W1 between pooled spectra")
     ax.set_title("C. W1 between runs")
     ax = axs[3]

@@ -28,21 +28,30 @@ def _load(p) -> xr.Dataset:
 
 
 def plot_width(path, pdf, png):
-    """4a: relative Frobenius change vs width (log-log) with fitted exponents."""
+    """4a: relative Frobenius change vs width (log-log) with fitted exponents.
+
+    Legend: the slope over all widths and over the wide tail (``widths >= tail_min_width``).
+    Reference lines through the widest point: ``n^-1/2`` (parameters) and ``n^-1`` (kernels,
+    the leading finite-width order of the kernel change; Dyer & Gur-Ari 2020).
+    """
     ds = _load(path)
-    w = ds["width"].values
-    fig, ax = plt.subplots(figsize=(5.2, 4))
-    for q, lab, mk in (("dparams", "parameters", "o"), ("dntk", "empirical NTK", "s"), ("dnngp", "empirical NNGP", "^")):
+    w = ds["width"].values.astype(float)
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    for q, lab, mk, ref in (("dparams", "parameters", "o", -0.5), ("dntk", "emp. NTK", "s", -1.0),
+                            ("dnngp", "emp. NNGP", "^", -1.0)):
         y = ds[q].values
-        a = float(ds[f"exponent_{q}"])
-        se = float(ds[f"exponent_{q}_se"])
-        line, = ax.loglog(w, y, mk + "-", label=f"{lab}: slope {a:+.2f} ± {se:.2f}")
-        ref = y[0] * (w / w[0]) ** -0.5
-        ax.loglog(w, ref, ":", color=line.get_color(), lw=1)
+        a, se = float(ds[f"exponent_{q}"]), float(ds[f"exponent_{q}_se"])
+        txt = f"{lab}: slope {a:+.2f}±{se:.2f}"
+        if f"exponent_{q}_tail" in ds:
+            txt += f", tail {float(ds[f'exponent_{q}_tail']):+.2f}±{float(ds[f'exponent_{q}_tail_se']):.2f}"
+        line, = ax.loglog(w, y, mk + "-", label=txt)
+        ax.loglog(w, y[-1] * (w / w[-1]) ** ref, ":", color=line.get_color(), lw=1.2)
     ax.set_xlabel("hidden width n")
     ax.set_ylabel(r"$\|X_T - X_0\|_F / \|X_0\|_F$")
-    ax.set_title("Change from init to end of training (dotted: $n^{-1/2}$)", fontsize=9)
-    ax.legend(fontsize=8)
+    tmin = ds.attrs.get("tail_min_width")
+    ax.set_title("Change from init to end of training\n(dotted: $n^{-1/2}$ params, $n^{-1}$ kernels; "
+                 + (f"tail: n ≥ {tmin:g})" if tmin is not None else ")"), fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return save(fig, pdf, png)
 
@@ -97,45 +106,61 @@ def plot_kernel_regression(path, pdf, png, n_points: int = 4):
 
 
 def plot_catapult(path, pdf, png):
-    """4d: loss curves across eta/eta_crit, kernel change vs eta, and the two-scalar map."""
+    """4d: loss curves across eta/eta_crit, the top NTK eigenvalue at the end against
+    ``2/eta``, and the seed's two-scalar map on the same ``eta lambda_0`` grid."""
     ds = _load(path)
     fac = ds["eta_factor"].values
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    steps = ds["step"].values
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     cmap = plt.get_cmap("plasma")
+    col = [cmap(0.9 * i / max(1, len(fac) - 1)) for i in range(len(fac))]
+    lo = []
     for i, f in enumerate(fac):
         y = ds["loss"].values[i]
-        y = np.where(np.isfinite(y), y, np.nan)
-        axes[0].plot(ds["step"].values, y, color=cmap(i / max(1, len(fac) - 1)), label=f"η = {f:g}·2/λ₀")
+        y = np.where(np.isfinite(y) & (y < 1e30), y, np.nan)
+        lo.append(np.nanmin(y) if np.isfinite(y).any() else np.nan)
+        axes[0].plot(steps + 1, y, color=col[i], label=f"{f:g}")
         fm = np.abs(ds["map_f"].values[i])
-        axes[2].plot(ds["step"].values, np.where(np.isfinite(fm), fm ** 2 / 2, np.nan),
-                     color=cmap(i / max(1, len(fac) - 1)), label=f"ηλ₀ = {2 * f:g}")
+        fm = np.where(np.isfinite(fm) & (fm < 1e15), fm, np.nan)
+        axes[2].plot(steps + 1, fm ** 2 / 2, color=col[i],
+                     label=f"{2 * f:g}")
+    axes[0].set_ylim(0.5 * np.nanmin(lo), 1e4)
+    axes[2].set_ylim(1e-8, 1e4)
     for ax in (axes[0], axes[2]):
+        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylim(top=1e4)
-        ax.legend(fontsize=7, ncol=2)
+        ax.set_xlabel("step + 1")
+    axes[0].legend(fontsize=7, ncol=2, title="η / (2/λ₀)", title_fontsize=7, loc="upper right")
+    axes[2].legend(fontsize=7, ncol=2, title="η λ₀", title_fontsize=7, loc="upper right")
     axes[0].set_ylabel("training loss (full-batch GD, MSE)")
     axes[0].set_title(f"network, width {ds.attrs.get('width')}: λ₀ = {float(ds['lambda0']):.3g}, "
                       f"2/λ₀ = {float(ds['eta_crit']):.3g}", fontsize=9)
-    ok = np.isfinite(ds["kernel_change"].values)
-    axes[1].plot(fac[ok], np.abs(ds["kernel_change"].values[ok]), "o-", label="|λ_end/λ₀ - 1| (network)")
+    lam_rel = ds["lambda_end"].values / float(ds["lambda0"])
+    ok = np.isfinite(lam_rel) & (lam_rel > 0)
     cat = ds["catapult"].values.astype(bool)
     div = ds["diverged"].values.astype(bool)
-    axes[1].scatter(fac[cat], np.abs(ds["kernel_change"].values[cat]), s=80, facecolors="none", edgecolors="r",
-                    label="catapult (loss rose then fell)")
-    for f in fac[div]:
-        axes[1].axvline(f, color="k", alpha=0.2, lw=6)
+    axes[1].plot(fac[ok], lam_rel[ok], "o-", label="network: λ_end / λ₀")
+    axes[1].scatter(fac[cat & ok], lam_rel[cat & ok], s=90, facecolors="none", edgecolors="r",
+                    label="catapult (loss rose, then fell)")
     lam_map = ds["map_lambda"].values[:, -1]
-    axes[1].plot(fac, np.abs(lam_map - 1.0), "s--", ms=4, label="|λ_T/λ₀ - 1| (two-scalar map)")
-    axes[1].axvline(1.0, color="g", ls=":", label="η = 2/λ₀")
-    axes[1].axvline(2.0, color="m", ls=":", label="η = 4/λ₀")
+    okm = np.isfinite(lam_map) & (lam_map > 0)
+    axes[1].plot(fac[okm], lam_map[okm], "s--", ms=4, label="two-scalar map: λ_T / λ₀")
+    fg = np.linspace(fac.min(), fac.max(), 200)
+    axes[1].plot(fg, np.minimum(1.0, 1.0 / fg), "k:", lw=1, label="min(1, 2/(η λ₀))")
+    for f in fac[div]:
+        axes[1].axvspan(f * 0.97, f * 1.03, color="k", alpha=0.15, lw=0)
+    axes[1].axvline(1.0, color="g", ls=":", lw=1)
+    axes[1].axvline(2.0, color="m", ls=":", lw=1)
+    axes[1].text(1.0, 1.02, " 2/λ₀", color="g", fontsize=7, transform=axes[1].get_xaxis_transform())
+    axes[1].text(2.0, 1.02, " 4/λ₀", color="m", fontsize=7, transform=axes[1].get_xaxis_transform())
+    axes[1].set_xscale("log")
+    axes[1].set_yscale("log")
     axes[1].set_xlabel("η / (2/λ₀)")
-    axes[1].set_ylabel("relative change of the top NTK eigenvalue")
-    axes[1].set_yscale("symlog", linthresh=1e-3)
-    axes[1].set_title("kernel change (grey: diverged)", fontsize=9)
-    axes[1].legend(fontsize=7)
+    axes[1].set_ylabel("top NTK eigenvalue at the end / λ₀")
+    axes[1].set_title("kernel change (grey bands: diverged)", fontsize=9, pad=12)
+    axes[1].legend(fontsize=7, loc="lower left")
     axes[2].set_ylabel("f²/2 of the two-scalar map")
-    axes[2].set_title("seed's (f, λ) map, n = width", fontsize=9)
+    axes[2].set_title(f"seed's (f, λ) map, n = {ds.attrs.get('width')}, λ₀ = 1", fontsize=9)
     fig.tight_layout()
     return save(fig, pdf, png)
 

@@ -7,7 +7,13 @@ the ``train`` and ``test`` splits): the mean cross-entropy ``loss`` and the accu
 ``acc`` (dims ``set x member x checkpoint``). Then each accuracy curve is fitted with
 :func:`pathdep.analysis.patterns.fit_sigmoid` against the step, with the start level fixed
 at chance ``1/K``: ``onset`` (step of the midpoint), ``rate`` (per step), ``final`` and
-their standard errors (dims ``set x member``). The dataset's requested and achieved
+their standard errors (dims ``set x member``); and the half-gain onset
+(:func:`pathdep.analysis.patterns.half_gain_time`: first step at which the accuracy reaches
+chance + half of its final gain) of every member (``onset_half``, set x member) and of the
+member-mean curve (``onset_half_mean``, set). The simplicity of each real side is measured
+by a linear probe (:func:`pathdep.analysis.patterns.linear_probe`: logistic regression on
+that side's pixels alone, fitted on the train split's shown sides, scored on the test
+split's): attributes ``probe_acc_top``/``probe_acc_bottom``. The dataset's requested and achieved
 prevalences/reliabilities are copied into the attributes, with the run's swept values,
 so the experiment-level figure needs only these files.
 
@@ -17,7 +23,9 @@ top one disagrees; near chance there means it relies on the top pattern.
 
 How it was checked: ``tests/stages/test_dominoes.py`` (a tiny trained run: the baseline's
 ``test`` accuracy equals the metrics stage's on the same samples; the loss of a
-hand-built model matches a direct evaluation; fits present for every set and member).
+hand-built model matches a direct evaluation; fits present for every set and member;
+the half-gain onsets equal a direct evaluation of the stored curves; the probe of the digits
+side beats chance).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from pathdep.analysis.patterns import fit_sigmoid
+from pathdep.analysis.patterns import fit_sigmoid, half_gain_time, linear_probe, probe_simplicity
 from pathdep.core.context import DTYPES, build, canonical
 from pathdep.core.dynamics import make_ensemble_eval
 from pathdep.data.dominoes import load_eval_sets
@@ -52,7 +60,31 @@ def fit_patterns(ds: xr.Dataset) -> xr.Dataset:
             f = fit_sigmoid(steps, ds["acc"].values[i, m], y0=1.0 / k)
             for v, src in zip(FIT_VARS, ("t0", "rate", "y_inf", "t0_se", "rate_se", "y_inf_se", "rmse")):
                 out[v][i, m] = f[src]
-    return ds.assign({v: (("set", "member"), a) for v, a in out.items()})
+    acc = ds["acc"].values
+    half = np.array([[half_gain_time(steps, acc[i, m], 1.0 / k) for m in range(ds.sizes["member"])]
+                     for i in range(ds.sizes["set"])]).reshape(ds.sizes["set"], ds.sizes["member"])
+    with np.errstate(all="ignore"):
+        mean_curve = np.nanmean(acc, axis=1)
+    half_mean = np.array([half_gain_time(steps, mean_curve[i], 1.0 / k) for i in range(ds.sizes["set"])])
+    return ds.assign({v: (("set", "member"), a) for v, a in out.items()}
+                     | {"onset_half": (("set", "member"), half), "onset_half_mean": (("set",), half_mean)})
+
+
+def probe_sides(data_path: str | Path, max_train: int = 1000) -> dict[str, float]:
+    """Linear-probe accuracy of each side alone (its own class), train -> test split shown sides."""
+    with h5py.File(data_path, "r") as f:
+        c, h, w = (int(v) for v in f.attrs["side_shape"])
+        out = {}
+        for j, side in enumerate(("top", "bottom")):
+            xs, ys = [], []
+            for split in ("train", "test"):
+                g = f[split]
+                keep = np.flatnonzero(g[f"{side}_present"][()])
+                x = g["x"][()][keep] if len(keep) else np.zeros((0, c, 2 * h, w), np.float32)
+                xs.append(x[:, :, j * h:(j + 1) * h, :])
+                ys.append(g[f"{side}_label"][()][keep])
+            out[side] = linear_probe(xs[0], ys[0], xs[1], ys[1], max_train=max_train)
+    return out
 
 
 def evaluate_patterns(traj_path: str | Path, data_path: str | Path, out_path: str | Path,
@@ -116,23 +148,28 @@ def evaluate_patterns(traj_path: str | Path, data_path: str | Path, out_path: st
                          "dataset": run.get("dataset", ""), "lr": float(run["optimizer"].get("lr", np.nan)),
                          "config": canonical(run), "provenance": json.dumps(collect(run, "cpu"), default=str)})
     ds = fit_patterns(ds)
+    probe = probe_sides(data_path)
+    ds.attrs.update({f"probe_acc_{side}": float(v) for side, v in probe.items()})
     write_netcdf(ds, out_path)
     return ds
 
 
-def summarize_patterns(pattern_files, out_csv: str | Path, simplicity=(1.0, 1.0), model: str = "two_layer",
+def summarize_patterns(pattern_files, out_csv: str | Path, simplicity=None, model: str = "two_layer",
                        w0: float = 1e-3):
-    """One row per run and pattern: fitted onsets/rates and the toy model's prediction.
+    """One row per run and pattern: measured onsets and the toy model's prediction.
 
     For each ``patterns.nc`` (one run of an experiment) and each one-sided set
     (``top_only``, ``bottom_only``): the swept values, the achieved prevalence and
-    reliability, the baseline's fitted ``onset``/``rate``/``final`` with standard errors,
-    the mean and standard deviation of the onset over all members, the randomized-set
-    accuracies at the last checkpoint (baseline), and the toy model's onset
+    reliability, the onset ``onset`` = half-gain time of the member-mean accuracy curve
+    (``onset_se`` = standard deviation of the members' half-gain times / sqrt(members)),
+    the baseline's sigmoid fit (``sigmoid_onset``, ``rate``, ``final`` with standard
+    errors), the randomized-set accuracies at the last checkpoint (member mean), the probe
+    accuracies and simplicities of each side, and the toy model's half-gain onset
     (:func:`pathdep.analysis.patterns.toy_onsets` with the run's achieved prevalence and
-    reliability, the given ``simplicity`` per side). The toy's time unit is converted to
-    steps with one factor for the whole experiment, ``c = exp(mean(ln onset_emp - ln
-    onset_toy))`` over the rows with a valid fit (column ``toy_onset_steps``).
+    reliability, ``K`` classes, and per side the given ``simplicity`` or, when ``None``, the
+    one measured by the linear probe). The toy's time unit is converted to steps with one
+    factor for the whole experiment, ``c = exp(mean(ln onset - ln toy_onset))`` over the
+    rows where both are valid (column ``toy_onset_steps``).
 
     Returns:
         The table (a pandas DataFrame), also written to ``out_csv``.
@@ -147,29 +184,44 @@ def summarize_patterns(pattern_files, out_csv: str | Path, simplicity=(1.0, 1.0)
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             ds = ds.load()
         a = ds.attrs
+        k = int(a.get("n_classes", 10))
         p = (a["achieved_prevalence_top"], a["achieved_prevalence_bottom"])
         r = (a["achieved_reliability_top"], a["achieved_reliability_bottom"])
-        r = tuple(0.5 if not np.isfinite(v) else v for v in r)
+        r = tuple(1.0 / k if not np.isfinite(v) else v for v in r)
+        q = (float(a.get("probe_acc_top", np.nan)), float(a.get("probe_acc_bottom", np.nan)))
+        if simplicity is None:
+            simp = tuple(probe_simplicity(v, k) if np.isfinite(v) else 1.0 for v in q)
+        else:
+            simp = tuple(float(v) for v in simplicity)
         try:
-            toy = toy_onsets(p, r, simplicity, model=model, w0=w0)["fits"]
+            toy = toy_onsets(p, r, simp, model=model, w0=w0, n_classes=k)
         except ValueError:
-            toy = [{"t0": np.nan}, {"t0": np.nan}]
+            toy = {"onset": [np.nan, np.nan], "final": [np.nan, np.nan], "fits": [{"t0": np.nan}, {"t0": np.nan}]}
         sets = list(ds["set"].values)
-        last = {s: float(ds["acc"].values[sets.index(s), 0, -1]) for s in sets}
+        with np.errstate(all="ignore"):
+            last = {s: float(np.nanmean(ds["acc"].values[sets.index(s), :, -1])) for s in sets}
         for i, side in enumerate(("top", "bottom")):
             j = sets.index(f"{side}_only")
-            on = ds["onset"].values[j]
-            row = {"run": a.get("run", ""), "pattern": side, **{f"swept:{k}": v for k, v in json.loads(a["swept"]).items()},
-                   "prevalence": p[i], "reliability": r[i], "onset": on[0], "onset_se": ds["onset_se"].values[j, 0],
+            half = ds["onset_half"].values[j]
+            nv = int(np.isfinite(half).sum())
+            row = {"run": a.get("run", ""), "pattern": side,
+                   **{f"swept:{kk}": v for kk, v in json.loads(a["swept"]).items()},
+                   "prevalence": p[i], "reliability": r[i], "probe_acc": q[i], "simplicity": simp[i],
+                   "onset": float(ds["onset_half_mean"].values[j]),
+                   "onset_se": float(np.nanstd(half, ddof=1) / np.sqrt(nv)) if nv > 1 else np.nan,
+                   "onset_members_n": nv,
+                   "sigmoid_onset": ds["onset"].values[j, 0], "sigmoid_onset_se": ds["onset_se"].values[j, 0],
                    "rate": ds["rate"].values[j, 0], "rate_se": ds["rate_se"].values[j, 0],
-                   "final": ds["final"].values[j, 0], "onset_members_mean": np.nanmean(on),
-                   "onset_members_std": np.nanstd(on), "toy_onset": toy[i]["t0"]}
+                   "final": ds["final"].values[j, 0],
+                   "toy_onset": float(toy["onset"][i]), "toy_final": float(toy["final"][i]),
+                   "toy_sigmoid_onset": float(toy["fits"][i]["t0"])}
             row.update({f"acc_{s}": v for s, v in last.items()})
             rows.append(row)
     df = pd.DataFrame(rows)
     ok = np.isfinite(df["onset"]) & (df["onset"] > 0) & np.isfinite(df["toy_onset"]) & (df["toy_onset"] > 0)
     scale = float(np.exp(np.mean(np.log(df["onset"][ok]) - np.log(df["toy_onset"][ok])))) if ok.any() else np.nan
     df["toy_onset_steps"] = df["toy_onset"] * scale
+    df["toy_scale"] = scale
     df.attrs["toy_scale"] = scale
     write_csv(df, out_csv)
     return df

@@ -23,7 +23,8 @@ What it computes (rule family ``rules/ntk.smk``; settings: the ``ntk:`` config b
   curves, the top NTK eigenvalue at the end, the catapult classification; the seed's
   two-scalar ``(f, lambda)`` map on the same grid of ``eta lambda_0``.
 * :func:`path_vs_width` (4e): divergence of the perturbed copies vs width, read from the
-  ``metrics.nc`` of an existing width experiment.
+  ``metrics.nc`` of an existing width experiment, and the permutation-aligned distance and
+  the raw/aligned interpolation barriers from its ``analysis.nc``.
 
 Inputs: a prepared dataset (``results/data/<name>.h5``); images are average-pooled by
 ``pool`` and every input is scaled to ``|x|^2 = d`` (so ``x x^T / d`` has unit diagonal).
@@ -58,14 +59,14 @@ DEFAULTS = {
     "seed": 0, "dataset": None, "pool": 4, "activation": "relu", "sigma_w": 1.4142135623730951,
     "sigma_b": 0.1, "dtype": "float32",
     "width_sweep": {"widths": [16, 32, 64, 128, 256, 512, 1024], "depth": 1, "n_train": 128, "n_probe": 16,
-                    "steps": 100, "lr_factor": 0.5},
+                    "steps": 100, "lr_factor": 0.5, "tail_min_width": 128},
     "linearization": {"widths": [64, 256, 1024], "depth": 1, "n_train": 512, "n_test": 128, "steps": 150,
                       "batch_size": 64, "lr": 0.5, "momentum": 0.9, "losses": ["cross_entropy", "mse"],
                       "checkpoints": 16},
     "kernel_regression": {"width": 256, "single_width": 2048, "depth": 1, "n_train": 128, "n_test": 32,
                           "members": 100, "steps": 200, "lr_factor": 0.5, "checkpoints": 21},
     "catapult": {"width": 512, "depth": 1, "n_train": 128, "steps": 300,
-                 "eta_factors": [0.5, 0.9, 1.2, 1.5, 1.8, 2.2, 3.0, 4.0, 6.0, 10.0]},
+                 "eta_factors": [0.5, 0.9, 0.95, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0]},
     "path_experiment": "width",
 }
 SECTIONS = ("width_sweep", "linearization", "kernel_regression", "catapult")
@@ -172,6 +173,13 @@ def width_sweep(spec: dict, data_path, out_path) -> xr.Dataset:
     xp = x[: int(s["n_probe"])]
     widths = [int(v) for v in s["widths"]]
     seeds = _seeds(cfg, "width_sweep", len(widths))
+    # One learning rate for every width: lr_factor * 2 / lambda_0 of the infinite-width NTK
+    # (NTK parameterisation: the kernel, hence eta_crit, is width-independent, so a fixed
+    # lr at a fixed number of steps is the setting of the width-scaling theory).
+    _, th_inf = K.analytic_kernels(x.double().numpy(), depth=int(s["depth"]), sigma_w=cfg["sigma_w"],
+                                   sigma_b=cfg["sigma_b"], activation=cfg["activation"])
+    lam_inf = K.lambda_max(torch.as_tensor(th_inf))
+    lr = float(s["lr_factor"]) * K.eta_crit(lam_inf)
     res = {k: [] for k in ("dparams", "dntk", "dnngp", "lambda0", "lr", "loss0", "loss_end", "seconds")}
     for width, seed in zip(widths, seeds):
         t0 = time.perf_counter()
@@ -180,7 +188,6 @@ def width_sweep(spec: dict, data_path, out_path) -> xr.Dataset:
         th0 = K.empirical_ntk(apply, w0, xp, trace=True, chunk_samples=8, chunk_params=cp)
         thx = K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=max(1, int(2e7 // (len(x) * C))))
         lam0 = K.lambda_max(thx / C)  # traced kernel / O = the per-output kernel at large width
-        lr = float(s["lr_factor"]) * K.eta_crit(lam0)
         k0 = _nngp_emp(m, w0, xp, cfg["sigma_w"], cfg["sigma_b"])
         w1, losses = _gd(apply, w0.clone(), x, Y, lr, int(s["steps"]))
         th1 = K.empirical_ntk(apply, w1, xp, trace=True, chunk_samples=8, chunk_params=cp)
@@ -192,11 +199,17 @@ def width_sweep(spec: dict, data_path, out_path) -> xr.Dataset:
             res[k_].append(v)
     ds = xr.Dataset({k: (("width",), np.asarray(v, dtype=float)) for k, v in res.items()},
                     coords={"width": widths})
+    tail = np.asarray(widths) >= float(s["tail_min_width"])
     for q in ("dparams", "dntk", "dnngp"):
         a, se = K.fit_exponent(widths, res[q])
         ds[f"exponent_{q}"] = ((), a)
         ds[f"exponent_{q}_se"] = ((), se)
-    ds.attrs.update(_attrs(cfg, "width_sweep", {"n_train": len(x), "n_probe": len(xp), "outputs": C}, data_path))
+        a, se = K.fit_exponent(np.asarray(widths)[tail], np.asarray(res[q])[tail])
+        ds[f"exponent_{q}_tail"] = ((), a)
+        ds[f"exponent_{q}_tail_se"] = ((), se)
+    ds["lambda0_infinite"] = ((), lam_inf)
+    ds.attrs.update(_attrs(cfg, "width_sweep", {"n_train": len(x), "n_probe": len(xp), "outputs": C,
+                                                "tail_min_width": float(s["tail_min_width"])}, data_path))
     write_netcdf(ds, out_path)
     return ds
 
@@ -337,7 +350,7 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
     cp = max(1, int(2e7 // D))
     th0 = K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=cp)
     lam0 = K.lambda_max(th0)
-    factors = np.asarray(s["eta_factors"], dtype=float)   # eta / (2 / lambda_0)
+    factors = np.sort(np.asarray(s["eta_factors"], dtype=float))   # eta / (2 / lambda_0), ascending
     steps = int(s["steps"])
     loss = np.full((len(factors), steps + 1), np.nan)
     lam_end = np.full(len(factors), np.nan)
@@ -363,6 +376,14 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
         f_map[i], l_map[i] = K.catapult_map(f_init, 1.0, 2.0 * fac, float(s["width"]), steps)
     onset = factors[np.argmax(catapulted)] if catapulted.any() else np.nan
     div = factors[np.argmax(diverged)] if diverged.any() else np.nan
+    # measured eta_crit: bracketed by the largest factor whose loss never rises and the
+    # smallest one whose loss rises at some step (relative tolerance 1e-9)
+    with np.errstate(invalid="ignore"):
+        rose = np.array([bool(np.any(~np.isfinite(r)) or np.any(np.diff(r) > 1e-9 * np.abs(r[:-1])))
+                         for r in loss])
+    first = int(np.argmax(rose)) if rose.any() else len(factors)
+    crit_lo = float(factors[first - 1]) if first > 0 else np.nan
+    crit_hi = float(factors[first]) if first < len(factors) else np.nan
     ds = xr.Dataset({
         "loss": (("eta_factor", "step"), loss),
         "lambda_end": (("eta_factor",), lam_end),
@@ -371,7 +392,9 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
         "diverged": (("eta_factor",), diverged.astype(int)),
         "map_f": (("eta_factor", "step"), f_map), "map_lambda": (("eta_factor", "step"), l_map),
         "lambda0": ((), lam0), "eta_crit": ((), 2.0 / lam0),
+        "loss_rose": (("eta_factor",), rose.astype(int)),
         "catapult_onset_factor": ((), float(onset)), "divergence_factor": ((), float(div)),
+        "eta_crit_measured_lo_factor": ((), crit_lo), "eta_crit_measured_hi_factor": ((), crit_hi),
     }, coords={"eta_factor": factors, "eta": ("eta_factor", factors * 2.0 / lam0), "step": np.arange(steps + 1)})
     ds.attrs.update(_attrs(cfg, "catapult", {"n_train": D, "width": int(s["width"])}, data_path))
     write_netcdf(ds, out_path)
@@ -379,19 +402,44 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
 
 
 # ----------------------------------------------------------------------------- 4e
-def path_vs_width(metrics_paths, out_path) -> xr.Dataset:
-    """Final divergence of perturbed members vs hidden width, from a width experiment's
-    ``metrics.nc`` files (member 0 is the baseline)."""
+def _run_width(attrs_config: str) -> int:
+    run = json.loads(attrs_config)
+    return int(run["model"]["hidden"][0]) if run["model"].get("hidden") else int(run["model"]["width"])
+
+
+def path_vs_width(metrics_paths, out_path, analysis_paths=None) -> xr.Dataset:
+    """Path dependence vs hidden width from a width experiment (member 0 is the baseline).
+
+    From each run's ``metrics.nc``: the final weight distance ``dist``, ``dist_rel``,
+    ``dist_over_init`` and the function-space ``fs_l2_logits`` of the perturbed members
+    (mean and std over members). From its ``analysis.nc`` (optional, same order): the
+    permutation-aligned distance ``dist_aligned`` at the last aligned checkpoint and the
+    linear interpolation barrier (Entezari et al. 2022) on the test subset at the last
+    interpolation checkpoint, raw and after alignment (``barrier_raw``,
+    ``barrier_aligned``). Exponents ``~ width^a`` are fitted to the means.
+    """
+    analysis_paths = list(analysis_paths or [])
+    if analysis_paths and len(analysis_paths) != len(metrics_paths):
+        raise ValueError("ntk.path_experiment: one analysis.nc per metrics.nc expected")
     rows = []
-    for p in metrics_paths:
+    for i, p in enumerate(metrics_paths):
         with xr.open_dataset(p) as m:
-            run = json.loads(m.attrs["config"])
-            width = int(run["model"]["hidden"][0]) if run["model"].get("hidden") else int(run["model"]["width"])
+            width = _run_width(m.attrs["config"])
             pert = m.isel(member=slice(1, None))
             last = int(np.nanmax(np.where(np.isfinite(pert["dist"].values).all(0), np.arange(m.sizes["checkpoint"]), -1)))
             vals = {q: pert[q].isel(checkpoint=last).values for q in ("dist", "dist_rel", "dist_over_init", "fs_l2_logits")}
-            rows.append((width, {q: (float(np.nanmean(v)), float(np.nanstd(v))) for q, v in vals.items()},
-                         int(m["step"].values[last])))
+            final_step = int(m["step"].values[last])
+        if analysis_paths:
+            with xr.open_dataset(analysis_paths[i]) as an:
+                if _run_width(an.attrs["config"]) != width:
+                    raise ValueError(f"{analysis_paths[i]}: width differs from {p}")
+                da = an["dist_aligned"].isel(member=slice(1, None)).values
+                ok = np.where(np.isfinite(da).all(0))[0]
+                vals["dist_aligned"] = da[:, ok[-1]] if ok.size else np.full(da.shape[0], np.nan)
+                bar = an["barrier"].sel(split="test").isel(icheckpoint=-1)
+                vals["barrier_raw"] = bar.sel(align="raw").values
+                vals["barrier_aligned"] = bar.sel(align="aligned").values
+        rows.append((width, {q: (float(np.nanmean(v)), float(np.nanstd(v))) for q, v in vals.items()}, final_step))
     rows.sort(key=lambda r: r[0])
     widths = [r[0] for r in rows]
     data = {}
@@ -399,11 +447,13 @@ def path_vs_width(metrics_paths, out_path) -> xr.Dataset:
         data[q] = (("width",), np.array([r[1][q][0] for r in rows]))
         data[f"{q}_std"] = (("width",), np.array([r[1][q][1] for r in rows]))
     ds = xr.Dataset(data, coords={"width": widths, "final_step": ("width", [r[2] for r in rows])})
-    for q in ("dist", "dist_over_init", "fs_l2_logits"):
-        a, se = K.fit_exponent(widths, ds[q].values)
-        ds[f"exponent_{q}"] = ((), a)
-        ds[f"exponent_{q}_se"] = ((), se)
+    for q in ("dist", "dist_over_init", "fs_l2_logits", "dist_aligned", "barrier_raw", "barrier_aligned"):
+        if q in ds:
+            a, se = K.fit_exponent(widths, ds[q].values)
+            ds[f"exponent_{q}"] = ((), a)
+            ds[f"exponent_{q}_se"] = ((), se)
     ds.attrs.update({"section": "path_vs_width", "sources": json.dumps([str(p) for p in metrics_paths]),
+                     "analysis_sources": json.dumps([str(p) for p in analysis_paths]),
                      "provenance": json.dumps(collect({}, "cpu"), default=str)})
     write_netcdf(ds, out_path)
     return ds

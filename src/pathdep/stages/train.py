@@ -42,7 +42,6 @@ import numpy as np
 import torch
 
 from pathdep.core.context import RunContext, canonical, run_seeds
-from pathdep.core.dynamics import make_ensemble_step
 from pathdep.core.fast import ensemble_step_for
 from pathdep.core.init import init_params, perturb
 from pathdep.core.loop import LoopSink, LoopStopped, run_loop
