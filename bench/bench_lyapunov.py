@@ -7,9 +7,10 @@ What it measures:
    ``torch.func.grad`` over ``pathdep.core.models.make_apply``: the unit), and the time
    per step of Benettin's method with k = 1, 8, 32 tangent vectors relative to it:
    before (vmapped ``torch.func.jvp`` of that generic step + Householder QR) and after
-   (jvp of :func:`pathdep.core.fast.make_fast_step`, whose first-layer tangents of all k
-   vectors are one GEMM, + CholeskyQR2 :func:`pathdep.analysis.lyapunov.qr_cholesky`,
-   also with a QR every 4 steps); the QRs alone are timed too.
+   (jvp of the generic step or of :func:`pathdep.core.fast.make_fast_step`, whose
+   first-layer tangents of all k vectors are one GEMM, with ``qr="auto"``: CholeskyQR2
+   :func:`pathdep.analysis.lyapunov.qr_cholesky` for k >= 16, else LAPACK; also with a QR
+   every 4 steps); the QRs alone are timed too.
 2. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks
    (float64) with full 9x9 Jacobians (closed form, :class:`~pathdep.analysis.lyapunov_study.ClosedForm`,
    vs the vmapped ``jacfwd`` used before), batched QR and the Ginelli CLV buffer, in
@@ -92,9 +93,11 @@ def bench_mlp(steps: int, repeat: int) -> list[tuple[str, float, float, float]]:
     rows = [("plain SGD step (generic, the unit)", t_plain, m_plain, 1.0),
             ("plain SGD step (fast gradient)", t_pf, m_pf, t_pf / t_plain)]
     for k in (1, 8, 32):
-        for label, Fm, qr, qe in (("generic jvp + Householder QR", F, "householder", 1),
-                                  ("fast jvp + CholeskyQR2", F_fast, "cholesky", 1),
-                                  ("fast jvp + CholeskyQR2 every 4", F_fast, "cholesky", 4)):
+        for label, Fm, qr, qe in (("generic jvp + Householder QR (before)", F, "householder", 1),
+                                  ("generic jvp + auto QR", F, "auto", 1),
+                                  ("fast jvp + auto QR", F_fast, "auto", 1),
+                                  ("generic jvp + auto QR every 4", F, "auto", 4),
+                                  ("fast jvp + auto QR every 4", F_fast, "auto", 4)):
             if qe > 1 and k == 1:
                 continue
             t, m = (v / steps for v in timeit(

@@ -114,6 +114,7 @@ def get_lyapunov_spec():
     spec = dict(config.get("lyapunov") or {})
     spec.pop("experiments", None)
     spec.pop("study", None)
+    spec.pop("tangent_experiment", None)
     return spec
 
 
@@ -122,8 +123,37 @@ def get_lyapunov_experiments():
     return list((config.get("lyapunov") or {}).get("experiments") or [])
 
 
+def get_lyapunov_tangent():
+    """`lyapunov.tangent_experiment` (an epsilon sweep on one baseline) or None; its first run
+    gets the one Benettin spectrum, all its runs' metrics give the measured rates."""
+    name = (config.get("lyapunov") or {}).get("tangent_experiment")
+    if name and name not in RUNS:
+        raise ValueError(f"config: lyapunov.tangent_experiment: unknown experiment {name!r} "
+                         f"(expected one of: {', '.join(RUNS)})")
+    return name or None
+
+
+def get_lyapunov_tangent_metrics():
+    name = get_lyapunov_tangent()
+    return {r["run"]: f"results/{name}/{r['run']}/metrics.nc" for r in RUNS[name]} if name else {}
+
+
+def get_lyapunov_tangent_params():
+    """{"spectrum": lyapunov.nc of the first run, "epsilon": {run: eps}} or {}."""
+    name = get_lyapunov_tangent()
+    if not name:
+        return {}
+    first = RUNS[name][0]["run"]
+    return {"spectrum": f"results/{name}/{first}/lyapunov.nc",
+            "epsilon": {r["run"]: float((r.get("perturbation") or {}).get("epsilon", "nan")) for r in RUNS[name]}}
+
+
 def get_lyapunov_files():
-    return run_outputs("lyapunov", get_lyapunov_experiments())
+    out = run_outputs("lyapunov", get_lyapunov_experiments())
+    name = get_lyapunov_tangent()
+    if name and name not in get_lyapunov_experiments():
+        out.append(get_lyapunov_tangent_params()["spectrum"])
+    return out
 
 
 def get_lyapunov_study_spec():

@@ -1,7 +1,9 @@
-# Lyapunov analyses (issue 5): Benettin spectra of the baselines' training maps (rebuilt
-# from the recorded config and initial weights), their link to the measured divergence of
-# the ensembles, and the 2-2-1 study of early indicators of failed runs. Settings: the
-# top-level `lyapunov:` block of the config, passed through params:.
+# Lyapunov analyses (issues 5, 9): Benettin spectra of the baselines' training maps (rebuilt
+# from the recorded config and initial weights; a transient, then an accumulated window),
+# their link to the measured divergence of the ensembles over the same window (plus the
+# `tangent_experiment`: an epsilon sweep on one baseline against ONE Benettin run of it),
+# and the 2-2-1 study of early indicators of failed runs. Settings: the top-level
+# `lyapunov:` block of the config, passed through params:.
 localrules:
     lyapunov_link,
 
@@ -35,6 +37,10 @@ rule lyapunov:
 rule lyapunov_link:
     input:
         spectra=get_lyapunov_files(),
+        tangent_metrics=get_lyapunov_tangent_metrics().values(),
+    params:
+        tangent=get_lyapunov_tangent_params(),
+        tangent_runs=list(get_lyapunov_tangent_metrics()),
     output:
         csv=report(
             "results/lyapunov/link.csv",
@@ -65,6 +71,11 @@ rule lyapunov_study:
     output:
         study="results/lyapunov/study.nc",
         roc="results/lyapunov/roc.nc",
+        auc=report(
+            "results/lyapunov/study_auc.csv",
+            caption="../report/lyapunov_study.rst",
+            category="Lyapunov",
+        ),
         loss_pdf="results/figures/lyapunov_study_loss.pdf",
         loss_png=report(
             "results/figures/lyapunov_study_loss.png",

@@ -2,7 +2,7 @@
 # of kernel/parameter change (4a), network vs linearisation (4b), closed-form MSE dynamics
 # vs an ensemble (4c), the catapult learning-rate sweep (4d), each a self-contained job on a
 # prepared dataset; and path dependence vs width (4e) from an existing width experiment's
-# metrics. Settings: the top-level `ntk:` block, passed through params:.
+# metrics.nc and analysis.nc (aligned distance, barriers). Settings: the top-level `ntk:` block, passed through params:.
 
 
 rule ntk_section:
@@ -38,6 +38,7 @@ rule ntk_section:
 rule ntk_path_width:
     input:
         metrics=get_ntk_path_metrics(),
+        analysis=[p.replace("/metrics.nc", "/analysis.nc") for p in get_ntk_path_metrics()],
     output:
         nc="results/ntk/path_vs_width.nc",
         pdf="results/figures/ntk_path_vs_width.pdf",

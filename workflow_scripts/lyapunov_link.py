@@ -4,11 +4,15 @@ import sys
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
 from pathdep.io.atomic import write_csv  # noqa: E402
-from pathdep.stages.lyapunov import link_table  # noqa: E402
 from pathdep.plots.lyapunov import plot_link, plot_spectrum  # noqa: E402
+from pathdep.stages.lyapunov import link_table  # noqa: E402
 
-out = snakemake.output  # noqa: F821
-table = link_table(list(snakemake.input.spectra))  # noqa: F821
+out, params = snakemake.output, snakemake.params  # noqa: F821
+tangent = None
+if params.tangent:
+    tangent = dict(params.tangent)
+    tangent["metrics"] = dict(zip(params.tangent_runs, snakemake.input.tangent_metrics))  # noqa: F821
+table = link_table(list(snakemake.input.spectra), tangent=tangent)  # noqa: F821
 write_csv(table, out.csv)
 print(table.to_string())
 plot_link(table, out.link_pdf, out.link_png)

@@ -97,11 +97,16 @@ def test_toy_known_limits():
             o = toy_onsets(p, (0.9, 0.9), (1.0, 1.0), model=model, n_classes=10)["onset"]
             assert np.all(np.isfinite(o)) and o[0] == pytest.approx(o[1], rel=1e-6), (model, p)
         # reliability 0.5 of 10 classes is 4/9 above chance: learned, but later than a reliable one
-        slow = toy_onsets((1.0, 1.0), (0.5, 1.0), (1.0, 1.0), model=model, n_classes=10)
-        assert np.isfinite(slow["onset"][0]) and slow["onset"][0] > slow["onset"][1], model
-        assert slow["final"][0] > 0
+        # (beside a bottom side of reliability 0.9; a perfectly reliable one would explain the label
+        # alone, and the squared-loss toy then never learns the other side: w* = 0)
+        slow = toy_onsets((1.0, 1.0), (0.5, 0.9), (1.0, 1.0), model=model, n_classes=10)
+        fast = toy_onsets((1.0, 1.0), (1.0, 0.9), (1.0, 1.0), model=model, n_classes=10)
+        assert np.isfinite(slow["onset"][0]) and 0 < slow["final"][0] < fast["final"][0], model
+        if model == "two_layer":  # the linear toy's time scales are S's eigenvalues: reliability sets only the level
+            assert slow["onset"][0] > slow["onset"][1] and slow["onset"][0] > fast["onset"][0]
+        assert np.isnan(toy_onsets((1.0, 1.0), (0.5, 1.0), (1.0, 1.0), model=model, n_classes=10)["onset"][0])
         # ... whereas reliability 0.5 of 2 classes carries no signal: never learned
-        assert np.isnan(toy_onsets((1.0, 1.0), (0.5, 1.0), (1.0, 1.0), model=model, n_classes=2)["onset"][0])
+        assert np.isnan(toy_onsets((1.0, 1.0), (0.5, 0.9), (1.0, 1.0), model=model, n_classes=2)["onset"][0])
     # the ordering the sigmoid midpoint got wrong: a rare (p = 0.4) top side after an always-shown bottom
     o = toy_onsets((0.4, 1.0), (1.0, 0.9), (1.0, 1.0), n_classes=10)["onset"]
     assert o[0] > 2 * o[1]

@@ -67,22 +67,45 @@ def test_catapult(data, tmp_path):
     assert float(cat["map_lambda"].values[-1]) < 1.0 / 1.6
 
 
-def test_path_vs_width(tmp_path):
-    paths = []
-    for i, w in enumerate([25, 100, 400]):
-        K, C = 4, 3
-        dist = np.tile(np.linspace(1e-3, 1e-2 / np.sqrt(w), C), (K, 1))
-        ds = xr.Dataset({q: (("member", "checkpoint"), dist * (1 + 0.1 * np.arange(K))[:, None])
-                         for q in ("dist", "dist_rel", "dist_over_init", "fs_l2_logits")},
+def write_width_files(tmp_path, widths=(25, 100, 400)):
+    """Synthetic metrics.nc + analysis.nc of a width experiment with planted power laws:
+    dist ~ w^-1/2, dist_aligned = dist / 2, barriers ~ w^-1 (raw) and w^-2 (aligned)."""
+    metrics, analyses = [], []
+    K, C = 4, 3
+    for i, w in enumerate(widths):
+        dist = np.tile(np.linspace(1e-3, 1e-2 / np.sqrt(w), C), (K, 1)) * (1 + 0.1 * np.arange(K))[:, None]
+        ds = xr.Dataset({q: (("member", "checkpoint"), dist) for q in ("dist", "dist_rel", "dist_over_init", "fs_l2_logits")},
                         coords={"step": ("checkpoint", [0, 10, 20])})
         ds.attrs["config"] = '{"model": {"hidden": [%d]}}' % w
-        p = tmp_path / f"m{i}.nc"
-        ds.to_netcdf(p)
-        paths.append(p)
-    out = S.path_vs_width(paths, tmp_path / "p.nc")
+        metrics.append(tmp_path / f"m{i}.nc")
+        ds.to_netcdf(metrics[-1])
+        al = dist / 2
+        al[:, -1] = np.nan          # last checkpoint not aligned: the last aligned one is used
+        al[:, 1] = 1e-2 / np.sqrt(w) / 2
+        bar = np.empty((2, 2, K - 1, 2))   # align x split x imember x icheckpoint
+        bar[0], bar[1] = 1.0 / w, 1.0 / w ** 2
+        an = xr.Dataset({"dist_aligned": (("member", "checkpoint"), al),
+                         "barrier": (("align", "split", "imember", "icheckpoint"), bar)},
+                        coords={"align": ["raw", "aligned"], "split": ["train", "test"]})
+        an.attrs["config"] = ds.attrs["config"]
+        analyses.append(tmp_path / f"a{i}.nc")
+        an.to_netcdf(analyses[-1])
+    return metrics, analyses
+
+
+def test_path_vs_width(tmp_path):
+    metrics, analyses = write_width_files(tmp_path)
+    out = S.path_vs_width(metrics[::-1], tmp_path / "p.nc", analyses[::-1])
     assert list(out["width"].values) == [25, 100, 400]
     assert float(out["exponent_dist"]) == pytest.approx(-0.5, abs=1e-9)
+    assert float(out["exponent_dist_aligned"]) == pytest.approx(-0.5, abs=1e-9)
+    assert float(out["exponent_barrier_raw"]) == pytest.approx(-1.0, abs=1e-9)
+    assert float(out["exponent_barrier_aligned"]) == pytest.approx(-2.0, abs=1e-9)
     assert int(out["final_step"].values[0]) == 20
+    # without analysis files: the metrics-only variables
+    assert "dist_aligned" not in S.path_vs_width(metrics, tmp_path / "q.nc")
+    with pytest.raises(ValueError, match="one analysis.nc per metrics.nc"):
+        S.path_vs_width(metrics, tmp_path / "r.nc", analyses[:1])
 
 
 def test_unknown_section(tmp_path):

@@ -183,6 +183,23 @@ def _loss_and_delta(loss: str, out: torch.Tensor, y: torch.Tensor):
 # --------------------------------------------------------------------------- MLP tail
 
 
+class _Out:
+    """Receives each parameter tensor's gradient ``g (K, n)`` for the slice ``sl``: stores
+    it into ``G (K, P)``, or, for plain SGD (``lr`` given: no momentum, no weight decay),
+    stores the updated weights ``W[:, sl] - lr g`` directly (one pass fewer over the
+    ``(K, P)`` arrays, which dominate at large K)."""
+
+    def __init__(self, W: torch.Tensor, lr: torch.Tensor | None):
+        self.W, self.lr = W, lr
+        self.G = torch.empty_like(W)
+
+    def put(self, sl: slice, g: torch.Tensor) -> None:
+        if self.lr is None:
+            self.G[:, sl] = g
+        else:
+            self.G[:, sl] = self.W[:, sl] - self.lr[:, None] * g
+
+
 def _tail_forward(spec: _Spec, W: torch.Tensor, a: torch.Tensor, start: int, cache: list):
     """Fully connected layers ``start ..`` on ``a (K, B, n)``; returns the logits."""
     n = len(spec.fc)
@@ -203,16 +220,16 @@ def _tail_forward(spec: _Spec, W: torch.Tensor, a: torch.Tensor, start: int, cac
     raise AssertionError
 
 
-def _tail_backward(spec: _Spec, W: torch.Tensor, G: torch.Tensor, delta: torch.Tensor,
+def _tail_backward(spec: _Spec, W: torch.Tensor, G: _Out, delta: torch.Tensor,
                    start: int, cache: list) -> torch.Tensor:
     """Backward through fc layers ``n-1 .. start``; writes their gradients into ``G``;
     returns ``dL/d a_start`` (the input of layer ``start``)."""
     for i in range(len(spec.fc) - 1, start - 1, -1):
         ws, shape, bs = spec.fc[i]
         a_in, _, _ = cache[i - start]
-        G[:, ws] = torch.bmm(delta.transpose(1, 2), a_in).reshape(W.shape[0], -1)
+        G.put(ws, torch.bmm(delta.transpose(1, 2), a_in).reshape(W.shape[0], -1))
         if bs is not None:
-            G[:, bs] = delta.sum(1)
+            G.put(bs, delta.sum(1))
         delta = torch.bmm(delta, _w(W, ws, shape))  # (K, B, in)
         if i > start:
             _, z, h = cache[i - 1 - start]
@@ -220,7 +237,8 @@ def _tail_backward(spec: _Spec, W: torch.Tensor, G: torch.Tensor, delta: torch.T
     return delta
 
 
-def _mlp_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str):
+def _mlp_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str,
+              lr: torch.Tensor | None = None):
     K = W.shape[0]
     B = x.shape[0]
     x = x.reshape(B, -1)
@@ -231,7 +249,7 @@ def _mlp_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lo
         z0 = torch.addmm(W[:, bs].reshape(K * h), x, W0.t())
     else:
         z0 = x @ W0.t()
-    G = torch.empty_like(W)
+    G = _Out(W, lr)
     if len(spec.fc) == 1:
         out = z0.reshape(B, K, h).transpose(0, 1)
         value, delta = _loss_and_delta(loss, out, y)
@@ -245,10 +263,14 @@ def _mlp_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lo
         dA = dA.transpose(0, 1).reshape(B, K * h)
         d0 = _act_back(spec.act, dA, z0, a0)
     # first layer's weight gradient of all members: ONE GEMM (K*h, B) @ (B, d)
-    G[:, ws] = (d0.t() @ x).reshape(K, h * d)
+    if lr is None:
+        G.G[:, ws] = (d0.t() @ x).reshape(K, h * d)
+    else:  # fused plain SGD: W0 - (lr_k d0_k)^T x as ONE GEMM with beta = 1
+        d0s = d0 * lr.repeat_interleave(h)
+        G.G[:, ws] = torch.addmm(W0, d0s.t(), x, alpha=-1).reshape(K, h * d)
     if bs is not None:
-        G[:, bs] = d0.sum(0).reshape(K, h)
-    return G, value
+        G.put(bs, d0.sum(0).reshape(K, h))
+    return G.G, value
 
 
 # --------------------------------------------------------------------------- LeNet-5
@@ -260,7 +282,8 @@ def _conv_back(grad_out, inp, weight, has_bias, padding, groups, need_input):
         [1, 1], False, [0, 0], groups, [need_input, True, has_bias])
 
 
-def _lenet_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str):
+def _lenet_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str,
+                lr: torch.Tensor | None = None):
     K = W.shape[0]
     x = x.reshape(-1, *spec.in_shape)
     B = x.shape[0]
@@ -282,22 +305,22 @@ def _lenet_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, 
     cache: list = []
     out = _tail_forward(spec, W, feat, 0, cache)
     value, delta = _loss_and_delta(loss, out, y)
-    G = torch.empty_like(W)
+    G = _Out(W, lr)
     dfeat = _tail_backward(spec, W, G, delta, 0, cache)  # (K, B, n_flat)
     dp1 = dfeat.transpose(0, 1).reshape(p1.shape)
     da1 = torch.ops.aten.avg_pool2d_backward(dp1, a1, [2, 2], [2, 2], [0, 0], False, True, None)
     dz1 = _act_back(spec.act, da1, z1, a1)
     dp0, gW1, gb1 = _conv_back(dz1, p0, W1, bs1 is not None, (0, 0), K, True)
-    G[:, ws1] = gW1.reshape(K, -1)
+    G.put(ws1, gW1.reshape(K, -1))
     if bs1 is not None:
-        G[:, bs1] = gb1.reshape(K, c1)
+        G.put(bs1, gb1.reshape(K, c1))
     da0 = torch.ops.aten.avg_pool2d_backward(dp0, a0, [2, 2], [2, 2], [0, 0], False, True, None)
     dz0 = _act_back(spec.act, da0, z0, a0)
     _, gW0, gb0 = _conv_back(dz0, x, W0, bs0 is not None, spec.pad0, 1, False)
-    G[:, ws0] = gW0.reshape(K, -1)
+    G.put(ws0, gW0.reshape(K, -1))
     if bs0 is not None:
-        G[:, bs0] = gb0.reshape(K, c0)
-    return G, value
+        G.put(bs0, gb0.reshape(K, c0))
+    return G.G, value
 
 
 # --------------------------------------------------------------------------- public
@@ -369,6 +392,22 @@ def make_fast_ensemble_step(module: nn.Module, layout: Layout, loss: str, optimi
     """
     grads = fast_gradients(module, layout, loss)
     update = torch.vmap(optimizer.update, in_dims=(0, 0, 0, 0))
+    plain_sgd = (optimizer.name == "sgd" and not optimizer.nesterov
+                 and {"momentum", "weight_decay"} <= set(optimizer.zero))
+    if plain_sgd:
+        spec = _Spec(module, layout)
+        fn = _mlp_grad if spec.kind == "mlp" else _lenet_grad
+
+        def sgd_step(W, states, x, y, hp):
+            # w - lr g fused into the gradient pass (Optimizer._sgd with momentum and
+            # weight decay specialised away: the buffer is untouched, the counter steps)
+            with torch.no_grad():
+                lr = hp["lr"].to(W.dtype) if "lr" in hp else torch.full(
+                    (W.shape[0],), optimizer.defaults["lr"], dtype=W.dtype, device=W.device)
+                W_new, value = fn(spec, W, x, y, loss, lr)
+                return W_new, (states[0] + 1, *states[1:]), value
+
+        return sgd_step
 
     def ens_step(W, states, x, y, hp):
         G, value = grads(W, x, y)

@@ -313,7 +313,7 @@ def _fig_divergence_vs(dms, das, cols, exp, outputs):
     ax.set_xlabel(r"learning-rate-corrected time $lr_{eff} \cdot t$")
     ax.set_title(r"$|w_k - w_0|$ against $lr_{eff} \cdot t$", fontsize=10)
     ax.legend(fontsize=6)
-    fig.suptitle(f"{exp}: divergence against {hname} (mean +- sem over members)")
+    fig.suptitle(f"{exp}: divergence against {hname} (mean +- sem over the perturbed members)")
     return save(fig, *_out(outputs, "divergence_vs"))
 
 

@@ -72,7 +72,10 @@ def plot_linearization(path, pdf, png):
         ax.set_yscale("log")
         ax.set_xlabel("step + 1")
         ax.set_ylabel("RMS logit deviation |f - f_lin|")
-        ax.set_title(f"network vs linearisation ({loss}, SGD+momentum)", fontsize=9)
+        lr = f", lr {float(ds['lr'].sel(loss=loss)):g}" if "lr" in ds.coords else ""
+        mom = ds.attrs.get("momentum")
+        ax.set_title(f"network vs linearisation ({loss}, SGD{f' momentum {mom:g}' if mom else '+momentum'}{lr})",
+                     fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, pdf, png)
@@ -166,21 +169,34 @@ def plot_catapult(path, pdf, png):
 
 
 def plot_path_width(path, pdf, png):
-    """4e: final divergence of perturbed members vs width."""
+    """4e: path dependence of the perturbed members vs width: raw and aligned weight
+    distance, function-space distance, and (when the analysis files were read) the raw and
+    aligned interpolation barriers; each panel titled with its fitted slope."""
     ds = _load(path)
     w = ds["width"].values
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, q, lab in ((axes[0], "dist_over_init", "|w_k - w_0|_T / |w_k - w_0|_0"),
-                       (axes[1], "fs_l2_logits", "function-space L2 of logits")):
-        ax.errorbar(w, ds[q].values, yerr=ds[f"{q}_std"].values, fmt="o-", capsize=3)
+    panels = [(("dist_over_init", "dist growth |w_k - w_0|_T / |w_k - w_0|_0"),),
+              (("dist", "raw |w_k - w_0|"), ("dist_aligned", "aligned |w_0 - P w_k|")),
+              (("fs_l2_logits", "function-space L2 of logits"),)]
+    if "barrier_raw" in ds:
+        panels.append((("barrier_raw", "raw"), ("barrier_aligned", "aligned")))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    for ax, group in zip(axes[0], panels):
+        titles = []
+        for q, lab in group:
+            y = ds[q].values
+            ok = np.isfinite(y) & (y > 0)
+            ax.errorbar(w[ok], y[ok], yerr=ds[f"{q}_std"].values[ok], fmt="o-", capsize=3, label=lab)
+            if f"exponent_{q}" in ds:
+                titles.append(f"{q}: slope {float(ds[f'exponent_{q}']):+.2f}±{float(ds[f'exponent_{q}_se']):.2f}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("hidden width")
-        ax.set_ylabel(lab)
-        if f"exponent_{q}" in ds:
-            ax.set_title(f"slope {float(ds[f'exponent_{q}']):+.2f} ± {float(ds[f'exponent_{q}_se']):.2f} "
-                         f"(step {int(ds['final_step'].values[-1])})", fontsize=9)
-    fig.suptitle("Path dependence vs width (perturbed copies of the init)", fontsize=10)
+        ax.set_ylabel(group[0][1] if len(group) == 1 else
+                      ("distance to the baseline" if group[0][0] == "dist" else "test loss barrier (last checkpoint)"))
+        if len(group) > 1:
+            ax.legend(fontsize=7)
+        ax.set_title("\n".join(titles), fontsize=8)
+    fig.suptitle(f"Path dependence vs width (perturbed copies; step {int(ds['final_step'].values[-1])})", fontsize=10)
     fig.tight_layout()
     return save(fig, pdf, png)
 

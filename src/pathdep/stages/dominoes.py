@@ -166,8 +166,9 @@ def summarize_patterns(pattern_files, out_csv: str | Path, simplicity=None, mode
     errors), the randomized-set accuracies at the last checkpoint (member mean), the probe
     accuracies and simplicities of each side, and the toy model's half-gain onset
     (:func:`pathdep.analysis.patterns.toy_onsets` with the run's achieved prevalence and
-    reliability, ``K`` classes, and per side the given ``simplicity`` or, when ``None``, the
-    one measured by the linear probe). The toy's time unit is converted to steps with one
+    reliability, ``K`` classes, and per side the given ``simplicity`` (a ``(top, bottom)``
+    pair or a ``{side: s}`` dict) or, for a side not given, ``probe_simplicity`` of the one
+    measured by the linear probe). The toy's time unit is converted to steps with one
     factor for the whole experiment, ``c = exp(mean(ln onset - ln toy_onset))`` over the
     rows where both are valid (column ``toy_onset_steps``).
 
@@ -189,10 +190,9 @@ def summarize_patterns(pattern_files, out_csv: str | Path, simplicity=None, mode
         r = (a["achieved_reliability_top"], a["achieved_reliability_bottom"])
         r = tuple(1.0 / k if not np.isfinite(v) else v for v in r)
         q = (float(a.get("probe_acc_top", np.nan)), float(a.get("probe_acc_bottom", np.nan)))
-        if simplicity is None:
-            simp = tuple(probe_simplicity(v, k) if np.isfinite(v) else 1.0 for v in q)
-        else:
-            simp = tuple(float(v) for v in simplicity)
+        given = dict(zip(("top", "bottom"), simplicity)) if isinstance(simplicity, (tuple, list)) else dict(simplicity or {})
+        simp = tuple(float(given[side]) if side in given else (probe_simplicity(v, k) if np.isfinite(v) else 1.0)
+                     for side, v in zip(("top", "bottom"), q))
         try:
             toy = toy_onsets(p, r, simp, model=model, w0=w0, n_classes=k)
         except ValueError:

@@ -61,7 +61,7 @@ DEFAULTS = {
     "width_sweep": {"widths": [16, 32, 64, 128, 256, 512, 1024], "depth": 1, "n_train": 128, "n_probe": 16,
                     "steps": 100, "lr_factor": 0.5, "tail_min_width": 128},
     "linearization": {"widths": [64, 256, 1024], "depth": 1, "n_train": 512, "n_test": 128, "steps": 150,
-                      "batch_size": 64, "lr": 0.5, "momentum": 0.9, "losses": ["cross_entropy", "mse"],
+                      "batch_size": 64, "lr": {"cross_entropy": 0.5, "mse": 0.1}, "momentum": 0.9, "losses": ["cross_entropy", "mse"],
                       "checkpoints": 16},
     "kernel_regression": {"width": 256, "single_width": 2048, "depth": 1, "n_train": 128, "n_test": 32,
                           "members": 100, "steps": 200, "lr_factor": 0.5, "checkpoints": 21},
@@ -225,8 +225,10 @@ def linearization(spec: dict, data_path, out_path) -> xr.Dataset:
     losses = list(s["losses"])
     steps, bs = int(s["steps"]), int(s["batch_size"])
     ck = np.unique(np.round(np.geomspace(1, steps + 1, int(s["checkpoints"])) - 1).astype(int))
-    opt, hp = optimizer_from_config({"name": "sgd", "lr": float(s["lr"]), "momentum": float(s["momentum"])})
-    hpt = {k: torch.tensor(v, dtype=dt) for k, v in hp.items()}
+    lrs = s["lr"] if isinstance(s["lr"], dict) else {q: s["lr"] for q in losses}
+    missing = [q for q in losses if q not in lrs]
+    if missing:
+        raise ValueError(f"ntk.linearization.lr: no learning rate for loss {missing[0]!r}")
     rng = np.random.default_rng(_seeds(cfg, "linearization", 1)[0])
     order = np.concatenate([rng.permutation(len(x)) for _ in range(steps * bs // len(x) + 1)])
     dev = np.full((len(losses), len(widths), len(ck)), np.nan)
@@ -235,6 +237,8 @@ def linearization(spec: dict, data_path, out_path) -> xr.Dataset:
     seeds = _seeds(cfg, "linearization_init", len(widths))
     for i, loss in enumerate(losses):
         target = (lambda v: v.long()) if loss == "cross_entropy" else (lambda v: _onehot(v, C, dt))
+        opt, hp = optimizer_from_config({"name": "sgd", "lr": float(lrs[loss]), "momentum": float(s["momentum"])})
+        hpt = {k: torch.tensor(v, dtype=dt) for k, v in hp.items()}
         for j, (width, seed) in enumerate(zip(widths, seeds)):
             _, _, apply, w0 = _net(x.shape[1], width, s["depth"], C, cfg, seed, dt)
             f_lin = K.linearize(apply, w0)
@@ -261,8 +265,10 @@ def linearization(spec: dict, data_path, out_path) -> xr.Dataset:
     ds = xr.Dataset({"logit_deviation": (("loss", "width", "checkpoint"), dev),
                      "relative_deviation": (("loss", "width", "checkpoint"), rel),
                      "test_accuracy": (("loss", "width", "model"), acc)},
-                    coords={"loss": losses, "width": widths, "step": ("checkpoint", ck), "model": ["network", "linearized"]})
-    ds.attrs.update(_attrs(cfg, "linearization", {"loop": "pathdep.core.dynamics.make_step (no core.loop yet)"},
+                    coords={"loss": losses, "width": widths, "step": ("checkpoint", ck), "model": ["network", "linearized"],
+                            "lr": ("loss", [float(lrs[q]) for q in losses])})
+    ds.attrs.update(_attrs(cfg, "linearization", {"loop": "pathdep.core.dynamics.make_step (no core.loop yet)",
+                                                  "momentum": float(s["momentum"]), "batch_size": bs},
                            data_path))
     write_netcdf(ds, out_path)
     return ds
