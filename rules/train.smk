@@ -1,26 +1,11 @@
-rule init_ensemble:
-    input:
-        data=get_dataset_file,
-    output:
-        h5="results/{exp}/{run}/init.h5",
-    params:
-        run=get_run,
-    resources:
-        mem_mb=2000,
-        runtime=15,
-    log:
-        "results/logs/init_ensemble/{exp}/{run}.log",
-    conda:
-        "../envs/pathdep.yaml"
-    script:
-        "../workflow_scripts/init_ensemble.py"
-
-
+# One job per run writes both files: init.h5 (baseline + perturbed initial states, seeds;
+# milliseconds of work) and trajectory.h5. A separate init job cost ~5 s of interpreter and
+# torch start-up per run, more than the work itself.
 rule train_ensemble:
     input:
-        init="results/{exp}/{run}/init.h5",
         data=get_dataset_file,
     output:
+        init="results/{exp}/{run}/init.h5",
         h5="results/{exp}/{run}/trajectory.h5",
     params:
         run=get_run,

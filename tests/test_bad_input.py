@@ -430,7 +430,7 @@ def test_at_least_twenty_distinct_cases():
 def test_control_config_passes(snakemake_results):
     r = snakemake_results["control"]
     assert r.rc == 0, r.stdout + r.stderr
-    assert "init_ensemble" in r.stdout
+    assert "train_ensemble" in r.stdout
     assert not (r.work / "results").exists()  # -n writes nothing
 
 

@@ -299,7 +299,7 @@ def test_each_resource_has_one_source():
         assert not both, f"{rule}: {both} set both in rules/*.smk and profiles/slurm"
     # the jobs of the core pipeline are sized by their rules, not by the profile's default
     # (a rule that declares nothing gets default-resources: 1 CPU, 2 GB, 30 min)
-    for rule in ("prepare_dataset", "init_ensemble", "train_ensemble", "compute_metrics", "analyze_run",
+    for rule in ("prepare_dataset", "train_ensemble", "compute_metrics", "analyze_run",
                  "fit_experiment", "lyapunov", "lyapunov_study"):
         assert not rules[rule]["local"], rule
         assert {"mem_mb", "runtime"} <= rules[rule]["resources"], f"{rule} declares no mem_mb/runtime"

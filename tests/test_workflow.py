@@ -23,7 +23,7 @@ def test_dry_run_counts_jobs(tmp_path):
     # figures per experiment, one hypersphere-theory figure and one summary table; Lyapunov:
     # one spectrum per run of the eps experiment (lyapunov.experiments), one link table and
     # one 2-2-1 study.
-    assert counts == {"prepare_dataset": 1, "init_ensemble": 3, "train_ensemble": 3, "compute_metrics": 3,
+    assert counts == {"prepare_dataset": 1, "train_ensemble": 3, "compute_metrics": 3,
                       "plot_experiment": 2, "analyze_run": 3, "fit_experiment": 2, "plot_analysis": 2,
                       "plot_hypersphere_theory": 1, "summarize_fits": 1, "lyapunov": 2, "lyapunov_link": 1,
                       "lyapunov_study": 1, "all": 1, "total": 26}
@@ -54,7 +54,7 @@ def test_one_figure_target_plans_only_what_it_needs(tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path), "results/figures/sched_divergence.pdf"], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     counts = job_counts(r.stdout)
-    assert counts == {"prepare_dataset": 1, "init_ensemble": 1, "train_ensemble": 1, "compute_metrics": 1,
+    assert counts == {"prepare_dataset": 1, "train_ensemble": 1, "compute_metrics": 1,
                       "plot_experiment": 1, "total": 5}
 
 

@@ -89,6 +89,7 @@ def plot_dominoes(pattern_files: Sequence[str | Path], summary_csv: str | Path, 
         ax.set_title(_label(ds), fontsize=9)
         ax.set_xlabel("step")
         ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(0, x.max() * 1.05)
         ax.set_ylim(0, 1.02)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
