@@ -68,6 +68,14 @@ def test_chunked_equals_unchunked():
         torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
     got_tr = ntk.empirical_ntk(apply, w, x, trace=True, chunk_samples=2, chunk_params=13)
     torch.testing.assert_close(got_tr, ref.diagonal(dim1=2, dim2=3).sum(-1), rtol=1e-12, atol=1e-12)
+    # automatic slicing under a memory budget: same kernel, slices of the budgeted size
+    x2 = inputs(5, 4)
+    ref2 = ntk.empirical_ntk(apply, w, x, x2)
+    budget = 16 * 3 * 8 * 30 / 2 ** 20            # (11 + 5) inputs x 3 outputs x float64 x 30 params
+    torch.testing.assert_close(ntk.empirical_ntk(apply, w, x, x2, max_jacobian_mb=budget), ref2,
+                               rtol=1e-12, atol=1e-12)
+    assert ntk.auto_chunk_params(lay.n_params, 16 * 3, 8, budget) == 30
+    assert ntk.auto_chunk_params(lay.n_params, 16 * 3, 8, 1024.0) == lay.n_params
 
 
 def test_linearized_model_value_and_gradient_at_w0():

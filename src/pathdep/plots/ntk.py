@@ -134,7 +134,7 @@ def plot_catapult(path, pdf, png):
         ax.set_yscale("log")
         ax.set_xlabel("step + 1")
     axes[0].legend(fontsize=7, ncol=2, title="η / (2/λ₀)", title_fontsize=7, loc="upper right")
-    axes[2].legend(fontsize=7, ncol=2, title="η λ₀", title_fontsize=7, loc="upper right")
+    axes[2].legend(fontsize=7, ncol=1, title="η λ₀", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[0].set_ylabel("training loss (full-batch GD, MSE)")
     axes[0].set_title(f"network, width {ds.attrs.get('width')}: λ₀ = {float(ds['lambda0']):.3g}, "
                       f"2/λ₀ = {float(ds['eta_crit']):.3g}", fontsize=9)
@@ -158,6 +158,9 @@ def plot_catapult(path, pdf, png):
     axes[1].text(2.0, 1.02, " 4/λ₀", color="m", fontsize=7, transform=axes[1].get_xaxis_transform())
     axes[1].set_xscale("log")
     axes[1].set_yscale("log")
+    ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8, 16, 32) if fac.min() * 0.9 <= t <= fac.max() * 1.1]
+    axes[1].set_xticks(ticks, [f"{t:g}" for t in ticks])
+    axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[1].set_xlabel("η / (2/λ₀)")
     axes[1].set_ylabel("top NTK eigenvalue at the end / λ₀")
     axes[1].set_title("kernel change (grey bands: diverged)", fontsize=9, pad=12)

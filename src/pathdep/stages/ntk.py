@@ -184,13 +184,12 @@ def width_sweep(spec: dict, data_path, out_path) -> xr.Dataset:
     for width, seed in zip(widths, seeds):
         t0 = time.perf_counter()
         m, lay, apply, w0 = _net(x.shape[1], width, s["depth"], C, cfg, seed, dt)
-        cp = max(1, int(2e7 // (len(xp) * C)))
-        th0 = K.empirical_ntk(apply, w0, xp, trace=True, chunk_samples=8, chunk_params=cp)
-        thx = K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=max(1, int(2e7 // (len(x) * C))))
+        th0 = K.empirical_ntk(apply, w0, xp, trace=True, chunk_samples=8, chunk_params=None)
+        thx = K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=None)
         lam0 = K.lambda_max(thx / C)  # traced kernel / O = the per-output kernel at large width
         k0 = _nngp_emp(m, w0, xp, cfg["sigma_w"], cfg["sigma_b"])
         w1, losses = _gd(apply, w0.clone(), x, Y, lr, int(s["steps"]))
-        th1 = K.empirical_ntk(apply, w1, xp, trace=True, chunk_samples=8, chunk_params=cp)
+        th1 = K.empirical_ntk(apply, w1, xp, trace=True, chunk_samples=8, chunk_params=None)
         k1 = _nngp_emp(m, w1, xp, cfg["sigma_w"], cfg["sigma_b"])
         rel = lambda a, b: float((b - a).norm() / a.norm())  # noqa: E731
         for k_, v in (("dparams", rel(w0, w1)), ("dntk", rel(th0, th1)), ("dnngp", rel(k0, k1)),
@@ -307,7 +306,7 @@ def kernel_regression(spec: dict, data_path, out_path) -> xr.Dataset:
     _, _, apply1, w1 = _net(d, s["single_width"], s["depth"], 1, cfg, seeds[Kn], dt)
     xall = torch.cat([x, xt])
     th1 = K.empirical_ntk(apply1, w1, xall, trace=True, chunk_samples=16,
-                          chunk_params=max(1, int(2e7 // len(xall)))).numpy()
+                          chunk_params=None).numpy()
     with torch.no_grad():
         f0 = apply1(w1, xall)[:, 0].numpy()
     own = K.mse_dynamics(th1[:D, :D], th1[D:, :D], Y[:, 0].numpy(), ck, lr, f0_X=f0[:D], f0_x=f0[D:])
@@ -353,8 +352,7 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
     D, d = x.shape
     seed = _seeds(cfg, "catapult", 1)[0]
     _, _, apply, w0 = _net(d, s["width"], s["depth"], 1, cfg, seed, dt)
-    cp = max(1, int(2e7 // D))
-    th0 = K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=cp)
+    th0 = K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=None)
     lam0 = K.lambda_max(th0)
     factors = np.sort(np.asarray(s["eta_factors"], dtype=float))   # eta / (2 / lambda_0), ascending
     steps = int(s["steps"])
@@ -369,7 +367,7 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
         ls[~np.isfinite(ls)] = np.inf
         loss[i] = ls
         if np.isfinite(ls[-1]) and ls[-1] < 1e6:
-            lam_end[i] = K.lambda_max(K.empirical_ntk(apply, w, x, trace=True, chunk_samples=16, chunk_params=cp))
+            lam_end[i] = K.lambda_max(K.empirical_ntk(apply, w, x, trace=True, chunk_samples=16, chunk_params=None))
     peak = np.nanmax(np.where(np.isfinite(loss), loss, np.inf), axis=1)
     diverged = ~(np.isfinite(loss[:, -1]) & (loss[:, -1] < loss[:, 0]))
     catapulted = (~diverged) & (peak > 1.5 * loss[:, 0])
