@@ -177,17 +177,20 @@ def test_hanley_mcneil_matches_closed_form_and_resampling():
 
 
 def test_study_roc_adds_standard_errors():
+    """Per (activation, init range) the SE uses that combination's failure count (two
+    activations: a (2, 1) count broadcast against (2, 1, indicator, time) AUCs)."""
     from pathdep.analysis.lyapunov_study import run_study
 
-    study = run_study({"activations": ["tanh"], "init_ranges": [3.0], "n_networks": 80, "steps": 300,
+    study = run_study({"activations": ["tanh", "relu"], "init_ranges": [3.0], "n_networks": 80, "steps": 300,
                        "lyap_steps": 60, "times": [5, 10], "late_window": 20, "warmup_backward": 20,
                        "max_buffer": 32})
     roc = study_roc(study, indicators=("loss", "ftle"))
-    n_pos = int(roc["n_failed"].values[0, 0])
-    assert 0 < n_pos < 80
-    expected = hanley_mcneil_se(roc["auc"].values, n_pos, 80 - n_pos)
-    np.testing.assert_allclose(roc["auc_se"].values, expected)
-    assert roc.attrs["max_auc_se"] == pytest.approx(np.nanmax(expected))
+    for a in range(2):
+        n_pos = int(roc["n_failed"].values[a, 0])
+        assert 0 < n_pos < 80
+        expected = hanley_mcneil_se(roc["auc"].values[a, 0], n_pos, 80 - n_pos)
+        np.testing.assert_allclose(roc["auc_se"].values[a, 0], expected)
+    assert roc.attrs["max_auc_se"] == pytest.approx(np.nanmax(roc["auc_se"].values))
     assert np.isfinite(roc["auc_std"].values).all()
 
 

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
@@ -174,7 +175,8 @@ def plot_catapult(path, pdf, png):
 def plot_path_width(path, pdf, png):
     """4e: path dependence of the perturbed members vs width: raw and aligned weight
     distance, function-space distance, and (when the analysis files were read) the raw and
-    aligned interpolation barriers; each panel titled with its fitted slope."""
+    aligned interpolation barriers; each panel titled with its fitted slope. Non-positive
+    values (a zero or negative barrier) cannot be drawn on the log axes and are left out."""
     ds = _load(path)
     w = ds["width"].values
     panels = [(("dist_over_init", "dist growth |w_k - w_0|_T / |w_k - w_0|_0"),),
@@ -193,6 +195,8 @@ def plot_path_width(path, pdf, png):
                 titles.append(f"{q}: slope {float(ds[f'exponent_{q}']):+.2f}±{float(ds[f'exponent_{q}_se']):.2f}")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(w, [str(int(v)) for v in w])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("hidden width")
         ax.set_ylabel(group[0][1] if len(group) == 1 else
                       ("distance to the baseline" if group[0][0] == "dist" else "test loss barrier (last checkpoint)"))

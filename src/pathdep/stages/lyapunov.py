@@ -372,7 +372,8 @@ def study_roc(study: xr.Dataset, indicators=STUDY_INDICATORS, n_folds: int = 5, 
     roc = roc_by_time(study, indicators=tuple(indicators), n_folds=n_folds, seed=seed)
     n_pos = roc["n_failed"]
     n_all = study.sizes["network"]
-    se = hanley_mcneil_se(roc["auc"], n_pos, n_all - n_pos)
+    n_pos = n_pos.broadcast_like(roc["auc"]).transpose(*roc["auc"].dims)  # (activation, init_range) -> auc's dims
+    se = hanley_mcneil_se(roc["auc"].values, n_pos.values, n_all - n_pos.values)
     roc["auc_se"] = (roc["auc"].dims, np.asarray(se))
     roc["auc_se"].attrs["description"] = "Hanley-McNeil (1982) standard error of the AUC"
     roc["auc_std"].attrs["description"] = "standard deviation of the AUC over the CV folds"

@@ -3,11 +3,15 @@
 What it computes (rule family ``rules/ntk.smk``; settings: the ``ntk:`` config block):
 
 * :func:`width_sweep` (4a): NTK-parameterised MLPs of growing width trained by full-batch
-  gradient descent on MSE (one-hot targets) at ``lr_factor * 2/lambda_0``; the relative
+  gradient descent on MSE (one-hot targets) at one learning rate for every width,
+  ``lr_factor * 2/lambda_0`` of the infinite-width (analytic) NTK; the relative
   Frobenius change from init to the end of the parameters, of the empirical NTK (traced
   over outputs, on ``n_probe`` training inputs) and of the empirical NNGP kernel (the
   read-out layer's input Gram, ``sigma_w^2 phi phi^T / n + sigma_b^2``), with fitted
-  exponents ``~ width^a`` (Lee et al. 2019, Fig. 1: ``a ~ -1/2``).
+  exponents ``~ width^a`` over all widths and over ``widths >= tail_min_width``. Measured
+  on the defaults (docs/ntk.md): parameters -0.49, NTK -0.86 (tail -0.96), NNGP -0.88:
+  ``n^-1/2`` for the parameters, ``~n^-1`` for the kernels (their leading finite-width
+  order, Dyer & Gur-Ari 2020; Lee et al.'s ``n^-1/2`` is an upper bound).
 * :func:`linearization` (4b): a network and its linearisation ``f_lin`` trained by the same
   pure update map (:func:`pathdep.core.dynamics.make_step` with ``apply`` replaced by
   ``f_lin``; pathdep has no separate loop module yet), the same SGD-with-momentum
@@ -20,8 +24,11 @@ What it computes (rule family ``rules/ntk.smk``; settings: the ``ntk:`` config b
   against its own linear prediction (empirical NTK at its init, its own ``f_0``).
 * :func:`catapult` (4d): ``lambda_0`` (top eigenvalue of the empirical NTK / D), a
   learning-rate sweep across ``2/lambda_0`` and ``4/lambda_0`` (full-batch GD on MSE): loss
-  curves, the top NTK eigenvalue at the end, the catapult classification; the seed's
-  two-scalar ``(f, lambda)`` map on the same grid of ``eta lambda_0``.
+  curves, the top NTK eigenvalue at the end, the catapult classification, the measured
+  ``eta_crit`` bracket (largest factor whose loss never rises, smallest one whose loss
+  does); the seed's two-scalar ``(f, lambda)`` map on the same grid of ``eta lambda_0``.
+  Defaults: eta_crit in [0.95, 1.05] x 2/lambda_0, catapult for 1.1-5 x 2/lambda_0,
+  divergence from 6 x 2/lambda_0.
 * :func:`path_vs_width` (4e): divergence of the perturbed copies vs width, read from the
   ``metrics.nc`` of an existing width experiment, and the permutation-aligned distance and
   the raw/aligned interpolation barriers from its ``analysis.nc``.
