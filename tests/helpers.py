@@ -146,13 +146,23 @@ def synthetic_metrics(path: str | Path, *, run: str = "r", swept: dict | None = 
     data = {"dist": dist, "dist_rel": dist / 3.0, "train_loss": loss, "test_loss": loss * 1.1,
             "test_cf_acc": np.clip(1 - dist, 0, 1), "test_cf_loss": dist * 2, "fs_l2_logits": 5 * dist,
             "cos_init": np.cos(dist), "cos_base": np.cos(dist), "norm_ratio": 1 + 0.01 * np.log1p(t)[None, :] + 0 * dist}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        data["dist_over_init"] = np.where(dist[:, :1] > 0, dist / dist[:, :1], np.nan)
+    data["dist_rms"] = dist / np.sqrt(100.0)
+    # two layers carrying 0.8 and 0.6 of the distance (0.8^2 + 0.6^2 = 1)
+    layer_split = np.array([0.8, 0.6])
+    dist_layer = dist[:, :, None] * layer_split
     for row, c in (diverged or {}).items():
         for v in data.values():
             v[row, c:] = np.nan
+        dist_layer[row, c:] = np.nan
         div_step[row] = t[c]
-    ds = xr.Dataset({k: (("member", "checkpoint"), v) for k, v in data.items()},
+    vars_ = {k: (("member", "checkpoint"), v) for k, v in data.items()}
+    vars_["dist_layer"] = (("member", "checkpoint", "layer"), dist_layer)
+    ds = xr.Dataset(vars_,
                     coords={"step": ("checkpoint", t), "role": ("member", role),
-                            "diverged_step": ("member", div_step)},
+                            "diverged_step": ("member", div_step), "layer": ["fc0", "fc1"],
+                            "layer_size": ("layer", np.array([80, 20])), "layer_norm0": ("layer", np.array([2.0, 1.0]))},
                     attrs={"run": run, "experiment": experiment, "swept": json.dumps(swept or {})})
     ds.to_netcdf(path, engine="h5netcdf")
     return ds

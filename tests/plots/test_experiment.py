@@ -40,7 +40,7 @@ def test_divergence_bands_span_the_perturbed_members_only(drawn):
     assert len(ax.lines) == 2 and len(ax.collections) == 2  # one mean line and one band per run
     assert ax.get_xscale() == ax.get_yscale() == "log"
     for line, band, ds, base in zip(ax.lines, ax.collections, (a, b), (0, 2)):
-        pert = np.delete(ds["dist"].values, base, axis=0)
+        pert = np.delete(ds["dist_rel"].values, base, axis=0)
         keep = np.isfinite(pert).any(0)
         with np.errstate(invalid="ignore"):
             np.testing.assert_allclose(line.get_ydata()[keep], np.nanmean(pert[:, keep], 0))
@@ -49,6 +49,21 @@ def test_divergence_bands_span_the_perturbed_members_only(drawn):
         assert v[:, 1].min() == pytest.approx(np.nanmin(pert[:, 1:]), rel=1e-6)
         assert v[:, 1].max() == pytest.approx(np.nanmax(pert), rel=1e-6)
         assert v[:, 1].min() > 0
+
+
+def test_divergence_shows_growth_per_layer_and_per_weight(drawn):
+    """Panels: growth over the initial distance, per-layer distance relative to the layer's
+    initial norm (one line per run and layer), RMS distance per weight."""
+    figs, _, (a, b), _ = drawn
+    ax_growth, ax_layer, ax_rms = figs["divergence"].axes[1:4]
+    pert = np.delete(a["dist_over_init"].values, 0, axis=0)
+    np.testing.assert_allclose(ax_growth.lines[0].get_ydata()[1:], np.nanmean(pert, 0)[1:])
+    assert len(ax_layer.lines) == 2 * 2  # 2 runs x 2 layers
+    pl = np.delete(a["dist_layer"].values, 0, axis=0)
+    np.testing.assert_allclose(ax_layer.lines[0].get_ydata(), np.nanmean(pl[..., 0], 0) / 2.0)
+    np.testing.assert_allclose(ax_layer.lines[1].get_ydata(), np.nanmean(pl[..., 1], 0) / 1.0)
+    assert [t.get_text() for t in ax_layer.get_legend().get_texts()] == ["fc0", "fc1"]
+    np.testing.assert_allclose(ax_rms.lines[0].get_ydata(), np.nanmean(np.delete(a["dist_rms"].values, 0, 0), 0))
 
 
 def test_legend_counts_the_diverged_members(drawn):

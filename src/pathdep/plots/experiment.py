@@ -46,18 +46,34 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
     cols = colors(len(dss))
     figs = {}
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    for ds, col in zip(dss, cols):
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
+    axes = axes.ravel()
+    styles = ["-", "--", ":", "-."]
+    for i_run, (ds, col) in enumerate(zip(dss, cols)):
         x = step_axis(ds)
         nd = n_diverged(ds)
         lab = run_label(ds) + (f" ({nd} diverged)" if nd else "")
-        band(axes[0], x, members(ds, "dist"), col, lab)
-        band(axes[1], x, members(ds, "dist_rel"), col, lab)
-    for ax, yl in zip(axes, [r"$|w_k - w_0|$", r"$|w_k - w_0| / |w_0(0)|$"]):
+        band(axes[0], x, members(ds, "dist_rel"), col, lab)
+        # growth beyond the perturbation itself: every eps on one scale (1 = no growth)
+        band(axes[1], x, members(ds, "dist_over_init"), col, None)
+        if "layer_norm0" in ds.coords:
+            # per layer, relative to the layer's own initial norm (line style = layer)
+            for li, layer in enumerate(ds["layer"].values):
+                y = members(ds, "dist_layer")[..., li] / float(ds["layer_norm0"].values[li])
+                axes[2].plot(x, np.nanmean(y, 0), color=col, ls=styles[li % len(styles)],
+                             label=str(layer) if i_run == 0 else None)
+        if "dist_rms" in ds:
+            band(axes[3], x, members(ds, "dist_rms"), col, None)
+    labels = [r"$|w_k - w_0| / |w_0(0)|$", r"$|w_k - w_0|(t) \,/\, |w_k - w_0|(0)$",
+              r"per layer: $|w_k^l - w_0^l| / |w_0^l(0)|$ (mean over members)",
+              r"per weight: $|w_k - w_0| / \sqrt{P}$ (width-normalised)"]
+    for ax, yl in zip(axes, labels):
         log_axes(ax)
         ax.set_xlabel("training step")
-        ax.set_ylabel(yl)
+        ax.set_ylabel(yl, fontsize=9)
     axes[0].legend(fontsize=7)
+    if axes[2].get_legend_handles_labels()[0]:
+        axes[2].legend(fontsize=7, title="layer", title_fontsize=7)
     fig.suptitle(f"{experiment}: weight distance to the baseline (mean and min-max over perturbed members)")
     figs["divergence"] = save(fig, outputs["divergence_pdf"], outputs["divergence_png"])
 

@@ -7,7 +7,9 @@ path-dependence-scaling-laws.txt, "Measuring distance"):
 * ``dist``          |w_k(t) - w_0(t)|_2, the weight distance to the baseline
 * ``dist_rel``      dist / |w_0(0)|  (relative to the baseline's initial norm)
 * ``dist_over_init`` dist / dist(t=0) (growth of the perturbation; NaN where dist(0) = 0)
-* ``dist_layer``    the same per layer (weight and bias of a module together)
+* ``dist_layer``    the same per layer (weight and bias of a module together); coordinates
+                    ``layer_size`` (parameters) and ``layer_norm0`` (|w_0(0)| of the layer)
+* ``dist_rms``      dist / sqrt(P): the RMS difference per weight (width-normalised)
 * ``cos_base``      cosine similarity of w_k(t) and w_0(t)
 * ``cos_init``      cosine similarity of w_k(t) and w_k(0)
 * ``dist_init``     |w_k(t) - w_k(0)|
@@ -182,6 +184,10 @@ def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str 
             "member": np.arange(K),
             "checkpoint": np.arange(C),
             "layer": layers,
+            # parameters per layer and the baseline's initial layer norm: per-layer distances
+            # relative to the layer (dist_layer / layer_norm0) or per weight (/ sqrt(layer_size))
+            "layer_size": ("layer", np.bincount(lidx, minlength=len(layers)).astype(np.int64)),
+            "layer_norm0": ("layer", np.sqrt(np.bincount(lidx, weights=W0[0] ** 2, minlength=len(layers)))),
             "step": ("checkpoint", tr.steps),
             "epoch": ("checkpoint", tr.epochs),
             "role": ("member", tr.members["role"].astype(str).values),
@@ -194,6 +200,8 @@ def compute_metrics(traj_path: str | Path, data_path: str | Path, out_path: str 
                 coords[col] = ("member", tr.members[col].values.astype(float))
         data_vars = {n: (("member", "checkpoint"), res[n]) for n in names}
         data_vars["dist_layer"] = (("member", "checkpoint", "layer"), dist_layer)
+        # width-normalised: the RMS difference per weight, comparable across widths and depths
+        data_vars["dist_rms"] = (("member", "checkpoint"), res["dist"] / np.sqrt(layout.n_params))
         for n in ("train", "test"):
             data_vars[f"d_{n}_loss"] = (("member", "checkpoint"), res[f"{n}_loss"] - res[f"{n}_loss"][0])
             data_vars[f"d_{n}_acc"] = (("member", "checkpoint"), res[f"{n}_acc"] - res[f"{n}_acc"][0])
