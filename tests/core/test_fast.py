@@ -181,3 +181,24 @@ def test_fast_step_jvp_equals_generic_jvp():
     assert torch.allclose(a, b, atol=1e-12, rtol=0)
     with pytest.raises(ValueError, match="MLP"):
         make_fast_step(LeNet5((1, 28, 28), 10), Layout.from_module(LeNet5((1, 28, 28), 10)), "mse", opt)
+
+
+def test_ntk_parameterisation_falls_back_to_the_generic_step():
+    """The hand-written backward is the standard parameterisation's: an NTK-parameterised MLP
+    is not 'supported', and ensemble_step_for then returns the generic step, which agrees with
+    K independent generic steps (float64)."""
+    torch.manual_seed(0)
+    m = MLP(12, [8], 3, parameterization="ntk").double()
+    lay = Layout.from_module(m)
+    assert not supports(m)
+    opt = Optimizer("sgd")
+    step = ensemble_step_for(m, lay, make_apply(m, lay), opt, "cross_entropy", shared_batch=True, fast=True)
+    W = torch.randn(3, lay.n_params, dtype=torch.float64)
+    x, y = torch.randn(5, 12, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1])
+    states = tuple(torch.stack([s] * 3) if torch.is_tensor(s) else s for s in opt.init(W[0]))
+    hp = {"lr": torch.full((3,), 0.1, dtype=torch.float64)}
+    W2, _, _ = step(W, states, x, y, hp)
+    one = make_step(make_apply(m, lay), "cross_entropy", opt)
+    for k in range(3):
+        w2, _, _ = one(W[k], opt.init(W[k]), x, y, {"lr": torch.tensor(0.1, dtype=torch.float64)})
+        torch.testing.assert_close(W2[k], w2, rtol=0, atol=1e-12)

@@ -114,7 +114,8 @@ def _act_back(name: str, delta: torch.Tensor, z: torch.Tensor, a: torch.Tensor) 
 def supports(module: nn.Module) -> bool:
     """Whether :func:`make_fast_ensemble_step` handles this model."""
     if type(module) is MLP:
-        return _act_name(module) is not None
+        # the hand-written backward is that of the standard parameterisation
+        return _act_name(module) is not None and getattr(module, "parameterization", "standard") == "standard"
     if type(module) is LeNet5:
         return (_act_name(module) is not None and module.conv0.stride == (1, 1)
                 and module.conv1.stride == (1, 1) and module.conv1.padding == (0, 0)
@@ -360,7 +361,7 @@ def make_fast_step(module: nn.Module, layout: Layout, loss: str, optimizer) -> C
     Raises:
         ValueError: for a model other than :class:`~pathdep.core.models.MLP`.
     """
-    if type(module) is not MLP:
+    if not (type(module) is MLP and supports(module)):
         raise ValueError(f"lyapunov: the fast tangent step needs an MLP, got {type(module).__name__}")
     grads = fast_gradients(module, layout, loss, no_grad=False)
 

@@ -119,7 +119,12 @@ def network_map(run: dict, init_path: str | Path, data_path: str | Path, device:
     ctx = RunContext.build(run, data_path, device, dtype, load=True)
     dev, dt, opt = ctx.device, ctx.dtype, ctx.opt
     init = load_init(init_path)
-    step = ctx.step()
+    # with training.fast, the tangent map is the jvp of the hand-written step: the first layer's
+    # tangents of all k vectors as one GEMM (pathdep.core.fast; equal to the generic to 1e-12)
+    from pathdep.core.fast import make_fast_step, supports
+
+    fast = bool(run["training"].get("fast", False)) and supports(ctx.module) and type(ctx.module).__name__ == "MLP"
+    step = make_fast_step(ctx.module, ctx.layout, ctx.loss, opt) if fast else ctx.step()
     sched = ctx.schedule([int(init.members["seed_schedule"].iloc[0])])
     x_all, y_all = ctx.train_tensors()
     hp = ctx.hparams(0)
