@@ -38,7 +38,11 @@ the linearised model equals the network at ``w0`` and its gradient there equals 
 ``mse_dynamics`` equals gradient descent on the linear model.
 
 Measured (bench/bench_ntk.py, 784-100-10 MLP, P = 79,510, 10 outputs, float32, 1 CPU
-thread, each case in a fresh process): BENCH_HEADER
+thread, each case in a fresh process): N = 256, full
+(N, N, 10, 10) kernel: chunked 22.7 CPU-s and +1.05 GB peak RSS, the naive per-sample
+loop 19.7 CPU-s and +1.58 GB (ratio naive/chunked: time 0.9x, memory 1.5x; the shared
+(N O)^2 P contraction dominates both); N = 1000: full kernel +1.98 GB peak (333 CPU-s),
+trace +1.39 GB (93 CPU-s), against 3.0 GB for the full Jacobian alone.
 """
 
 from __future__ import annotations
