@@ -246,6 +246,11 @@ def get_ntk_path_metrics():
     return [f"results/{exp}/{r['run']}/metrics.nc" for r in RUNS[exp]] if exp else []
 
 
+def get_ntk_path_analysis():
+    exp = get_ntk_path_experiment()
+    return run_outputs("analyze_run", [exp]) if exp else []
+
+
 def get_ntk_targets():
     if "ntk" not in config:
         return []

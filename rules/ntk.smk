@@ -38,7 +38,7 @@ rule ntk_section:
 rule ntk_path_width:
     input:
         metrics=get_ntk_path_metrics(),
-        analysis=[p.replace("/metrics.nc", "/analysis.nc") for p in get_ntk_path_metrics()],
+        analysis=get_ntk_path_analysis(),
     output:
         nc="results/ntk/path_vs_width.nc",
         pdf="results/figures/ntk_path_vs_width.pdf",
