@@ -36,7 +36,7 @@ def test_one_scaling_figure_plans_only_its_experiment(tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path), "results/figures/scaling_eps.pdf"], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     assert job_counts(r.stdout) == {"prepare_dataset": 1, "train_ensemble": 2, "compute_metrics": 2,
-                                    "analyze_run": 2, "fit_experiment": 1, "plot_analysis": 1, "total": 11}
+                                    "analyze_run": 2, "fit_experiment": 1, "plot_analysis": 1, "total": 9}
 
 
 def test_unknown_analysis_experiment_is_one_line(tmp_path):

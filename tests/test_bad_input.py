@@ -208,7 +208,7 @@ CASES = [
          ("n_networks",)),
     Case("lyapunov-study-window-past-its-steps", _with(("lyapunov.study", {"steps": 100, "lyap_steps": 150})),
          "lyapunov.study.lyap_steps", ("<= steps (100)",)),
-    Case("figures-unknown-key", _with(("figures.dpi", 300)), "figures.dpi", ("no keys",)),
+    Case("figures-unknown-key", _with(("figures.dpi", 300)), "figures.dpi", ("expected one of: exclude",)),
     Case("analysis-unknown-key", _with(("analysis.lamdbas", 5)), "analysis.lamdbas", ("did you mean 'lambdas'",)),
     Case("analysis-unknown-experiment", _with(("analysis.experiments.b", {"lambdas": 5})), "analysis.experiments.b",
          ("unknown experiment",)),

@@ -403,7 +403,7 @@ def test_schema_blocks_list_the_keys_their_jobs_read():
     from pathdep.stages.lyapunov import DEFAULTS as LYAP
 
     defs = _schema()["$defs"]
-    assert set(defs["lyapunov"]["properties"]) == set(LYAP) | {"experiments", "study"}
+    assert set(defs["lyapunov"]["properties"]) == set(LYAP) | {"experiments", "study", "tangent_experiment"}
     assert set(defs["lyapunov_study"]["properties"]) == set(DEFAULT_CONFIG)
     assert set(defs["analysis_settings"]["properties"]) == set(ANALYSIS) | {"experiments"}
     for sub in ("fits", "hypersphere"):

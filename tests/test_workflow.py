@@ -26,7 +26,7 @@ def test_dry_run_counts_jobs(tmp_path):
     assert counts == {"prepare_dataset": 1, "train_ensemble": 3, "compute_metrics": 3,
                       "plot_experiment": 2, "analyze_run": 3, "fit_experiment": 2, "plot_analysis": 2,
                       "plot_hypersphere_theory": 1, "summarize_fits": 1, "lyapunov": 2, "lyapunov_link": 1,
-                      "lyapunov_study": 1, "all": 1, "total": 26}
+                      "lyapunov_study": 1, "all": 1, "total": 23}
 
 
 FASHION_IDX = Path("/usr/share/datasets/fashion-mnist")
@@ -55,7 +55,7 @@ def test_one_figure_target_plans_only_what_it_needs(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     counts = job_counts(r.stdout)
     assert counts == {"prepare_dataset": 1, "train_ensemble": 1, "compute_metrics": 1,
-                      "plot_experiment": 1, "total": 5}
+                      "plot_experiment": 1, "total": 4}
 
 
 def test_lint_is_clean():
