@@ -85,3 +85,17 @@ def test_cf_disagreement_is_one_minus_agreement(drawn):
     figs, _, (a, _), _ = drawn
     line = figs["cf"].axes[0].lines[0]
     np.testing.assert_allclose(line.get_ydata(), np.mean(1 - a["test_cf_acc"].values[1:], 0))
+
+
+def test_schedule_perturbation_without_initial_distance(tmp_path):
+    """A schedule perturbation starts at distance 0: the growth-over-initial-distance panel has
+    no finite value and must not break the log axes (it says so instead)."""
+    ds = synthetic_metrics(tmp_path / "s.nc", run="base")
+    ds = ds.load()
+    ds["dist_over_init"][:] = np.nan
+    ds.to_netcdf(tmp_path / "s2.nc", engine="h5netcdf")
+    out = _outputs(tmp_path)
+    figs = plot_experiment([tmp_path / "s2.nc"], out, "sched")
+    ax = figs["divergence"].axes[1]
+    assert ax.get_yscale() == "linear" and "not defined" in ax.texts[0].get_text()
+    assert_figure_files(out["divergence_pdf"], out["divergence_png"])

@@ -68,7 +68,12 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
               r"per layer: $|w_k^l - w_0^l| / |w_0^l(0)|$ (mean over members)",
               r"per weight: $|w_k - w_0| / \sqrt{P}$ (width-normalised)"]
     for ax, yl in zip(axes, labels):
-        log_axes(ax)
+        ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+        if any((y[np.isfinite(y)] > 0).any() for y in ys):
+            log_axes(ax)
+        else:  # e.g. growth over the initial distance of a schedule perturbation (d(0) = 0)
+            ax.text(0.5, 0.5, "not defined for these runs\n(no initial distance, or no per-layer data)",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
         ax.set_xlabel("training step")
         ax.set_ylabel(yl, fontsize=9)
     axes[0].legend(fontsize=7)
