@@ -37,13 +37,14 @@ def plot_spread(nc: str, csv: str, pdf: str, png: str):
     for i, s in enumerate(srcs):
         st = ds["step"].values[i].astype(float)
         y = ds["disagree"].values[i]
-        ok = (st > 0) & np.isfinite(y)
+        ok = (st > 0) & np.isfinite(y) & (y > 0)
         a.plot(st[ok], y[ok], color=colors[i], label=f"{s} ({ds['run'].values[i]})")
     a.set_xscale("log")
+    a.set_yscale("log")  # the sources differ by decades
     a.set_xlabel("step")
     a.set_ylabel("test disagreement with the baseline")
     a.grid(alpha=0.3, which="both")
-    a.legend(fontsize=8, loc="upper left")
+    a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     a.set_title("prediction spread over training")
     x = np.arange(len(df))
     b.bar(x, df["acc_sd"].values * 100, color=colors[: len(df)])
