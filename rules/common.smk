@@ -213,7 +213,10 @@ def get_koopman_targets():
         return []
     out = rule_outputs("plot_koopman_toy") if "toy" in config["koopman"] else []
     exps = get_koopman_experiments()
-    return out + rule_outputs("koopman_experiment", exp=exps) + rule_outputs("plot_koopman_experiment", exp=exps)
+    per_exp = config["koopman"].get("experiments") or {}
+    win = [e for e in exps if (per_exp.get(e) or {}).get("windows")]   # window heat maps only when set
+    return (out + rule_outputs("koopman_experiment", exp=exps) + rule_outputs("plot_koopman_experiment", exp=exps)
+            + rule_outputs("plot_koopman_windows", exp=win))
 
 
 # ---- neural tangent kernels (rules/ntk.smk) ----

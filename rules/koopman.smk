@@ -6,6 +6,7 @@
 localrules:
     plot_koopman_toy,
     plot_koopman_experiment,
+    plot_koopman_windows,
 
 
 rule koopman_toy:
@@ -84,6 +85,26 @@ rule plot_koopman_experiment:
         ),
     log:
         "results/logs/koopman/plot_{exp}.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/koopman_plot.py"
+
+
+# Heat map of log10 W1 between windows of training (only for experiments whose
+# koopman.experiments.<exp> sets `windows`; the LeNet-5 study of Redman et al.).
+rule plot_koopman_windows:
+    input:
+        nc="results/koopman/{exp}.nc",
+    output:
+        pdf="results/figures/koopman_{exp}_windows.pdf",
+        png=report(
+            "results/figures/koopman_{exp}_windows.png",
+            caption="../report/koopman_experiment.rst",
+            category="Koopman",
+        ),
+    log:
+        "results/logs/koopman/plot_{exp}_windows.log",
     conda:
         "../envs/pathdep.yaml"
     script:

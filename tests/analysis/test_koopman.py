@@ -5,7 +5,7 @@ import pytest
 
 from pathdep.analysis.koopman import (
     DegenerateSpectrumError, check_spectrum, choose_rank, conjugacy_test, delay_embed,
-    koopman_eigenvalues, spectral_distance, transport_plan,
+    koopman_eigenvalues, spectral_distance, transport_plan, window_bounds, windowed_spectra,
 )
 from pathdep.analysis.koopman_toy import toy_study, toy_trajectories
 
@@ -217,3 +217,65 @@ def test_toy_omd_ogd_conjugate_bisection_not():
     assert omd_ogd["p_value"] > 0.05
     assert omd_bm["p_value"] < 0.05 and ogd_bm["p_value"] < 0.05
     assert len(res["eigenvalues"]["OMD"]) == 10   # full rank: 2 x (4 + 1) observables
+
+
+def _rotations(pairs, seed):
+    """Real 4x4 map with eigenvalues r e^{+-i theta} for each (r, theta), in random coordinates."""
+    blocks = [r * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) for r, t in pairs]
+    a = np.zeros((4, 4))
+    a[:2, :2], a[2:, 2:] = blocks
+    v = np.random.default_rng(seed).standard_normal((4, 4)) + 2 * np.eye(4)
+    return v @ a @ np.linalg.inv(v)
+
+
+def test_window_bounds():
+    steps = np.arange(0, 100)
+    assert [b[:2] for b in window_bounds(steps, 25)] == [(0, 25), (25, 50), (50, 75), (75, 100)]
+    assert [b[2:] for b in window_bounds(steps, 40, 30)] == [(0, 40), (30, 70), (60, 100)]
+    assert [b[2:] for b in window_bounds(steps[:90], 40, 30)] == [(0, 40), (30, 70)]   # 60-100 incomplete
+    ev2 = np.arange(0, 101, 2)                                   # every 2 steps, 0..100
+    b = window_bounds(ev2, 50)
+    assert [x[:2] for x in b] == [(0, 25), (25, 50)] and all(np.all(ev2[i0:i1] // 50 == j)
+                                                             for j, (i0, i1, *_) in enumerate(b))
+    assert window_bounds(steps, 2, need=3) == []                 # too few samples per window
+    with pytest.raises(ValueError, match="koopman.windows"):
+        window_bounds(steps, 0)
+
+
+def test_windowed_spectra_detect_a_switch_of_dynamics():
+    """x' = A x for 60 steps, then x' = B x: windows within a regime share a spectrum."""
+    ev_a = [(0.99, 0.3), (0.97, 1.1)]
+    ev_b = [(0.98, 0.7), (0.995, 2.0)]
+    a, b = _rotations(ev_a, 1), _rotations(ev_b, 2)
+    want_a = np.array([r * np.exp(s * 1j * t) for r, t in ev_a for s in (1, -1)])
+    want_b = np.array([r * np.exp(s * 1j * t) for r, t in ev_b for s in (1, -1)])
+    rng = np.random.default_rng(0)
+    x = np.empty((3, 120, 4))
+    x[:, 0] = rng.standard_normal((3, 4))
+    for t in range(1, 120):
+        x[:, t] = x[:, t - 1] @ (a if t <= 60 else b).T           # the pair (59 -> 60) is A's
+    bounds = window_bounds(np.arange(120), 20)
+    spectra, notes, d = windowed_spectra(x, bounds, rank=4)
+    assert len(spectra) == 6 and notes == [""] * 6
+    for j, e in enumerate(spectra):
+        assert spectral_distance(e, want_a if j < 3 else want_b) < 1e-8
+    regime = np.array([0, 0, 0, 1, 1, 1])
+    same = regime[:, None] == regime[None, :]
+    assert np.all(d[same] < 1e-8)
+    np.testing.assert_allclose(d[~same], spectral_distance(want_a, want_b), rtol=1e-7)
+    assert d[~same].min() > 1e6 * d[same].max()
+    np.testing.assert_array_equal(d, d.T)
+    # a window straddling the switch is neither regime: with stride 10 the 50-70 window is far
+    # from both
+    s2, _, d2 = windowed_spectra(x, window_bounds(np.arange(120), 20, 10), rank=4)
+    k = [i for i, b in enumerate(window_bounds(np.arange(120), 20, 10)) if b[2] == 50][0]
+    assert min(spectral_distance(s2[k], want_a), spectral_distance(s2[k], want_b)) > 1e-3
+
+
+def test_windowed_spectra_flag_degenerate_windows():
+    x = _linear_trajectories(_system([0.9, 0.5, -0.4]), n=2, t=40)
+    x[:, :20] = 1.0                                              # a constant window: no spectrum
+    spectra, notes, d = windowed_spectra(x, window_bounds(np.arange(40), 20), rank=3)
+    assert spectra[0] is None and "fewer than 2" in notes[0]
+    assert spectral_distance(spectra[1], [0.9, 0.5, -0.4]) < 1e-8 and notes[1] == ""
+    assert np.isnan(d[0]).all() and np.isnan(d[:, 0]).all() and d[1, 1] == 0.0

@@ -3,7 +3,9 @@
 import numpy as np
 import xarray as xr
 
-from pathdep.plots.koopman import plot_experiment, plot_toy
+import pytest
+
+from pathdep.plots.koopman import plot_experiment, plot_toy, plot_windows
 from pathdep.stages.koopman import toy
 
 
@@ -35,3 +37,41 @@ def test_plot_experiment(tmp_path):
     assert (tmp_path / "e.png").exists() and (tmp_path / "e.pdf").exists()
     xs = np.concatenate([ln.get_xdata() for ln in fig.axes[0].lines[1:]])
     np.testing.assert_allclose(np.sort(xs), np.sort(ev.ravel()))
+
+
+def test_plot_windows_heat_map_is_log10_w1(tmp_path):
+    runs = ["a", "b"]
+    regime = np.array([0, 0, 0, 1, 1])
+    base = np.where(regime[:, None] == regime[None, :], 1e-4, 0.3)
+    d = np.stack([base * (1 + 0.1 * np.arange(25).reshape(5, 5)), base])
+    d = (d + np.transpose(d, (0, 2, 1))) / 2
+    d[:, np.arange(5), np.arange(5)] = 0.0
+    d[1, 4, :] = d[1, :, 4] = np.nan                             # run b has 4 windows
+    start = np.array([[0, 100, 200, 300, 400], [0, 100, 200, 300, -1]])
+    ds = xr.Dataset(
+        {"w1_windows": (("run", "window", "window2"), d), "window_start": (("run", "window"), start),
+         "window_stop": (("run", "window"), np.where(start >= 0, start + 100, -1)),
+         "eig_real": (("run", "mode"), np.ones((2, 2))), "eig_imag": (("run", "mode"), np.zeros((2, 2)))},
+        coords={"run": runs, "run2": runs, "window": np.arange(5), "window2": np.arange(5)},
+        attrs={"experiment": "cnn", "spec": '{"observable": "loss", "windows": {"size": 100}}'})
+    ds.to_netcdf(tmp_path / "c.nc", engine="h5netcdf")
+    fig = plot_windows(tmp_path / "c.nc", tmp_path / "c.pdf", tmp_path / "c.png")
+    assert (tmp_path / "c.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "c.png").exists()
+    imgs = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(imgs) == 3                                       # two runs and their mean
+    want = d[0].copy()
+    want[np.arange(5), np.arange(5)] = np.nan
+    want = np.log10(want)
+    np.testing.assert_allclose(np.ma.filled(imgs[0], np.nan), want)
+    assert imgs[1].shape == (4, 4)
+    np.testing.assert_allclose(np.ma.filled(imgs[2], np.nan)[0, 4], np.log10(d[0, 0, 4]))   # mean skips NaN
+    assert np.ma.filled(imgs[2], np.nan)[0, 3] == pytest.approx(np.log10((d[0, 0, 3] + d[1, 0, 3]) / 2))
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][:2] == ["0-100", "100-200"]
+    with pytest.raises(ValueError, match="windows"):
+        plot_windows(_no_windows(tmp_path), tmp_path / "x.pdf", tmp_path / "x.png")
+
+
+def _no_windows(tmp_path):
+    xr.Dataset({"w1_runs": (("run", "run2"), np.zeros((1, 1)))}, coords={"run": ["a"], "run2": ["a"]}
+               ).to_netcdf(tmp_path / "n.nc", engine="h5netcdf")
+    return tmp_path / "n.nc"

@@ -98,3 +98,64 @@ def test_loss_observable_and_uneven_checkpoints(tmp_path):
         observations(p, "output_weights", need=5)
     with pytest.raises(ValueError, match="koopman.observable"):
         observations(p, "activations")
+
+
+def _write_switch(path, seed, n_steps=80, switch=40, spe=20, k=3, every=1):
+    """trajectory.h5 whose output weights (4 numbers) follow w' = A w until ``switch``, then B w."""
+    layout = Layout(("fc0.weight", "fc0.bias", "fc1.weight", "fc1.bias"), ((3, 2), (3,), (2, 2), (2,)),
+                    (0, 6, 9, 13))
+    a = _system([0.99, 0.95, 0.9, 0.8], 100)
+    b = _system([0.97, -0.9, 0.85, 0.6], 101)
+    rng = np.random.default_rng(seed)
+    w = np.empty((n_steps + 1, k, 15))
+    w[0] = rng.standard_normal((k, 15))
+    for t in range(1, n_steps + 1):
+        w[t] = w[t - 1]
+        w[t, :, 9:13] = w[t - 1, :, 9:13] @ (a if t <= switch else b).T
+        w[t, :, 13:] = 5.0                                      # the output bias is not the observable
+    steps = np.arange(0, n_steps + 1, every)
+    members = [{"role": "baseline" if i == 0 else "member", "epsilon": 0.0} for i in range(k)]
+    config = {"run": f"s{seed}", "seed": seed, "model": {"width": 2}}
+    wr = TrajectoryWriter(path, layout, members, np.zeros((k, 4)), steps, n_steps, spe, np.float64,
+                          {"config": json.dumps(config), "provenance": "{}"})
+    for i, st in enumerate(steps):
+        wr.write_checkpoint(i, w[st], np.ones(k, bool))
+    wr.write_losses(0, np.exp(-0.05 * np.arange(n_steps))[:, None] * np.ones(k))
+    wr.finish()
+    return {**config, "run": f"r{seed}"}, a, b
+
+
+def test_experiment_windows_block_structure(tmp_path):
+    runs, files = [], []
+    for seed in (0, 1):
+        cfg, a, b = _write_switch(tmp_path / f"r{seed}.h5", seed)
+        runs.append(cfg)
+        files.append(tmp_path / f"r{seed}.h5")
+    w1_ab = spectral_distance(np.linalg.eigvals(a), np.linalg.eigvals(b))
+    for windows in ({"per_epoch": True}, {"size": 20}, {"size": 20, "stride": 20}):
+        spec = {"observable": "output_weights", "rank": 4, "n_perm": 20, "windows": windows}
+        experiment(runs, files, spec, "sw", tmp_path / "w.nc", tmp_path / "w.csv")
+        ds = xr.load_dataset(tmp_path / "w.nc", engine="h5netcdf")
+        np.testing.assert_array_equal(ds["window_start"].values, [[0, 20, 40, 60]] * 2)   # step 80 left over
+        np.testing.assert_array_equal(ds["window_stop"].values, [[20, 40, 60, 80]] * 2)
+        d = ds["w1_windows"].values                                  # (run, 4, 4)
+        same = np.array([0, 0, 1, 1])[:, None] == np.array([0, 0, 1, 1])[None, :]
+        assert np.all(d[:, same] < 1e-8)
+        np.testing.assert_allclose(d[:, ~same], w1_ab, rtol=1e-6)
+        ev = ds["window_eig_real"].values[0, 3] + 1j * ds["window_eig_imag"].values[0, 3]
+        assert spectral_distance(ev, np.linalg.eigvals(b)) < 1e-8
+    # checkpoints every 2 steps: the same windows, fewer samples each, spectra of A^2 and B^2
+    cfg, *_ = _write_switch(tmp_path / "e2.h5", 0, every=2)
+    experiment([cfg], [tmp_path / "e2.h5"], {"rank": 4, "windows": {"size": 20}}, "sw", tmp_path / "e.nc",
+               tmp_path / "e.csv")
+    d = xr.load_dataset(tmp_path / "e.nc", engine="h5netcdf")["w1_windows"].values[0]
+    w1_ab2 = spectral_distance(np.linalg.eigvals(a) ** 2, np.linalg.eigvals(b) ** 2)
+    assert d.shape == (4, 4) and d[0, 1] < 1e-8 and d[2, 3] < 1e-8
+    np.testing.assert_allclose(d[0, 3], w1_ab2, rtol=1e-6)
+    # without windows the file has none; bad settings fail with the key named
+    experiment(runs, files, {"rank": 4, "n_perm": 20}, "sw", tmp_path / "n.nc", tmp_path / "n.csv")
+    assert "w1_windows" not in xr.load_dataset(tmp_path / "n.nc", engine="h5netcdf")
+    with pytest.raises(ValueError, match="koopman.windows.sizes"):
+        experiment(runs, files, {"rank": 4, "windows": {"sizes": 20}}, "sw", tmp_path / "x.nc", tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="koopman.windows: 1 complete window"):
+        experiment(runs, files, {"rank": 4, "windows": {"size": 50}}, "sw", tmp_path / "x.nc", tmp_path / "x.csv")

@@ -6,14 +6,20 @@
 * :func:`plot_experiment`: pooled Koopman eigenvalues of every run (colour = group), the
   run x run W1 heat map, and the histogram of W1 within groups against between groups (the
   paper's FCN histogram), plus W1 baseline-vs-member.
+* :func:`plot_windows`: Redman et al.'s LeNet-5 figure: heat maps of log10 W1 between the
+  Koopman spectra of windows of training (one panel per run, up to ``max_runs``, and the
+  mean over runs), on one colour scale; drawn only when ``koopman.experiments.<exp>.windows``
+  is set.
 
 How it was checked: tests/plots/test_koopman.py (files written, the eigenvalues drawn are
-the file's; every PNG looked at).
+the file's, the window heat map is log10 of the file's W1 with the diagonal masked; every
+PNG looked at).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -141,4 +147,69 @@ def plot_experiment(nc: str | Path, pdf: str | Path, png: str | Path):
     fig.suptitle(f"Koopman spectra of experiment {exp} (observable: "
                  f"{json.loads(ds.attrs['spec'])['observable']}){sub}", fontsize=10)
     fig.tight_layout()
+    return save(fig, pdf, png)
+
+
+def _window_labels(ds, i: int, k: int) -> list[str]:
+    start, stop = ds["window_start"].values[i, :k], ds["window_stop"].values[i, :k]
+    return [f"{a}-{b}" for a, b in zip(start, stop)]
+
+
+def plot_windows(nc: str | Path, pdf: str | Path, png: str | Path, max_runs: int = 4):
+    """Heat maps of log10 W1 between the Koopman spectra of windows of training.
+
+    Args:
+        nc: a ``koopman_experiment`` netCDF holding ``w1_windows (run, window, window2)``.
+        pdf, png: outputs.
+        max_runs: panels for the first ``max_runs`` runs (plus one for the mean over all
+            runs when there are several).
+
+    Returns:
+        The figure; panel images hold log10 W1 (diagonal and missing windows masked).
+    """
+    ds = load([nc])[0]
+    if "w1_windows" not in ds:
+        raise ValueError(f"{nc}: no w1_windows (koopman.experiments.<exp>.windows is not set)")
+    exp = ds.attrs.get("experiment", "")
+    runs = [str(r) for r in ds["run"].values]
+    d = ds["w1_windows"].values                                   # (run, W, W)
+    shown = list(range(min(len(runs), max_runs)))
+    panels = [(runs[i], d[i], i) for i in shown]
+    if len(runs) > 1:
+        longest = int(np.argmax((ds["window_start"].values >= 0).sum(axis=1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)                 # all-NaN cells stay NaN
+            panels.append((f"mean over {len(runs)} runs", np.nanmean(d, axis=0), longest))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = []
+        for _, m, _ in panels:
+            lm = np.log10(m)
+            lm[np.eye(len(m), dtype=bool)] = np.nan
+            lm[~np.isfinite(lm)] = np.nan
+            logs.append(lm)
+    finite = np.concatenate([x[np.isfinite(x)] for x in logs] + [np.zeros(0)])
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (-1.0, 0.0)
+    if vmax - vmin < 1e-9:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    n = len(panels)
+    fig, axs = plt.subplots(1, n, figsize=(4.3 * n + 1.2, 4.4), squeeze=False)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    spec = json.loads(ds.attrs.get("spec", "{}"))
+    for ax, (title, _, i), lm in zip(axs[0], panels, logs):
+        valid = ds["window_start"].values[i] >= 0
+        k = int(valid.sum())
+        im = ax.imshow(lm[:k, :k], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        labels = _window_labels(ds, i, k)
+        every = max(1, int(np.ceil(k / 12)))
+        ticks = list(range(0, k, every))
+        ax.set_xticks(ticks, [labels[t] for t in ticks], rotation=90, fontsize=7)
+        ax.set_yticks(ticks, [labels[t] for t in ticks], fontsize=7)
+        ax.set_xlabel("window (training steps)")
+        ax.set_title(title, fontsize=10)
+    axs[0][0].set_ylabel("window (training steps)")
+    fig.colorbar(im, ax=list(axs[0]), fraction=0.025, pad=0.02, label=r"$\log_{10} W_1$ between window spectra")
+    win = spec.get("windows") or {}
+    how = "one epoch each" if win.get("per_epoch") else f"{win.get('size')} steps, stride {win.get('stride', win.get('size'))}"
+    fig.suptitle(f"Koopman spectra of windows of training, experiment {exp} (observable "
+                 f"{spec.get('observable')}, windows: {how}; grey: diagonal / degenerate)", fontsize=10)
     return save(fig, pdf, png)

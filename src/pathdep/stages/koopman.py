@@ -8,7 +8,7 @@ What it computes:
   and ``koopman_toy.csv`` (W1 between methods, within/between replicate means, p-values).
 * :func:`experiment`: for every run of one experiment, its trajectory.h5 read as an
   observable series of shape (K members, T, D) (``observable``: ``output_weights``, the
-  last parameter tensor, i.e. the output-layer weights as in Redman et al.'s FCN study, or
+  last weight tensor (the last ``*.weight`` parameter, else the last parameter), i.e. the output-layer weights as in Redman et al.'s FCN study, or
   ``weights`` (every parameter), both at the checkpoints, which must be evenly spaced (the
   longest evenly spaced run of checkpoints is used; log-spaced checkpoints leave only a few);
   or ``loss``, the per-step batch loss of every member, recorded at every step whatever the
@@ -20,11 +20,17 @@ What it computes:
   mean between- and within-group W1 and the permutation p-value of
   :func:`pathdep.analysis.koopman.conjugacy_test`. Degenerate spectra
   (:func:`~pathdep.analysis.koopman.check_spectrum`) are flagged in the table, not compared.
+  With ``windows`` ({size: steps, stride: steps} or {per_epoch: true}; Redman et al.'s
+  LeNet-5 study), each run's series is also cut into consecutive windows of training steps
+  (:func:`pathdep.analysis.koopman.window_bounds`), one spectrum per window pooled over the
+  members, and the window x window W1 matrix per run
+  (:func:`pathdep.analysis.koopman.windowed_spectra`), written to the same netCDF.
 
 How it was checked: tests/stages/test_koopman.py (the toy files hold the table the numerics
 give; a synthetic trajectory.h5 pair of linear systems comes out conjugate within a group
 and not between groups; an uneven checkpoint grid and a too-short series give one-line
-errors).
+errors; a trajectory.h5 whose output weights switch between two linear maps at a known
+step gives the block structure of W1 between windows, per-epoch windows included).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import xarray as xr
 
 from pathdep.analysis.koopman import (
     DegenerateSpectrumError, check_spectrum, conjugacy_test, koopman_eigenvalues, spectral_distance,
+    window_bounds, windowed_spectra,
 )
 from pathdep.analysis.koopman_toy import METHODS, toy_study
 from pathdep.io.atomic import write_csv, write_netcdf
@@ -49,8 +56,9 @@ from pathdep.io.trajectory import Trajectory
 TOY_DEFAULTS = {"eta": 1e-2, "T": 100, "grid": 5, "n_delays": 4, "rank": None, "n_groups": 5,
                 "n_perm": 2000, "seed": 0}
 EXP_DEFAULTS = {"observable": "output_weights", "n_delays": 0, "rank": 10, "group_by": None,
-                "window": None, "n_perm": 1000, "collapse_tol": 1e-3, "seed": 0}
+                "window": None, "windows": None, "n_perm": 1000, "collapse_tol": 1e-3, "seed": 0}
 OBSERVABLES = ("output_weights", "weights", "loss")
+WINDOW_KEYS = ("size", "stride", "per_epoch")
 
 
 def _split(ev: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,10 +151,12 @@ def observations(path: str | Path, observable: str, window: Sequence[int] | None
         else:
             seg = _uniform_segment(tr.steps)
             steps = np.asarray(tr.steps[seg])
-            sl = tr.layout.slice(tr.layout.names[-1]) if observable == "output_weights" else slice(None)
+            wnames = [n for n in tr.layout.names if n.endswith("weight")] or list(tr.layout.names)
+            sl = tr.layout.slice(wnames[-1]) if observable == "output_weights" else slice(None)
             w = tr.f["weights"][seg.start:seg.stop, :, sl]                 # (T, K, D)
             y = np.transpose(np.asarray(w, dtype=np.float64), (1, 0, 2))
         config = tr.config
+        steps_per_epoch = int(tr.f.attrs.get("steps_per_epoch", 0))
     if window is not None:
         keep = (steps >= window[0]) & (steps <= window[1])
         y, steps = y[:, keep], steps[keep]
@@ -155,7 +165,7 @@ def observations(path: str | Path, observable: str, window: Sequence[int] | None
                          f"need >= {need} (record checkpoints with training.checkpoints.mode: every, "
                          "or use observable: loss)")
     spacing = int(np.diff(steps)[0]) if len(steps) > 1 else 0
-    return y, steps, {"config": config, "roles": roles, "spacing": spacing}
+    return y, steps, {"config": config, "roles": roles, "spacing": spacing, "steps_per_epoch": steps_per_epoch}
 
 
 def _get(d: dict, dotted: str):
@@ -164,6 +174,35 @@ def _get(d: dict, dotted: str):
             raise ValueError(f"koopman.group_by: key {dotted!r} not in the run config")
         d = d[k]
     return d
+
+
+def window_size(windows: dict, steps_per_epoch: int) -> tuple[int, int]:
+    """(size, stride) in training steps of a ``koopman.windows`` block.
+
+    Args:
+        windows: ``{size: N, stride: M}`` (stride defaults to size) or ``{per_epoch: true}``
+            (size = stride = one epoch).
+        steps_per_epoch: of the run (from its trajectory.h5).
+    """
+    if not isinstance(windows, dict):
+        raise ValueError(f"koopman.windows: expected a mapping {{size, stride}} or {{per_epoch: true}}, got {windows!r}")
+    unknown = set(windows) - set(WINDOW_KEYS)
+    if unknown:
+        raise ValueError(f"koopman.windows.{sorted(unknown)[0]}: unknown key (expected some of {list(WINDOW_KEYS)})")
+    if windows.get("per_epoch"):
+        if "size" in windows:
+            raise ValueError("koopman.windows: give either size or per_epoch: true, not both")
+        if steps_per_epoch < 1:
+            raise ValueError("koopman.windows.per_epoch: the trajectory does not record steps_per_epoch")
+        size = steps_per_epoch
+    elif "size" in windows:
+        size = int(windows["size"])
+    else:
+        raise ValueError("koopman.windows: expected size (steps) or per_epoch: true")
+    stride = int(windows.get("stride", size))
+    if size < 1 or stride < 1:
+        raise ValueError(f"koopman.windows: size and stride must be >= 1 step, got {size}, {stride}")
+    return size, stride
 
 
 def _safe_spectrum(y, spec, name):
@@ -183,7 +222,10 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
         traj_files: trajectory.h5 of each run.
         spec: ``koopman`` settings for this experiment (keys of :data:`EXP_DEFAULTS`).
         exp: experiment name.
-        nc: netCDF with per-run pooled and per-member eigenvalues, and the run x run W1.
+        nc: netCDF with per-run pooled and per-member eigenvalues, and the run x run W1;
+            with ``windows`` also ``window_eig_* (run, window, wmode)``, ``w1_windows (run,
+            window, window2)`` and the steps ``window_start``/``window_stop`` (run, window)
+            (-1 / NaN pad runs with fewer windows).
         csv: the group-pair table (a, b, w1_between, w1_within, p_value, ...).
 
     Returns:
@@ -192,9 +234,19 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
     s = {**EXP_DEFAULTS, **(spec or {})}
     names = [r["run"] for r in runs]
     pooled, members, member_w1, notes, labels = [], [], [], [], []
+    win = []                                   # per run: (bounds, spectra, notes, W1 matrix)
     for run, path in zip(runs, traj_files):
         y, steps, info = observations(path, s["observable"], s["window"], need=s["n_delays"] + 3)
         ok = np.all(np.isfinite(y), axis=(1, 2))                        # diverged members drop out
+        if s["windows"]:
+            size, stride = window_size(s["windows"], info["steps_per_epoch"])
+            bounds = window_bounds(steps, size, stride, need=s["n_delays"] + 3)
+            if len(bounds) < 2:
+                raise ValueError(f"{path}: koopman.windows: {len(bounds)} complete window(s) of {size} steps "
+                                 f"with >= {s['n_delays'] + 3} samples in steps {steps[0]}..{steps[-1]}, need >= 2")
+            wsp, wnotes, wd = windowed_spectra(y[ok], bounds, s["n_delays"], s["rank"], s["collapse_tol"],
+                                               name=f"{exp}/{run['run']} window")
+            win.append((bounds, wsp, wnotes, wd))
         ev, note = _safe_spectrum(y[ok], s, f"{exp}/{run['run']}")
         pooled.append(ev)
         mev = [(_safe_spectrum(y[k:k + 1], s, f"{exp}/{run['run']}/member{k}")[0] if ok[k] else None)
@@ -245,15 +297,38 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
             if e is not None:
                 mr[i, k, :len(e)] = e
         mw[i, :len(member_w1[i])] = member_w1[i]
+    wvars, wcoords = {}, {}
+    if win:
+        nw = max(len(b) for b, *_ in win)
+        rw = max([len(e) for _, sp, *_ in win for e in sp if e is not None] + [1])
+        we = np.full((n, nw, rw), np.nan + 0j)
+        wd = np.full((n, nw, nw), np.nan)
+        wb = np.full((n, nw, 2), -1, dtype=np.int64)
+        wn = np.full((n, nw), "", dtype=object)
+        for i, (bounds, sp, wnotes, d_w) in enumerate(win):
+            k = len(bounds)
+            wd[i, :k, :k] = d_w
+            wb[i, :k] = [(b[2], b[3]) for b in bounds]
+            wn[i, :k] = wnotes
+            for j, e in enumerate(sp):
+                if e is not None:
+                    we[i, j, :len(e)] = e
+        wvars = {"window_eig_real": (("run", "window", "wmode"), we.real),
+                 "window_eig_imag": (("run", "window", "wmode"), we.imag),
+                 "w1_windows": (("run", "window", "window2"), wd),
+                 "window_start": (("run", "window"), wb[..., 0]),
+                 "window_stop": (("run", "window"), wb[..., 1]),
+                 "window_note": (("run", "window"), wn.astype(str))}
+        wcoords = {"window": np.arange(nw), "window2": np.arange(nw)}
     ds = xr.Dataset(
-        {"eig_real": (("run", "mode"), pr.real), "eig_imag": (("run", "mode"), pr.imag),
+        {**wvars, "eig_real": (("run", "mode"), pr.real), "eig_imag": (("run", "mode"), pr.imag),
          "member_eig_real": (("run", "member", "mode"), mr.real),
          "member_eig_imag": (("run", "member", "mode"), mr.imag),
          "w1_baseline_member": (("run", "member"), mw),
          "w1_runs": (("run", "run2"), d),
          "group": (("run",), np.array(labels, dtype=object).astype(str)),
          "note": (("run",), np.array(notes, dtype=object).astype(str))},
-        coords={"run": names, "run2": names},
+        coords={"run": names, "run2": names, **wcoords},
         attrs={"experiment": exp, "spec": json.dumps(s), "provenance": _prov(s),
                "group_by": s["group_by"] or "", "table": table.to_json(orient="records")})
     write_netcdf(ds, nc)
