@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
 
 from pathdep.analysis import fits as FT
 from pathdep.analysis.quantities import QUANTITIES
+from pathdep.config.merge import deep_merge
 
 DEFAULTS: dict[str, Any] = {
     "checkpoint_mode": "fraction",        # how checkpoints / align_checkpoints are read
@@ -32,16 +32,6 @@ DEFAULTS: dict[str, Any] = {
 
 
 # ----------------------------------------------------------------------------- config
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def _num_list(key: str, v, allow_all: bool = False):
     if allow_all and v == "all":
         return v
@@ -62,11 +52,11 @@ def resolve_spec(spec: dict | None, experiment: str | None = None) -> dict:
     spec = dict(spec or {})
     per_exp = spec.pop("experiments", None) or {}
     if experiment is not None and experiment in per_exp:
-        spec = _merge(spec, per_exp[experiment] or {})
+        spec = deep_merge(spec, per_exp[experiment] or {})
     for k in spec:
         if k not in DEFAULTS:
             raise ValueError(f"analysis.{k}: unknown key (expected one of: {', '.join(sorted(DEFAULTS))}, experiments)")
-    out = _merge(DEFAULTS, spec)
+    out = deep_merge(DEFAULTS, spec)
     if out["checkpoint_mode"] not in ("fraction", "index", "step"):
         raise ValueError(f"analysis.checkpoint_mode: expected fraction, index or step, got {out['checkpoint_mode']!r}")
     out["checkpoints"] = _num_list("checkpoints", out["checkpoints"])

@@ -85,6 +85,7 @@ import yaml
 
 from pathdep.config.blocks import check_blocks
 from pathdep.config.errors import ConfigError
+from pathdep.config.merge import deep_merge  # noqa: F401  (re-exported)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
 
@@ -146,14 +147,6 @@ def _schema() -> dict:
     return yaml.load(SCHEMA_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 # ----------------------------------------------------------------------------- messages
