@@ -37,14 +37,14 @@ from pathdep.core.models import MLP, Layout, make_apply
 from pathdep.core.optim import Optimizer
 
 
-def timeit(fn, repeat: int) -> tuple[float, float]:
+def timeit(fn, repeat: int, wall: bool = False) -> tuple[float, float]:
     """``(min, median)`` wall time of ``fn()`` in seconds after one warm-up call.
 
     On a shared machine the minimum is the robust estimate of the cost; the median shows
     the contention.
     """
     # on 1 thread the process CPU time (robust on a shared, overloaded machine)
-    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
+    clock = time.process_time if torch.get_num_threads() == 1 and not wall else time.perf_counter
     fn()
     ts = []
     for _ in range(repeat):
@@ -123,7 +123,17 @@ def bench_study(n: int, steps: int, repeat: int) -> list[tuple[str, float, float
 
     def clv(jac, qr):
         return lambda: ly.clv_batched(F, W, steps, times=times, warmup_backward=wb, running=False,
-                                      max_buffer=wb + 1, jacobian_fn=jac, qr=qr)
+                                      max_buffer=wb + 1, jacobian_fn=jac, qr=qr,
+                                      observe=lambda X, t: cf.loss(X))
+
+    def clv_numba(threads):
+        cn = st.ClosedForm("tanh", lr=0.3, dtype=torch.float64, backend="numba", threads=threads)
+        def push_qr(X, Q, t):  # the study's step: fused push + QR, loss recorded
+            Y, Qn, R, _ = cn.push_qr(X, Q)
+            return Y, Qn, R
+        return lambda: ly.clv_batched(F, W, steps, times=times, warmup_backward=wb, running=False,
+                                      max_buffer=wb + 1, push=cn.push, qr=cn.qr, solve=cn.solve,
+                                      push_qr=push_qr)
 
     def ben():
         ly.benettin_batched(F, W, steps, running=False, jacobian_fn=cf.jacobian)
@@ -136,13 +146,18 @@ def bench_study(n: int, steps: int, repeat: int) -> list[tuple[str, float, float
         return run
 
     out = []
-    for name, fn in (("2-2-1 study step, closed-form 9x9 J + Householder QR + CLV", clv(cf.jacobian, "householder")),
+    numba_rows = []
+    if st.study_kernels.AVAILABLE:
+        numba_rows = [("2-2-1 study step, compiled kernels (numba) + CLV, 1 thread", clv_numba(1)),
+                      ("2-2-1 study step, compiled kernels (numba) + CLV, 2 threads (wall)",
+                       clv_numba(2))]
+    for name, fn in (*numba_rows, ("2-2-1 study step, closed-form 9x9 J + Householder QR + CLV", clv(cf.jacobian, "householder")),
                      ("2-2-1 study step, closed-form 9x9 J + CholeskyQR2 + CLV", clv(cf.jacobian, "cholesky")),
                      ("2-2-1 study step, vmapped jacfwd + Householder QR + CLV (before)", clv(None, "householder")),
                      ("2-2-1 Benettin: closed-form J + QR", ben),
                      ("2-2-1 plain GD, closed form", plain(cf.step)),
                      ("2-2-1 plain GD, vmapped grad (before)", plain(step))):
-        t, m = timeit(fn, repeat)
+        t, m = timeit(fn, repeat, wall="2 threads" in name)
         out.append((name, n * steps / t, n * steps / m))
     return out
 
@@ -153,6 +168,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="timed runs (min and median)")
     ap.add_argument("--networks", type=int, default=8000, help="2-2-1 networks")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
+    ap.add_argument("--only", choices=("mlp", "study"), default=None, help="one part")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -160,10 +176,13 @@ def main():
     la = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average "
           f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} CPUs\n")
-    print("| 784-100-10 MLP, batch 64, float32 | ms / step (min) | (median) | x plain step |")
-    print("|---|---:|---:|---:|")
-    for name, t, m, rel in bench_mlp(args.steps, args.repeat):
-        print(f"| {name} | {t * 1e3:.2f} | {m * 1e3:.2f} | {rel:.1f} |")
+    if args.only != "study":
+        print("| 784-100-10 MLP, batch 64, float32 | ms / step (min) | (median) | x plain step |")
+        print("|---|---:|---:|---:|")
+        for name, t, m, rel in bench_mlp(args.steps, args.repeat):
+            print(f"| {name} | {t * 1e3:.2f} | {m * 1e3:.2f} | {rel:.1f} |")
+    if args.only == "mlp":
+        return
     print(f"\n| {args.networks} networks 2-2-1, float64 | network-steps / s (best) | (median) |")
     print("|---|---:|---:|")
     for name, thr, thr_m in bench_study(args.networks, args.steps, max(2, args.repeat // 2)):

@@ -39,6 +39,30 @@ def test_rebuilt_map_reproduces_the_recorded_baseline(tmp_path):
     assert c == len(steps)
 
 
+@pytest.mark.parametrize("opt", [{}, {"momentum": 0.9}, {"momentum": 0.9, "weight_decay": 1e-3}])
+def test_hand_written_tangent_push_equals_jvp_of_the_map(tmp_path, opt):
+    """With training.fast the stage pushes tangents through hand-written Hessian-vector
+    products (info['push']); on the flat state (weights + live buffers) they equal the
+    vmapped jvp of the map F to 1e-12 (float64), for plain SGD, momentum and weight decay
+    (Adam: tests/core/test_fast.py)."""
+    from torch.func import jvp, vmap
+    data = make_dataset(tmp_path)
+    run = tiny_run({"training": {"dtype": "float64", "fast": True}, "optimizer": opt})
+    traj = train_tiny(tmp_path, run, data)
+    F, x0, info = network_map(run, traj.parent / "init.h5", data)
+    assert info["push"] is not None and "Hessian-vector" in info["tangents"]
+    x = x0
+    for t in range(3):
+        x = F(x, t)
+    Q = ly.random_orthonormal(info["D"], 5, seed=1)
+    y_ref, JQ_ref = vmap(lambda v: jvp(lambda z: F(z, 3), (x,), (v,)), in_dims=1,
+                         out_dims=(0, 1))(Q)
+    y, JQ = info["push"](x, Q, 3)
+    torch.testing.assert_close(y, y_ref[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(JQ, JQ_ref, rtol=0, atol=1e-12)
+    assert (JQ - Q).abs().max() > 1e-6  # the Hessian part is not zero
+
+
 def test_linear_regression_exponents_are_log_one_minus_lr_h(tmp_path):
     """Full-batch GD on a linear model with MSE: the tangent map is I - lr H with the
     constant data Hessian H, so the exponents are exactly log|1 - lr h_i| (sorted)."""

@@ -64,7 +64,7 @@ __all__ = [
     "LyapunovResult", "CLVResult", "StateSpec", "benettin", "benettin_batched",
     "full_spectrum", "ftle", "clv", "clv_batched", "clv_angles", "qr_positive",
     "jacobian", "batched_jacobian", "random_orthonormal", "state_from_training", "split",
-    "qr_cholesky", "qr_auto", "QR_METHODS",
+    "qr_cholesky", "qr_auto", "QR_METHODS", "solve_normalize",
 ]
 
 
@@ -228,24 +228,20 @@ def random_orthonormal(D: int, k: int, *, seed: int = 0, batch: Sequence[int] = 
                        dtype: torch.dtype = torch.float64,
                        device: torch.device | str | None = None) -> torch.Tensor:
     """Random ``(*batch, D, k)`` orthonormal columns (QR of a seeded Gaussian, on CPU);
-    system 0 of a batch gets the basis of an unbatched call with the same seed."""
+    every system of a batch gets the basis of an unbatched call with the same seed."""
     if k < 1 or k > D:
         raise ValueError(f"lyapunov.k: expected 1 <= k <= D = {D}, got {k}")
     g = torch.Generator().manual_seed(int(seed))
-    return qr_positive(_randn(batch, (D, k), g, dtype))[0].to(device)
+    Q = qr_positive(torch.randn(D, k, generator=g, dtype=dtype))[0]
+    return Q.expand(*batch, D, k).contiguous().to(device)
 
 
 def _randn(batch: Sequence[int], shape: Sequence[int], g: torch.Generator,
            dtype: torch.dtype) -> torch.Tensor:
-    """Seeded Gaussians drawn one system at a time, so that system 0 of a batch gets the
-    same numbers as a single run (torch draws large tensors by a different algorithm)."""
-    n = 1
-    for b in batch:
-        n *= int(b)
-    if not batch:
-        return torch.randn(*shape, generator=g, dtype=dtype)
-    return torch.stack([torch.randn(*shape, generator=g, dtype=dtype)
-                        for _ in range(n)]).reshape(*batch, *shape)
+    """Seeded Gaussians of ``shape``, the same draw for every system of ``batch``, so that
+    each system of a batch gets the numbers of a single run (one draw: a per-system draw
+    cost ~10 us a system, 1 us per network-step of the 2-2-1 study)."""
+    return torch.randn(*shape, generator=g, dtype=dtype).expand(*batch, *shape).contiguous()
 
 
 def jacobian(F: Map, x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -306,13 +302,29 @@ def _batch(push):
 # --------------------------------------------------------------------------- forward pass
 
 
+def _advance(push, qr_fn, push_qr):
+    """``advance(x, Q, t, do_qr) -> (x', Q', R or None)``: one step, then a QR if asked,
+    through the fused ``push_qr(x, Q, t) -> (x', Q', R)`` when there is one."""
+    def advance(x, Q, t, do_qr):
+        if do_qr and push_qr is not None:
+            return push_qr(x, Q, t)
+        x, Q = push(x, Q, t)
+        if do_qr:
+            Q, R = qr_fn(Q)
+            return x, Q, R
+        return x, Q, None
+    return advance
+
+
 def _forward(push, x: torch.Tensor, Q: torch.Tensor, *, steps: int, transient: int,
              qr_every: int, record: bool, observe, on_qr=None,
-             running: bool = True, qr_fn=qr_positive) -> LyapunovResult:
+             running: bool = True, qr_fn=qr_positive, push_qr=None) -> LyapunovResult:
     """The Benettin loop shared by every public function; leading batch axes pass through.
 
-    ``on_qr(t, Q_t, R_t)`` is called after each accumulated QR (``t`` = time of ``Q``).
+    ``on_qr(t, Q_t, R_t)`` is called after each accumulated QR (``t`` = time of ``Q``);
+    ``push_qr`` (optional) fuses a step and its QR.
     """
+    advance = _advance(push, qr_fn, push_qr)
     if steps < 1:
         raise ValueError(f"lyapunov.steps: expected >= 1, got {steps}")
     if qr_every < 1 or steps % qr_every or transient % qr_every:
@@ -320,19 +332,16 @@ def _forward(push, x: torch.Tensor, Q: torch.Tensor, *, steps: int, transient: i
                          f"and transient ({transient}), got {qr_every}")
     t = 0
     for _ in range(transient):
-        x, Q = push(x, Q, t)
+        x, Q, _ = advance(x, Q, t, (t + 1) % qr_every == 0)
         t += 1
-        if t % qr_every == 0:
-            Q, _ = qr_fn(Q)
     traj = [x] if record else None
     obs = [observe(x, t)] if observe is not None else None
     n_qr = steps // qr_every
     L = None  # (..., n_qr, k), allocated at the first QR (no list + stack copy)
     for i in range(steps):
-        x, Q = push(x, Q, t)
+        x, Q, R = advance(x, Q, t, (i + 1) % qr_every == 0)
         t += 1
-        if (i + 1) % qr_every == 0:
-            Q, R = qr_fn(Q)
+        if R is not None:
             lr_ = _log_diag(R)
             if L is None:
                 L = lr_.new_empty(*lr_.shape[:-1], n_qr, lr_.shape[-1])
@@ -518,8 +527,25 @@ def clv_angles(V: torch.Tensor) -> torch.Tensor:
     return torch.atan2(s, c.abs())
 
 
+def solve_normalize(R: torch.Tensor, C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One backward step of Ginelli's method: ``R^{-1} C`` with unit columns.
+
+    Args:
+        R: ``(..., k, k)`` upper triangular with a nonzero diagonal.
+        C: ``(..., k, k)``.
+
+    Returns:
+        ``(C' (..., k, k), n (..., k))``: the normalised columns and the norms of the
+        columns of ``R^{-1} C``.
+    """
+    C = torch.linalg.solve_triangular(R, C, upper=True)
+    n = C.norm(dim=-2, keepdim=True)  # (..., 1, k)
+    return C / n, n.squeeze(-2)
+
+
 def _clv(push, x0, Q0, steps, *, times, transient, warmup_backward, seed, max_buffer,
-         observe, running, qr_fn=qr_positive) -> CLVResult:
+         observe, running, qr_fn=qr_positive, solve_fn=solve_normalize,
+         push_qr=None) -> CLVResult:
     T_end = transient + steps
     last = T_end - warmup_backward
     if warmup_backward < 1:
@@ -562,12 +588,10 @@ def _clv(push, x0, Q0, steps, *, times, transient, warmup_backward, seed, max_bu
         C = (C + torch.eye(k, dtype=Q0.dtype)).to(Q0.device)
         C = C / C.norm(dim=-2, keepdim=True)
         for s in range(end, times[p0], -1):
-            C = torch.linalg.solve_triangular(Rbuf[s], C, upper=True)
-            n = C.norm(dim=-2, keepdim=True)  # (..., 1, k)
-            C = C / n
+            C, n = solve_fn(Rbuf[s], C)  # R_s^{-1} C with unit columns; n (..., k)
             if s - 1 in ready:
                 out_V[s - 1] = Qbuf.pop(s - 1) @ C
-                out_g[s - 1] = -torch.log(n.squeeze(-2))
+                out_g[s - 1] = -torch.log(n)
         state["p0"] = p1
         lo = first_pending()
         lo = end if lo is None else lo
@@ -588,20 +612,22 @@ def _clv(push, x0, Q0, steps, *, times, transient, warmup_backward, seed, max_bu
     # Q at the window start is Q after the transient: run the transient separately
     x, Q = x0, Q0
     t = 0
+    advance = _advance(push, qr_fn, push_qr)
     for _ in range(transient):
-        x, Q = push(x, Q, t)
+        x, Q, _ = advance(x, Q, t, True)
         t += 1
-        Q, _ = qr_fn(Q)
     if times[0] == transient:
         Qbuf[transient] = Q
 
     def push_t(xx, QQ, tt):  # the transient is done: shift time
         return push(xx, QQ, tt + transient)
 
+    push_qr_t = None if push_qr is None else (lambda xx, QQ, tt: push_qr(xx, QQ, tt + transient))
+
     obs = None if observe is None else (lambda xx, tt: observe(xx, tt + transient))
     fwd = _forward(push_t, x, Q, steps=steps, transient=0, qr_every=1, record=False,
                    observe=obs, on_qr=lambda s, QQ, RR: on_qr(s + transient, QQ, RR),
-                   running=running, qr_fn=qr_fn)
+                   running=running, qr_fn=qr_fn, push_qr=push_qr_t)
     sweep(T_end)
     ts = torch.tensor(times, dtype=torch.long)
     V = torch.stack([out_V[t] for t in times], dim=-3)  # (..., n, D, k)
@@ -657,17 +683,27 @@ def clv_batched(F: Map, X0: torch.Tensor, steps: int, k: int | None = None, *,
                 warmup_backward: int = 100, seed: int = 0, mode: str = "jacobian",
                 max_buffer: int | None = None,
                 observe: Callable[[torch.Tensor, int], Any] | None = None,
-                running: bool = True, qr: str = "householder",
-                jacobian_fn: Callable | None = None) -> CLVResult:
+                running: bool = True, qr: str | Callable = "householder",
+                jacobian_fn: Callable | None = None, push: Callable | None = None,
+                solve: Callable | None = None, push_qr: Callable | None = None) -> CLVResult:
     """:func:`clv` for ``B`` independent systems sharing the map ``F`` (vmapped).
 
     Args:
         F: the map of ONE system, ``F(x (D,), t) -> (D,)``.
         X0: ``(B, D)`` initial states.
         observe: optional batched ``observe(X (B, D), t)``.
-        qr: ``"householder"`` or ``"cholesky"`` (see :func:`benettin`).
+        qr: ``"householder"`` or ``"cholesky"`` (see :func:`benettin`), or a batched
+            callable ``A (B, D, k) -> (Q, R)`` with a positive diagonal (e.g. the compiled
+            :func:`pathdep.analysis.study_kernels.qr`).
         jacobian_fn: optional batched ``jacobian_fn(X (B, D), t) -> (J (B, D, D),
             F(X) (B, D))`` (a closed form) replacing vmapped ``jacfwd``.
+        push: optional batched ``push(X (B, D), Q (B, D, k), t) -> (F(X), J Q)``
+            replacing ``jacobian_fn`` (no Jacobian is stored).
+        solve: optional batched backward step ``solve(R, C) -> (C', n)`` replacing
+            :func:`solve_normalize`.
+        push_qr: optional fused step ``push_qr(X, Q, t) -> (F(X), Q', R)`` with
+            ``Q' R = J Q`` (e.g. :meth:`pathdep.analysis.lyapunov_study.ClosedForm.push_qr`),
+            used instead of ``push`` and ``qr`` (then only needed for checks).
         Others: as in :func:`clv` (``mode`` defaults to ``"jacobian"``).
 
     Returns:
@@ -677,9 +713,11 @@ def clv_batched(F: Map, X0: torch.Tensor, steps: int, k: int | None = None, *,
     B, D = X0.shape
     k = D if k is None else k
     Q0 = random_orthonormal(D, k, seed=seed, batch=(B,), dtype=X0.dtype, device=X0.device)
-    return _clv(_batched_pusher(F, mode, jacobian_fn), X0, Q0, steps, times=times,
+    return _clv(push or _batched_pusher(F, mode, jacobian_fn), X0, Q0, steps, times=times,
                 transient=transient, warmup_backward=warmup_backward, seed=seed,
-                max_buffer=max_buffer, observe=observe, running=running, qr_fn=_qr_fn(qr))
+                max_buffer=max_buffer, observe=observe, running=running,
+                qr_fn=qr if callable(qr) else _qr_fn(qr), solve_fn=solve or solve_normalize,
+                push_qr=push_qr)
 
 
 # --------------------------------------------------------------------------- state

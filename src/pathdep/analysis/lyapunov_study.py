@@ -73,6 +73,7 @@ import xarray as xr
 from torch.func import grad, vmap
 
 import pathdep.analysis.lyapunov as ly
+from pathdep.analysis import study_kernels
 from pathdep.core.models import MLP, Layout, make_apply
 
 PAPER = ("Sharafi, Martin, Hallerberg, On the weight dynamics of learning networks, "
@@ -105,7 +106,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "n_checkpoints": 24,            # log-spaced loss checkpoints
     "seed": 0,
     "dtype": "float64",
-    "threads": 1,                   # torch CPU threads during the run (None: leave as is)
+    "threads": 1,                   # CPU threads during the run (None: torch's setting)
+    # "numba": compiled per-network kernels (study_kernels; ~2.5x the torch path per
+    # thread, and they split the networks over ``threads``); "torch": the batched closed
+    # form (any device); "auto": numba when it is installed
+    "backend": "auto",
 }
 
 #: The full-size study (>= 8000 networks per combination, as in the paper).
@@ -119,8 +124,6 @@ FULL_CONFIG: dict[str, Any] = {
 
 ACTIVATIONS = ("tanh", "relu")
 
-#: QR of the batched 9x9 tangent bases in the study (see bench/bench_lyapunov.py).
-STUDY_QR = "householder"
 
 
 # --------------------------------------------------------------------------- config
@@ -172,7 +175,28 @@ def resolve_config(config: dict | None) -> dict:
         raise ValueError(f"study.threads: expected None or a positive integer, got {th!r}")
     if not float(cfg["lr"]) > 0:
         raise ValueError(f"study.lr: expected > 0, got {cfg['lr']!r}")
+    cfg["backend"] = resolve_backend(cfg["backend"])
     return cfg
+
+
+BACKENDS = ("auto", "numba", "torch")
+
+
+def resolve_backend(backend: str) -> str:
+    """``"numba"`` or ``"torch"`` for a ``study.backend`` value (``"auto"``: numba when the
+    package is importable).
+
+    Raises:
+        ValueError: for an unknown value, or ``"numba"`` without numba installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"study.backend: expected one of {list(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        return "numba" if study_kernels.AVAILABLE else "torch"
+    if backend == "numba" and not study_kernels.AVAILABLE:
+        raise ValueError("study.backend: 'numba' needs the numba package (pip install numba), "
+                         "or use 'torch'")
+    return backend
 
 
 # --------------------------------------------------------------------------- the map
@@ -245,10 +269,12 @@ class ClosedForm:
     """
 
     def __init__(self, activation: str, task: str = "xor", lr: float = 0.3,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, backend: str = "torch", threads: int = 1):
         if activation not in ACTIVATIONS:
             raise ValueError(f"study.activations: expected entries in {ACTIVATIONS}, got {activation!r}")
         self.activation = activation
+        self.backend = resolve_backend(backend)
+        self.threads = int(threads)
         self.lr = float(lr)
         X = torch.tensor(TASKS[task]["x"], dtype=torch.float64)  # (N, 2)
         self.X = X.to(dtype)
@@ -275,6 +301,8 @@ class ClosedForm:
         self.T = torch.cat([gram, cpl.reshape(N * 2, 81), blk.reshape(N * 2, 81)]).to(dtype)
         self.Et = E.transpose(1, 2).reshape(N * 5, 9).to(dtype)  # stacked E_n^T
         self.I = torch.eye(9, dtype=dtype).reshape(1, 81)
+        self._Xn = self.X.numpy()
+        self._Yn = self.Y.numpy()
 
     def _forward(self, W: torch.Tensor):
         B = W.shape[0]
@@ -295,6 +323,9 @@ class ClosedForm:
 
     def loss(self, W: torch.Tensor) -> torch.Tensor:
         """``(B,)`` losses ``1/(2N) sum_n r_n^2`` of ``W (B, 9)``."""
+        if self.backend == "numba" and W.device.type == "cpu":
+            return torch.from_numpy(study_kernels.loss(W.numpy(), self._Xn, self._Yn,
+                                                       self.activation == "relu", self.threads))
         r = self._forward(W)[0]
         return 0.5 * (r * r).mean(-1)
 
@@ -302,10 +333,16 @@ class ClosedForm:
         B = W.shape[0]
         return torch.addmm(W, (r.unsqueeze(-1) * e).reshape(B, -1), self.Et, alpha=-self.lr / self.N)
 
-    def step(self, W: torch.Tensor) -> torch.Tensor:
-        """``(B, 9)``: ``W - lr grad L(W)``."""
-        r, e, _, _, _ = self._forward(W)
-        return self._step(W, r, e)
+    def step(self, W: torch.Tensor, n: int = 1) -> torch.Tensor:
+        """``(B, 9)``: ``n`` steps ``W <- W - lr grad L(W)``."""
+        if self.backend == "numba" and W.device.type == "cpu":
+            return torch.from_numpy(study_kernels.gd(W.numpy(), self._Xn, self._Yn, self.lr,
+                                                     self.activation == "relu", n,
+                                                     self.threads))
+        for _ in range(n):
+            r, e, _, _, _ = self._forward(W)
+            W = self._step(W, r, e)
+        return W
 
     def jacobian(self, W: torch.Tensor, t: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """``(J (B, 9, 9), F(W) (B, 9))``, the signature of
@@ -321,6 +358,45 @@ class ClosedForm:
         coef = torch.cat([outer, c1, c2], dim=1)
         J = torch.addmm(self.I, coef, self.T, alpha=-self.lr / self.N).reshape(B, 9, 9)
         return J, self._step(W, r, e)
+
+    # the three batched operations of a CLV step, for lyapunov.clv_batched(push=, qr=,
+    # solve=): compiled kernels (pathdep.analysis.study_kernels) for backend "numba"
+
+    def push(self, W: torch.Tensor, Q: torch.Tensor, t: int = 0
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(F(W) (B, 9), J(W) Q (B, 9, k))`` for tangent vectors ``Q (B, 9, k)``."""
+        if self.backend == "numba" and Q.shape[-1] == 9 and W.device.type == "cpu":
+            Y, A, _ = study_kernels.push(W.numpy(), Q.numpy(), self._Xn, self._Yn, self.lr,
+                                         self.activation == "relu", self.threads)
+            return torch.from_numpy(Y), torch.from_numpy(A)
+        J, Y = self.jacobian(W)
+        return Y, J @ Q
+
+    def push_qr(self, W: torch.Tensor, Q: torch.Tensor, t: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`push` and :meth:`qr` fused: ``(F(W), Q', R, L(W))`` with
+        ``Q' R = J(W) Q`` (positive diagonal) for ``Q (B, 9, 9)``."""
+        if self.backend == "numba" and Q.shape[-1] == 9 and W.device.type == "cpu":
+            out = study_kernels.push_qr(W.numpy(), Q.numpy(), self._Xn, self._Yn, self.lr,
+                                        self.activation == "relu", self.threads)
+            return tuple(torch.from_numpy(a) for a in out)
+        Y, A = self.push(W, Q)
+        Qn, R = self.qr(A)
+        return Y, Qn, R, self.loss(W)
+
+    def qr(self, A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`pathdep.analysis.lyapunov.qr_positive` of ``A (B, 9, 9)``."""
+        if self.backend == "numba" and A.shape[-2:] == (9, 9) and A.device.type == "cpu":
+            Q, R = study_kernels.qr(A.numpy(), self.threads)
+            return torch.from_numpy(Q), torch.from_numpy(R)
+        return ly.qr_positive(A)
+
+    def solve(self, R: torch.Tensor, C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`pathdep.analysis.lyapunov.solve_normalize` of ``(B, 9, 9)`` systems."""
+        if self.backend == "numba" and R.shape[-2:] == (9, 9) and R.device.type == "cpu":
+            C, n = study_kernels.solve_normalize(R.numpy(), C.numpy(), self.threads)
+            return torch.from_numpy(C), torch.from_numpy(n)
+        return ly.solve_normalize(R, C)
 
 
 def _param_names(layout: Layout) -> list[str]:
@@ -354,29 +430,36 @@ def _run_combination(cfg: dict, activation: str, a: float, ss: np.random.SeedSeq
     W0 = torch.as_tensor(rng.uniform(-a, a, size=(B, layout.n_params)), dtype=dtype)
     # closed-form step, loss and 9x9 Jacobian, batched over networks (== vmapped jacfwd
     # of F to 1e-12, tests/analysis/test_lyapunov_study.py)
-    cf = ClosedForm(activation, cfg["task"], float(cfg["lr"]), dtype)
+    cf = ClosedForm(activation, cfg["task"], float(cfg["lr"]), dtype, backend=cfg["backend"],
+                    threads=cfg["threads"] or torch.get_num_threads())
     batched_loss = cf.loss
+    losses = []  # L(W_t), t = 0 .. L-1, from the fused steps
+
+    def push_qr(X, Q, t):
+        Y, Qn, R, loss_t = cf.push_qr(X, Q)
+        losses.append(loss_t)
+        return Y, Qn, R
 
     c = ly.clv_batched(F, W0, L, k=layout.n_params, times=times,
                        warmup_backward=cfg["warmup_backward"], seed=_seed_int(ss_lyap),
-                       mode="jacobian", max_buffer=cfg["max_buffer"],
-                       observe=lambda X, t: batched_loss(X), running=False,
-                       jacobian_fn=cf.jacobian, qr=STUDY_QR)
+                       mode="jacobian", max_buffer=cfg["max_buffer"], running=False,
+                       push=cf.push, qr=cf.qr, solve=cf.solve, push_qr=push_qr)
     log_r = c.forward.log_r  # (B, L, 9): step t -> t+1 in row t
-    loss_lyap = c.forward.observed.T  # (B, L + 1): loss at steps 0..L
+    losses.append(batched_loss(c.forward.x))
+    loss_lyap = torch.stack(losses, dim=1)  # (B, L + 1): loss at steps 0..L
 
     ckpt = _checkpoints(steps, cfg["n_checkpoints"])
     loss_ckpt = np.full((B, len(ckpt)), np.nan)
     early = ckpt <= L
     loss_ckpt[:, early] = loss_lyap[:, ckpt[early]].numpy()
-    step = cf.step
     W = c.forward.x
-    late = {int(s): j for j, s in enumerate(ckpt) if s > L}
+    s_prev = L
     with torch.no_grad():
-        for s in range(L + 1, steps + 1):
-            W = step(W)
-            if s in late:
-                loss_ckpt[:, late[s]] = batched_loss(W).numpy()
+        for j, s in enumerate(ckpt):
+            if s > L:  # plain gradient descent from checkpoint to checkpoint
+                W = cf.step(W, int(s - s_prev))
+                s_prev = s
+                loss_ckpt[:, j] = batched_loss(W).numpy()
     final = loss_ckpt[:, -1].copy()
     final[~np.isfinite(final)] = np.inf
 
