@@ -7,14 +7,18 @@ What it measures:
    ``torch.func.grad`` over ``pathdep.core.models.make_apply``: the unit), and the time
    per step of Benettin's method with k = 1, 8, 32 tangent vectors relative to it:
    before (vmapped ``torch.func.jvp`` of that generic step + Householder QR) and after
-   (jvp of the generic step or of :func:`pathdep.core.fast.make_fast_step`, whose
-   first-layer tangents of all k vectors are one GEMM, with ``qr="auto"``: CholeskyQR2
+   (jvp of :func:`pathdep.core.fast.make_fast_step`, or the hand-written Hessian-vector
+   products of :func:`pathdep.core.fast.make_tangent_push` (what the lyapunov stage uses),
+   whose first-layer tangents of all k vectors are one GEMM, with ``qr="auto"``: CholeskyQR2
    :func:`pathdep.analysis.lyapunov.qr_cholesky` for k >= 16, else LAPACK; also with a QR
    every 4 steps); the QRs alone are timed too.
 2. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks
    (float64) with full 9x9 Jacobians (closed form, :class:`~pathdep.analysis.lyapunov_study.ClosedForm`,
    vs the vmapped ``jacfwd`` used before), batched QR and the Ginelli CLV buffer, in
-   network-steps per second; plus Benettin without CLVs and plain gradient descent.
+   network-steps per second, including the loss at every step; the compiled per-network
+   kernels (:mod:`pathdep.analysis.study_kernels`, numba: fused step + tangent push + 9x9
+   Householder QR, and the backward solve) on 1 thread (CPU time) and 2 threads (wall
+   clock); plus Benettin without CLVs and plain gradient descent.
 
 Prints a markdown table. Usage::
 
@@ -32,7 +36,7 @@ from torch.func import grad, vmap
 
 from pathdep.analysis import lyapunov as ly
 from pathdep.analysis import lyapunov_study as st
-from pathdep.core.fast import make_fast_step
+from pathdep.core.fast import make_fast_step, make_tangent_push
 from pathdep.core.models import MLP, Layout, make_apply
 from pathdep.core.optim import Optimizer
 
@@ -80,6 +84,13 @@ def bench_mlp(steps: int, repeat: int) -> list[tuple[str, float, float, float]]:
     def F_fast(v, t):
         return fstep(v, st0, x, y, hp)[0]
 
+    tpush = make_tangent_push(model, layout, "cross_entropy", opt)
+    no_bufs = [None] * (len(st0) - 1)
+
+    def push_hand(v, Q, t):  # hand-written Hessian-vector products (the stage's push)
+        w2, _, Vw, _ = tpush(v, st0, x, y, hp, Q.t().contiguous(), no_bufs)
+        return w2, Vw.t()
+
     def plain(Fm):
         def run():
             v = w
@@ -93,16 +104,17 @@ def bench_mlp(steps: int, repeat: int) -> list[tuple[str, float, float, float]]:
     rows = [("plain SGD step (generic, the unit)", t_plain, m_plain, 1.0),
             ("plain SGD step (fast gradient)", t_pf, m_pf, t_pf / t_plain)]
     for k in (1, 8, 32):
-        for label, Fm, qr, qe in (("generic jvp + Householder QR (before)", F, "householder", 1),
-                                  ("generic jvp + auto QR", F, "auto", 1),
-                                  ("fast jvp + auto QR", F_fast, "auto", 1),
-                                  ("generic jvp + auto QR every 4", F, "auto", 4),
-                                  ("fast jvp + auto QR every 4", F_fast, "auto", 4)):
+        for label, Fm, pm, qr, qe in (
+                ("generic jvp + Householder QR (before)", F, None, "householder", 1),
+                ("fast jvp + auto QR", F_fast, None, "auto", 1),
+                ("fast jvp + auto QR every 4", F_fast, None, "auto", 4),
+                ("hand-written HVP + auto QR", F, push_hand, "auto", 1),
+                ("hand-written HVP + auto QR every 4", F, push_hand, "auto", 4)):
             if qe > 1 and k == 1:
                 continue
             t, m = (v / steps for v in timeit(
                 lambda: ly.benettin(Fm, w, steps - steps % qe, k, record=False, running=False,
-                                    qr=qr, qr_every=qe), repeat))
+                                    qr=qr, qr_every=qe, push=pm), repeat))
             rows.append((f"Benettin k={k}: {label}", t, m, t / t_plain))
         Q = ly.random_orthonormal(w.numel(), k, dtype=w.dtype)
         for qr in ("householder", "cholesky"):

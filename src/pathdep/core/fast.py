@@ -409,10 +409,13 @@ def _mlp_grad_hvp(spec: _Spec, w: torch.Tensor, V: torch.Tensor, x: torch.Tensor
     zs, zds = [], []
     for i, (ws, shape, bs) in enumerate(spec.fc):
         Wi = w[ws].reshape(shape)
-        Vi = V[:, ws].reshape(k, *shape)
         z = a[i] @ Wi.t()
-        zd = _shared_mm(a[i], Vi)  # a_{i-1} V_i^T for all tangents: one GEMM
-        if ad[i] is not None:
+        if ad[i] is None:  # first layer: x V_j^T, each read in place from V's rows
+            zd = torch.empty(k, B, shape[0], dtype=w.dtype, device=w.device)
+            for j in range(k):
+                torch.mm(a[i], V[j, ws].view(shape).t(), out=zd[j])
+        else:
+            zd = _shared_mm(a[i], V[:, ws].reshape(k, *shape))  # a_{i-1} V_i^T: one GEMM
             zd = zd + ad[i] @ Wi.t()  # (k, B, in) @ (in, out): one GEMM
         if bs is not None:
             z = z + w[bs]
@@ -446,11 +449,15 @@ def _mlp_grad_hvp(spec: _Spec, w: torch.Tensor, V: torch.Tensor, x: torch.Tensor
         ws, shape, bs = spec.fc[i]
         out_i, in_i = shape
         g[ws] = (d.t() @ a[i]).reshape(-1)
-        # d(delta^T a)/dt = dd^T a (one GEMM over tangents) + delta^T ad
-        hv = (dd.transpose(1, 2).reshape(k * out_i, B) @ a[i]).reshape(k, out_i, in_i)
-        if ad[i] is not None:
+        # d(delta^T a)/dt = dd^T a + delta^T ad
+        if ad[i] is None:  # first layer: written straight into HV (rows are contiguous)
+            ddt = dd.transpose(1, 2)
+            for j in range(k):
+                torch.mm(ddt[j], a[i], out=HV[j, ws].view(out_i, in_i))
+        else:
+            hv = (dd.transpose(1, 2).reshape(k * out_i, B) @ a[i]).reshape(k, out_i, in_i)
             hv = hv + d.t() @ ad[i]  # (out, B) @ (k, B, in)
-        HV[:, ws] = hv.reshape(k, -1)
+            HV[:, ws] = hv.reshape(k, -1)
         if bs is not None:
             g[bs] = d.sum(0)
             HV[:, bs] = dd.sum(1)
@@ -531,9 +538,9 @@ def make_tangent_push(module: nn.Module, layout: Layout, loss: str, optimizer) -
         if plain_sgd and all(v is None for v in Vs):
             # w - lr g and its tangent V - lr H V (Optimizer._sgd with momentum and weight
             # decay specialised away: the buffer is untouched, the counter steps)
-            lr = hp.get("lr", optimizer.defaults["lr"])
-            lr = lr.to(w.dtype) if torch.is_tensor(lr) else lr
-            return w - lr * g, (step + 1, *state[1:]), V - lr * HV, list(Vs)
+            lr = float(hp.get("lr", optimizer.defaults["lr"]))
+            return (torch.add(w, g, alpha=-lr), (step + 1, *state[1:]),
+                    torch.add(V, HV, alpha=-lr, out=HV), list(Vs))
         bufs = list(state[1:])
         idx = [i for i, v in enumerate(Vs) if v is not None]  # buffers with tangents
 
