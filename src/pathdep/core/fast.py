@@ -10,10 +10,15 @@ for ``K`` members that all see the same batch ``x``, but with the forward and ba
 pass written by hand so that the shared input is exploited:
 
 * MLP (:class:`pathdep.core.models.MLP`, any depth, activations relu / tanh / gelu /
-  sigmoid / identity, with or without bias): the first layer of all members is ONE GEMM
-  ``x (B, d) @ [W_1 ... W_K]^T (d, K*h)`` and its weight gradient is ONE GEMM
-  ``[delta_1 ... delta_K]^T (K*h, B) @ x (B, d)``; the later (small) layers are batched
-  matmuls over members (``torch.baddbmm`` / ``torch.bmm``).
+  sigmoid / identity, with or without bias): the first layer of all members is one
+  batched GEMM of the shared batch ``x (B, d)`` (broadcast, never copied) with the
+  members' weights read in place from the ``(K, P)`` array (``torch.baddbmm`` over a
+  ``(K, h, d)`` view with member stride ``P``), and its weight gradient
+  ``delta_k^T x`` is one batched GEMM written straight into the output; the later
+  (small) layers are batched matmuls over members. (A single ``(B, d) @ (d, K*h)`` GEMM
+  was tried first: it needs the ``(K*h, d)`` weights contiguous, i.e. two 10 MB copies
+  per step at K = 32, and measured 10-40 % slower than the batched GEMM, which runs at
+  the same FLOP rate; bench/bench_training.py.)
 * LeNet-5 (:class:`pathdep.core.models.LeNet5`): the first convolution is one
   convolution of the batch with all members' filters concatenated as output channels
   (``K*6`` channels), the second a grouped convolution (``groups=K``) on that
@@ -244,33 +249,39 @@ def _mlp_grad(spec: _Spec, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lo
     B = x.shape[0]
     x = x.reshape(B, -1)
     ws, (h, d), bs = spec.fc[0]
-    W0 = W[:, ws].reshape(K * h, d)
-    # first layer of all members: ONE GEMM (B, d) @ (d, K*h)
+    # the members' first-layer weights read in place: (K, h, d) with member stride P (a
+    # (K*h, d) matrix would need a copy of all of them every step)
+    W0 = W[:, ws].view(K, h, d)
+    xk = x.expand(K, B, d)  # the shared batch, not copied
+    # first layer of all members: one batched GEMM (B, d) @ (d, h) per member
     if bs is not None:
-        z0 = torch.addmm(W[:, bs].reshape(K * h), x, W0.t())
+        z0 = torch.baddbmm(W[:, bs].unsqueeze(1), xk, W0.transpose(1, 2))  # (K, B, h)
     else:
-        z0 = x @ W0.t()
+        z0 = torch.bmm(xk, W0.transpose(1, 2))
     G = _Out(W, lr)
+    G0 = G.G[:, ws].view(K, h, d)
     if len(spec.fc) == 1:
-        out = z0.reshape(B, K, h).transpose(0, 1)
-        value, delta = _loss_and_delta(loss, out, y)
-        d0 = delta.transpose(0, 1).reshape(B, K * h)
+        value, d0 = _loss_and_delta(loss, z0, y)
     else:
         a0 = _act(spec.act, z0)
         cache: list = []
-        out = _tail_forward(spec, W, a0.reshape(B, K, h).transpose(0, 1), 1, cache)
+        out = _tail_forward(spec, W, a0, 1, cache)
         value, delta = _loss_and_delta(loss, out, y)
         dA = _tail_backward(spec, W, G, delta, 1, cache)  # (K, B, h)
-        dA = dA.transpose(0, 1).reshape(B, K * h)
         d0 = _act_back(spec.act, dA, z0, a0)
-    # first layer's weight gradient of all members: ONE GEMM (K*h, B) @ (B, d)
+    # first layer's weight gradient of all members, written in place into G (out= has no
+    # forward-mode derivative: under torch.func.jvp, make_fast_step, it is assigned)
     if lr is None:
-        G.G[:, ws] = (d0.t() @ x).reshape(K, h * d)
-    else:  # fused plain SGD: W0 - (lr_k d0_k)^T x as ONE GEMM with beta = 1
-        d0s = d0 * lr.repeat_interleave(h)
-        G.G[:, ws] = torch.addmm(W0, d0s.t(), x, alpha=-1).reshape(K, h * d)
+        if torch.is_grad_enabled():
+            G.G[:, ws] = torch.bmm(d0.transpose(1, 2), xk).reshape(K, h * d)
+        else:
+            torch.bmm(d0.transpose(1, 2), xk, out=G0)
+    else:  # plain SGD: W0 - (lr_k d0_k)^T x (baddbmm into the strided G0 falls back to a
+        # per-member loop and a slow copy: ~10 % slower at K = 32, bench/bench_training.py)
+        d0s = d0 * lr[:, None, None]
+        torch.sub(W0, torch.bmm(d0s.transpose(1, 2), xk), out=G0)
     if bs is not None:
-        G.put(bs, d0.sum(0).reshape(K, h))
+        G.put(bs, d0.sum(1))
     return G.G, value
 
 
