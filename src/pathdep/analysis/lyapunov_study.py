@@ -7,7 +7,9 @@ For each activation (tanh, ReLU) and each initialisation range ``U(-a, a)`` it t
 program (``torch.vmap`` over networks), by full-batch gradient descent. For the first
 ``lyap_steps`` steps it forms the full 9x9 Jacobian of every network's update map
 ``w -> w - lr grad L(w)`` (in closed form, :class:`ClosedForm`, equal to the vmapped
-``torch.func.jacfwd`` to 1e-12; through :func:`pathdep.analysis.lyapunov.clv_batched`),
+``torch.func.jacfwd`` to 1e-12; with ``backend: numba`` in the compiled per-network
+kernels of :mod:`pathdep.analysis.study_kernels`, fused with the QR; through
+:func:`pathdep.analysis.lyapunov.clv_batched`),
 and records
 
 * finite-time Lyapunov exponents (FTLEs) over the window of ``ftle_window`` steps ending at
@@ -40,17 +42,21 @@ every alternative regression task tried (sums of ReLU or tanh ridges on a 5x5 gr
 too or removed the failures of tanh, so XOR is kept for both (one task, comparable).
 
 Measured with :data:`FULL_CONFIG` (8000 networks per combination, 3000 steps, Jacobians
-and CLVs in the first 250, seed 0, float64): 232 s in total on one thread of a shared
-2-core CPU (105 s for the first combination, ~40-47 s for the others). Failure fractions
+and CLVs in the first 250, seed 0, float64, ``backend: numba``): 49 s in total on one
+thread of a 2-core CPU (15 s for the first combination, which includes loading the
+compiled kernels; 10-14 s for the others); the torch path took 232 s. Failure fractions
 tanh U(-0.5,0.5) 0.0425, tanh U(-2,2) 0.2308, ReLU U(-0.5,0.5) 0.6548, ReLU U(-2,2)
-0.7310. Cross-validated AUC at t = 20 / 50 / 100 steps (loss alone | FTLE window |
-all = log loss + FTLEs + CLV angles): tanh U(-2,2) .68/.78/.86 | .71/.80/.87 |
-.75/.83/.88; ReLU U(-0.5,0.5) .58/.84/.98 | .77/.94/1.0 | .79/.94/1.0; ReLU U(-2,2)
-.79/.93/.98 | .88/.95/.98 | .91/.97/.99; tanh U(-0.5,0.5) (340 failures) stays near 0.5
-up to t = 30 and reaches .72 | .80 | .85 at t = 100, .93 | .96 | .96 at t = 200. The FTLEs
-and CLV growth rates predict failure earlier than the loss does; the minimum CLV angle
-alone is the weakest indicator (AUC 0.5-0.76). The default configuration (256 networks,
-1000 steps) runs in ~22 s on one thread of the same machine.
+0.7310 (identical with both backends: they depend only on the initial weights).
+Cross-validated AUC at t = 20 / 50 / 100 / 200 steps (loss alone | FTLE window | all =
+log loss + FTLEs + CLV angles): tanh U(-0.5,0.5) .55/.62/.72/.93 | .58/.63/.77/.95 |
+.62/.69/.85/.97; tanh U(-2,2) .68/.78/.86/.91 | .71/.80/.87/.92 | .79/.85/.88/.90; ReLU
+U(-0.5,0.5) .58/.84/.98/1.0 | .78/.94/1.0/1.0 | .90/.97/1.0/1.0; ReLU U(-2,2)
+.79/.93/.98/1.0 | .87/.95/.98/.99 | .96/.99/1.0/1.0. The FTLEs and CLV angles predict
+failure earlier than the loss does; the minimum CLV angle alone is the weakest indicator
+(AUC 0.51-0.93). Every network starts from the same random orthonormal tangent basis
+(and the backward pass from the same random ``C``): with a different basis per network,
+as before, the AUCs of the early FTLEs were lower (ReLU U(-0.5,0.5), all, t = 20: .79),
+because on a slowly aligning basis the random start is noise in the features.
 
 How it was checked (tests/analysis/test_lyapunov_study.py, float64): a 200-network study
 has the documented dims and finite values; the vmapped ``jacfwd`` Jacobian of one network

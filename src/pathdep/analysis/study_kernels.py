@@ -7,16 +7,21 @@ model of :class:`pathdep.analysis.lyapunov_study.ClosedForm`: parameters
 * :func:`push`: the step ``W' = W - lr grad L(W)``, the pushed tangent basis
   ``A = J(W) Q`` with the exact Jacobian ``J = I - lr H`` (never stored: each network's
   9x9 ``H`` lives in a small local array), and the loss at ``W``;
-* :func:`qr`: the QR decomposition with a positive diagonal of every ``(9, k)`` panel
+* :func:`qr`: the QR decomposition with a positive diagonal of every 9x9 matrix
   (Householder reflections, ``Q`` formed explicitly), as
-  :func:`pathdep.analysis.lyapunov.qr_positive`;
-* :func:`solve_normalize`: one step of Ginelli's backward iteration
-  ``C <- R^{-1} C`` with unit columns, returning the column norms.
+  :func:`pathdep.analysis.lyapunov.qr_positive`; :func:`push_qr` fuses both (``J Q``
+  never leaves the cache);
+* :func:`solve_normalize`: one step of Ginelli's backward iteration ``C <- R^{-1} C``
+  with unit columns, returning the column norms (starting each column's back
+  substitution at its last nonzero: Ginelli's ``C`` is upper triangular);
+* :func:`gd` (many plain steps, the loop over steps inside the loop over networks) and
+  :func:`loss`.
 
-Why: in eager torch the same step is ~10 small batched kernels that each stream the
+Why: in eager torch the same step is ~10 batched kernels that each stream the
 ``(B, 9, 9)`` arrays through memory, and LAPACK's batched QR pays its call overhead per
-9x9 matrix; the study spent ~6 us per network-step in them (bench/bench_lyapunov.py).
-Here each network's data stay in registers / L1 for the whole step.
+9x9 matrix: the study step ran at ~130-180k network-steps/s on one thread; these
+kernels run it at ~400k (bench/bench_lyapunov.py). The kernels release the GIL, so
+``threads`` splits the networks over threads.
 
 Formulas: as :class:`~pathdep.analysis.lyapunov_study.ClosedForm` (its docstring derives
 ``H = 1/N sum_n [g_n g_n^T + r_n d^2 f(x_n)]``); tanh ``s' = 1 - a^2``,
@@ -25,44 +30,61 @@ Formulas: as :class:`~pathdep.analysis.lyapunov_study.ClosedForm` (its docstring
 How it was checked (tests/analysis/test_study_kernels.py, float64): :func:`push` equals
 the closed form and ``jacfwd`` of the autograd update map (step, ``J Q`` and loss to
 1e-12, tanh and ReLU); :func:`qr` equals LAPACK's Householder QR with positive diagonal
-(1e-12, including a rank-deficient panel); :func:`solve_normalize` equals
-``torch.linalg.solve_triangular`` plus normalisation; a study run with ``backend: numba``
-equals ``backend: torch`` to 1e-9 in every exponent, angle and loss.
+(1e-12) and stays a valid QR of rank-deficient matrices; :func:`solve_normalize` equals
+``torch.linalg.solve_triangular`` plus normalisation (triangular and full ``C``);
+:func:`gd` equals 25 closed-form steps (1e-11); :func:`push_qr` equals :func:`push` then
+:func:`qr`, and any thread count gives the same bits; a whole study with
+``backend: numba`` equals ``backend: torch`` to 1e-9 in the losses and FTLEs of every
+network, and in the CLVs and final losses of >= 99 % of them (the others are networks
+whose outcome depends on rounding: a plateau exit, or the most contracting CLV of a
+near-degenerate pair).
 
-Everything is compiled on first use (a few seconds; cached on disk by numba) and runs on
-the CPU in the arrays' dtype (float64 or float32); networks are independent, so results
-do not depend on ``B`` or on the order in which networks are processed.
+Everything is compiled on first use (~5 s; then loaded from numba's disk cache) and runs
+on the CPU in the arrays' dtype (float64 or float32); networks are independent, so the
+results do not depend on ``B``, on ``threads`` or on the order of the networks.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-try:  # numba is a dependency; the torch path is the fallback (and the GPU path)
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
-
-AVAILABLE = numba is not None
-
+#: whether numba is installed (a dependency of the package; the torch path is the
+#: fallback and the GPU path). It is imported, and the kernels compiled (or loaded from
+#: numba's disk cache), at the first call, not at import: config validation imports this
+#: module in every job, and ``import numba`` alone costs ~0.3 s.
+AVAILABLE = importlib.util.find_spec("numba") is not None
 
 #: size of the study's state and tangent panels (9 parameters, 9 exponents); a module
 #: constant, so the compiled loops have fixed trip counts and are unrolled (~2x faster)
 P = 9
 
-
-def _jit(fn):
-    if numba is None:  # pragma: no cover
-        return fn
-    # 'contract' lets LLVM fuse a*b+c into FMAs (1.5x on the QR); no reassociation, so the
-    # summation order is the written one and results are reproducible bit for bit
-    return numba.njit(cache=True, fastmath={"contract"}, nogil=True)(fn)
+# the compiled functions, inner ones first (numba resolves the globals an outer kernel
+# calls when it compiles it)
+_KERNELS = ("_push_one", "_qr_one", "_push", "_qr", "_push_qr", "_solve_normalize", "_loss",
+            "_gd")
+_compiled = False
 
 
-@_jit
+def _ensure_compiled() -> None:
+    """Replace the kernels' Python definitions by numba dispatchers (once)."""
+    global _compiled
+    if _compiled:
+        return
+    if not AVAILABLE:  # pragma: no cover - numba is a dependency
+        raise RuntimeError("study.backend: 'numba' needs the numba package (pip install numba)")
+    import numba
+    g = globals()
+    for name in _KERNELS:
+        # 'contract' lets LLVM fuse a*b+c into FMAs (1.5x on the QR); no reassociation, so
+        # the summation order is the written one and results are reproducible bit for bit
+        g[name] = numba.njit(cache=True, fastmath={"contract"}, nogil=True)(g[name])
+    _compiled = True
+
+
 def _push_one(w, Q, X, Y, lr, relu, w_out, A_out, H, g, grad, u):  # pragma: no cover
     """One network: ``w_out = w - lr grad L``, ``A_out = J Q``; returns ``L(w)``."""
     N = X.shape[0]
@@ -140,7 +162,6 @@ def _push_one(w, Q, X, Y, lr, relu, w_out, A_out, H, g, grad, u):  # pragma: no 
     return 0.5 * sq / N
 
 
-@_jit
 def _qr_one(A, Q_out, R_out, V, Rw, Qt, beta, sgn):  # pragma: no cover - compiled
     """Householder QR with positive diagonal of one 9x9 ``A`` (rows of the work arrays
     are columns, so the inner loops run over contiguous memory)."""
@@ -189,7 +210,6 @@ def _qr_one(A, Q_out, R_out, V, Rw, Qt, beta, sgn):  # pragma: no cover - compil
             R_out[i, j] = Rw[j, i] * sgn[i] if j >= i else 0.0
 
 
-@_jit
 def _push(W, Q, X, Y, lr, relu, W_out, A_out, loss_out):  # pragma: no cover - compiled
     H = np.empty((P, P), dtype=W.dtype)
     g = np.empty(P, dtype=W.dtype)
@@ -199,7 +219,6 @@ def _push(W, Q, X, Y, lr, relu, W_out, A_out, loss_out):  # pragma: no cover - c
         loss_out[b] = _push_one(W[b], Q[b], X, Y, lr, relu, W_out[b], A_out[b], H, g, grad, u)
 
 
-@_jit
 def _qr(A, Q_out, R_out):  # pragma: no cover - compiled
     V = np.empty((P, P), dtype=A.dtype)
     Rw = np.empty((P, P), dtype=A.dtype)
@@ -210,7 +229,6 @@ def _qr(A, Q_out, R_out):  # pragma: no cover - compiled
         _qr_one(A[b], Q_out[b], R_out[b], V, Rw, Qt, beta, sgn)
 
 
-@_jit
 def _push_qr(W, Q, X, Y, lr, relu, W_out, Q_out, R_out, loss_out):  # pragma: no cover
     H = np.empty((P, P), dtype=W.dtype)
     g = np.empty(P, dtype=W.dtype)
@@ -227,7 +245,6 @@ def _push_qr(W, Q, X, Y, lr, relu, W_out, Q_out, R_out, loss_out):  # pragma: no
         _qr_one(A, Q_out[b], R_out[b], V, Rw, Qt, beta, sgn)
 
 
-@_jit
 def _solve_normalize(R, C, C_out, n_out):  # pragma: no cover - compiled
     B = R.shape[0]
     x = np.empty(P, dtype=R.dtype)
@@ -257,7 +274,6 @@ def _solve_normalize(R, C, C_out, n_out):  # pragma: no cover - compiled
                 C_out[b, i, c] = x[i] * r
 
 
-@_jit
 def _loss(W, X, Y, relu, out):  # pragma: no cover - compiled
     B = W.shape[0]
     N = X.shape[0]
@@ -279,7 +295,6 @@ def _loss(W, X, Y, relu, out):  # pragma: no cover - compiled
         out[b] = 0.5 * sq / N
 
 
-@_jit
 def _gd(W, X, Y, lr, relu, n_steps, W_out):  # pragma: no cover - compiled
     """``n_steps`` plain gradient-descent steps of every network (the loop over steps is
     inside the loop over networks: each network's 9 parameters stay in registers)."""
@@ -374,6 +389,7 @@ def push(W: np.ndarray, Q: np.ndarray, X: np.ndarray, Y: np.ndarray, lr: float,
         ``(W' (B, 9), A (B, 9, 9), loss (B,))``: ``W - lr grad L(W)``, ``J(W) Q`` and
         ``L(W)``.
     """
+    _ensure_compiled()
     W = _check("push W", W, (None, P))
     Q = _check("push Q", Q, (W.shape[0], P, P))
     W_out = np.empty_like(W)
@@ -396,6 +412,7 @@ def push_qr(W: np.ndarray, Q: np.ndarray, X: np.ndarray, Y: np.ndarray, lr: floa
         ``(W' (B, 9), Q' (B, 9, 9), R (B, 9, 9), loss (B,))`` with ``Q' R = J(W) Q`` and
         ``loss = L(W)``.
     """
+    _ensure_compiled()
     W = _check("push_qr W", W, (None, P))
     Q = _check("push_qr Q", Q, (W.shape[0], P, P))
     W_out, Q_out, R_out = np.empty_like(W), np.empty_like(Q), np.empty_like(Q)
@@ -415,6 +432,7 @@ def qr(A: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``Q (B, 9, 9)`` orthogonal, ``R (B, 9, 9)`` upper triangular with ``Q R = A``.
     """
+    _ensure_compiled()
     A = _check("qr A", A, (None, P, P))
     Q = np.empty_like(A)
     R = np.empty_like(A)
@@ -435,6 +453,7 @@ def solve_normalize(R: np.ndarray, C: np.ndarray, threads: int = 1
         ``(C' (B, 9, 9), norms (B, 9))``: the normalised columns and the column norms of
         ``R^{-1} C`` before normalisation.
     """
+    _ensure_compiled()
     R = _check("solve_normalize R", R, (None, P, P))
     C = _check("solve_normalize C", C, (R.shape[0], P, P))
     out = np.empty_like(C)
@@ -447,6 +466,7 @@ def loss(W: np.ndarray, X: np.ndarray, Y: np.ndarray, relu: bool, threads: int =
          ) -> np.ndarray:
     """``(B,)`` losses ``1/(2N) sum_n r_n^2`` of ``W (B, 9)`` (as :func:`push`'s third
     output)."""
+    _ensure_compiled()
     W = _check("loss W", W, (None, P))
     out = np.empty(W.shape[0], dtype=W.dtype)
     _run(_loss, threads, (W, np.ascontiguousarray(X, dtype=W.dtype),
@@ -459,6 +479,7 @@ def gd(W: np.ndarray, X: np.ndarray, Y: np.ndarray, lr: float, relu: bool, steps
        threads: int = 1) -> np.ndarray:
     """``steps`` plain gradient-descent steps ``w <- w - lr grad L(w)`` of ``W (B, 9)``
     (as ``steps`` calls of :func:`push`'s first output; equal to rounding)."""
+    _ensure_compiled()
     W = _check("gd W", W, (None, P))
     out = np.empty_like(W)
     _run(_gd, threads, (W, np.ascontiguousarray(X, dtype=W.dtype),
