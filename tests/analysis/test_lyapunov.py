@@ -257,3 +257,18 @@ def test_custom_push_and_jacobian_fn():
     assert torch.allclose(ca.growth, cb.growth, atol=1e-9)
     rs = ly.benettin(None, X0[0], 50, 2, seed=1, push=lambda x, Q, t: (henon(x, t), jac(x[None], t)[0][0] @ Q))
     assert torch.allclose(rs.log_r, ra.log_r[0], atol=1e-12)
+
+
+def test_batched_random_bases_are_independent_and_system_0_matches_a_single_run():
+    """Each system of a batch gets its own random basis (a shared one makes basis-dependent
+    early FTLEs / CLV angles identical across similar systems); system 0's is the unbatched
+    call's, so a batch of one equals a single run."""
+    Q = ly.random_orthonormal(9, 9, seed=3, batch=(50,))
+    single = ly.random_orthonormal(9, 9, seed=3)
+    assert torch.equal(Q[0], single)
+    eye = torch.eye(9, dtype=torch.float64)
+    assert (Q.mT @ Q - eye).abs().max() < 1e-12
+    # pairwise different: no two systems share a basis
+    flat = Q.reshape(50, -1)
+    d = torch.cdist(flat, flat) + torch.eye(50, dtype=torch.float64) * 10
+    assert d.min() > 0.1

@@ -49,8 +49,8 @@ makes the QR of a tall ``(D, 32)`` panel ~2x cheaper than LAPACK's Householder;
 representable); for many small systems, ``push_qr`` (a fused step + QR) and ``solve``
 (the backward step) let compiled kernels replace the batched torch calls
 (:mod:`pathdep.analysis.study_kernels`). Batched random starts (the initial basis and
-Ginelli's backward ``C``) are one draw shared by every system, so each system of a batch
-gets exactly the numbers of a single run with the same seed.
+Ginelli's backward ``C``) are independent per system, drawn in two calls (system 0 alone,
+so it gets the numbers of a single run with the same seed, then all others at once).
 """
 
 from __future__ import annotations
@@ -233,21 +233,33 @@ def _log_diag(R: torch.Tensor) -> torch.Tensor:
 def random_orthonormal(D: int, k: int, *, seed: int = 0, batch: Sequence[int] = (),
                        dtype: torch.dtype = torch.float64,
                        device: torch.device | str | None = None) -> torch.Tensor:
-    """Random ``(*batch, D, k)`` orthonormal columns (QR of a seeded Gaussian, on CPU);
-    every system of a batch gets the basis of an unbatched call with the same seed."""
+    """Random ``(*batch, D, k)`` orthonormal columns (QR of a seeded Gaussian, on CPU),
+    independent between the systems of a batch; system 0 gets the basis of an unbatched
+    call with the same seed."""
     if k < 1 or k > D:
         raise ValueError(f"lyapunov.k: expected 1 <= k <= D = {D}, got {k}")
     g = torch.Generator().manual_seed(int(seed))
-    Q = qr_positive(torch.randn(D, k, generator=g, dtype=dtype))[0]
-    return Q.expand(*batch, D, k).contiguous().to(device)
+    return qr_positive(_randn(batch, (D, k), g, dtype))[0].to(device)
 
 
 def _randn(batch: Sequence[int], shape: Sequence[int], g: torch.Generator,
            dtype: torch.dtype) -> torch.Tensor:
-    """Seeded Gaussians of ``shape``, the same draw for every system of ``batch``, so that
-    each system of a batch gets the numbers of a single run (one draw: a per-system draw
-    cost ~10 us a system, 1 us per network-step of the 2-2-1 study)."""
-    return torch.randn(*shape, generator=g, dtype=dtype).expand(*batch, *shape).contiguous()
+    """Seeded Gaussians, independent for every system of ``batch``; system 0 gets the
+    numbers of a single run (drawn first, alone: torch draws large tensors by a different
+    algorithm), the others come from ONE further draw (a draw per system cost ~10 us a
+    system, ~1 us per network-step of the 2-2-1 study).
+
+    Independent draws matter: with one basis shared by all systems, the early FTLEs and
+    CLV angles of structurally similar networks (e.g. dead ReLU units) take the same
+    basis-dependent values, which a classifier then reads as a signal."""
+    first = torch.randn(*shape, generator=g, dtype=dtype)
+    n = 1
+    for b in batch:
+        n *= int(b)
+    if not batch:
+        return first
+    rest = torch.randn(n - 1, *shape, generator=g, dtype=dtype)
+    return torch.cat([first.unsqueeze(0), rest]).reshape(*batch, *shape)
 
 
 def jacobian(F: Map, x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
