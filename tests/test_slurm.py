@@ -47,7 +47,7 @@ REAL_TIMEOUT = 900
 # plugin backs off by 10 s per poll without news and resets when a job finishes.
 FAST_POLL = ["--seconds-between-status-checks", "2", "--slurm-init-seconds-before-status-checks", "2"]
 
-GPU_RULES = {"train_ensemble", "lyapunov", "lyapunov_study"}
+GPU_RULES = {"train_ensemble", "lyapunov"}  # the 2-2-1 study is CPU-only (numba kernels)
 
 
 # ----------------------------------------------------------------------------------------
