@@ -1,5 +1,6 @@
 """pathdep.plots.koopman: figures written, the eigenvalues drawn are the file's."""
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import numpy as np
 import xarray as xr
 
@@ -7,6 +8,13 @@ import pytest
 
 from pathdep.plots.koopman import plot_experiment, plot_toy, plot_windows
 from pathdep.stages.koopman import toy
+
+
+def _legend_outside(fig, ax) -> bool:
+    """The axes' legend lies wholly outside its plotting area (so it hides no data)."""
+    r = FigureCanvasAgg(fig).get_renderer()  # the saved figure is closed
+    leg, box = ax.get_legend().get_window_extent(r), ax.get_window_extent(r)
+    return leg.y1 <= box.y0 or leg.y0 >= box.y1 or leg.x1 <= box.x0 or leg.x0 >= box.x1
 
 
 def test_plot_toy_draws_file_eigenvalues(tmp_path):
@@ -19,6 +27,7 @@ def test_plot_toy_draws_file_eigenvalues(tmp_path):
     want = want[np.isfinite(want)]
     drawn = [ln for ln in fig.axes[2].lines if ln.get_label() == "BM"][0]
     np.testing.assert_allclose(np.sort(drawn.get_xdata()), want)
+    assert _legend_outside(fig, fig.axes[0])  # panel A's legend hid the OGD u2 curve
 
 
 def test_plot_experiment(tmp_path):
@@ -37,6 +46,7 @@ def test_plot_experiment(tmp_path):
     assert (tmp_path / "e.png").exists() and (tmp_path / "e.pdf").exists()
     xs = np.concatenate([ln.get_xdata() for ln in fig.axes[0].lines[1:]])
     np.testing.assert_allclose(np.sort(xs), np.sort(ev.ravel()))
+    assert _legend_outside(fig, fig.axes[0])  # inside the unit disc it hid eigenvalues
 
 
 def test_plot_windows_heat_map_is_log10_w1(tmp_path):

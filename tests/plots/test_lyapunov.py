@@ -35,14 +35,38 @@ def test_spectrum(tmp_path):
         _spectrum(p, e, lam)
     fig = plot_spectrum(paths, tmp_path / "s.pdf", tmp_path / "s.png")
     assert_figure_files(tmp_path / "s.pdf", tmp_path / "s.png")
-    ax0, ax1 = fig.axes
+    ax0, ax1 = fig.axes  # one experiment: its running estimates above its spectra
     runs = [ln for ln in ax0.lines if ln.get_label() and not ln.get_label().startswith("_")]
-    assert [ln.get_label() for ln in runs] == ["eps: epsilon=0.01", "eps: epsilon=0.1"]
+    assert [ln.get_label() for ln in runs] == ["epsilon=0.01", "epsilon=0.1"]
+    assert "eps" in ax0.get_title()
     np.testing.assert_allclose(runs[0].get_ydata()[-1], 0.02 + 0.5 / 50)
-    spectra = [ln for ln in ax1.lines if ln.get_marker() == "o"]
+    spectra = [ln for ln in ax1.lines if not ln.get_label().startswith("_")]
     for ln, lam in zip(spectra, lams):
         np.testing.assert_allclose(ln.get_ydata(), lam)
+    assert len({ln.get_marker() for ln in runs}) == 2  # each series its own marker (and colour)
+    assert len({tuple(ln.get_color()) for ln in runs}) == 2
+    assert ax0.get_yscale() == "linear"  # exponents of one scale: linear
     assert plt.get_fignums() == []
+
+
+def test_spectrum_symlog_when_one_run_dominates(tmp_path):
+    """One run's exponent 1000x the others' would squash them at 0: symlog y, one column per
+    experiment."""
+    lams = [np.array([1e-3, 1e-4]), np.array([1e-6, -1e-6]), np.array([-2e-6, -3e-6]), np.array([5e-6, 1e-6])]
+    paths = []
+    for i, lam in enumerate(lams):
+        paths.append(tmp_path / f"{i}.nc")
+        ds = _spectrum(paths[-1], i, lam)
+        if i == 3:  # a second experiment
+            ds.attrs["experiment"] = "other"
+            ds.to_netcdf(paths[-1], engine="h5netcdf", mode="w")
+    fig = plot_spectrum(paths, tmp_path / "s.pdf", tmp_path / "s.png")
+    assert len(fig.axes) == 4  # two columns (experiments) x (running, spectrum)
+    run_eps, run_other, spec_eps, spec_other = fig.axes
+    assert run_eps.get_yscale() == "symlog" and spec_eps.get_yscale() == "symlog"
+    assert run_other.get_yscale() == "linear"
+    labels = [ln.get_label() for ln in run_eps.lines if not ln.get_label().startswith("_")]
+    assert len(labels) == 3 and len({ln.get_marker() for ln in run_eps.lines if ln.get_label() in labels}) == 3
 
 
 def test_link_from_csv(tmp_path):
@@ -73,6 +97,11 @@ def test_link_from_csv(tmp_path):
     dots = {c.get_label(): c.get_facecolors() for c in ax.collections if c.get_label() in ("lr", "mom")}
     assert not np.allclose(dots["lr"][:, :3], 1)  # lr: both agree, filled
     np.testing.assert_allclose(dots["mom"][:, :3], 1)  # mom: disagrees, open marker
+    assert ax.get_xscale() == ax.get_yscale() == "linear"  # rates and exponents of one scale
+    names = {t.get_text() for t in ax.texts}
+    assert {"a", "b", "c"} <= names  # every point named (no swept column: the run)
+    assert "e6; e4" in names or "e6" in names
+    assert fig.legends and ax.get_legend() is None  # the legend is under the panels
     assert ax_eps.get_xscale() == "log"
     band = [p for p in ax_eps.patches]
     assert len(band) == 1
@@ -111,6 +140,37 @@ def study_files(tmp_path):
     return tmp_path, fail_frac, auc
 
 
+def test_link_symlog_points_apart(tmp_path):
+    """Exponents near 0 next to rates decades larger: symlog on both axes (y = x diagonal),
+    coinciding points of two experiments share one label."""
+    table = pd.DataFrame({"experiment": ["lr", "lr", "mom"], "run": ["a", "b", "c"],
+                          "swept": ['{"optimizer.lr": 0.01}', '{"optimizer.lr": 0.3}', '{"optimizer.momentum": 0.0}'],
+                          "lambda_max": [-8e-7, 2e-3, -8e-7], "lambda_max_err": [3e-7, 2e-3, 3e-7],
+                          "measured_rate": [4e-3, 1.5e-3, 4e-3], "measured_rate_se": [3e-4, 1e-4, 3e-4],
+                          "agree": [False, True, False]})
+    fig = plot_link(table, tmp_path / "l.pdf", tmp_path / "l.png")
+    (ax,) = fig.axes
+    assert ax.get_xscale() == ax.get_yscale() == "symlog"
+    names = [t.get_text() for t in ax.texts if "=" in t.get_text() and "symlog" not in t.get_text()]
+    assert sorted(names) == ["lr=0.01 = momentum=0.0", "lr=0.3"]
+
+
+def test_loss_floor_labelled(tmp_path):
+    """Final losses at 0 are drawn at log10(1e-30): the pile is labelled with its count."""
+    study = xr.Dataset({"final_loss": (("activation", "init_range", "network"), np.array([[[0.0, 1e-40, 0.1, 1e-5]]])),
+                        "failed": (("activation", "init_range", "network"), np.array([[[False, False, True, False]]])),
+                        "ftle": (("activation", "init_range", "network", "time", "exponent"), np.zeros((1, 1, 4, 1, 1))),
+                        "min_clv_angle": (("activation", "init_range", "network", "time"), np.ones((1, 1, 4, 1)))},
+                       coords={"activation": ["tanh"], "init_range": [1.0], "time": [5], "exponent": [1]},
+                       attrs={"threshold": 1e-3})
+    roc = xr.Dataset({"auc": (("activation", "init_range", "indicator", "time"), np.full((1, 1, 1, 1), 0.7))},
+                     coords={"activation": ["tanh"], "init_range": [1.0], "indicator": ["loss"], "time": [5]})
+    out = {k: (tmp_path / f"{k}.pdf", tmp_path / f"{k}.png") for k in ("loss", "ftle", "clv", "roc")}
+    figs = plot_study(study, roc, out)
+    (label,) = [t.get_text() for t in figs["loss"].axes[0].texts]
+    assert label.startswith("2 at loss \u2264 1e-30")
+
+
 def test_study(study_files):
     d, fail_frac, auc = study_files
     out = {k: (d / f"{k}.pdf", d / f"{k}.png") for k in ("loss", "ftle", "clv", "roc")}
@@ -124,6 +184,9 @@ def test_study(study_files):
                       "relu, U(-0.5,0.5): 5.0% failed", "relu, U(-2,2): 50.0% failed"]
     ax = figs["loss"].axes[0]
     assert ax.lines[0].get_xdata()[0] == pytest.approx(-3.0)  # the threshold line at log10(1e-3)
+    # no loss at the 1e-30 floor in these files: no floor label; the tick formatter names it
+    assert not [t for t in ax.texts if "clip floor" in t.get_text()]
+    assert ax.xaxis.get_major_formatter()(-30.0, 0).startswith("\u2264")
     for ax in figs["ftle"].axes:
         h_ok, h_fail = ax.containers
         for h in (h_ok, h_fail):  # density histograms: each integrates to 1
@@ -137,4 +200,7 @@ def test_study(study_files):
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.max() == pytest.approx(auc[1, 1, 0].max() + 0.03)
     assert "SE <= 0.015" in ax.get_title()
+    # one figure legend, outside the panels, instead of one per panel over the curves
+    assert all(a.get_legend() is None for a in figs["roc"].axes)
+    assert [t.get_text() for t in figs["roc"].legends[0].get_texts()] == ["ftle", "loss", "clv_min_angle", "all"]
     assert plt.get_fignums() == []

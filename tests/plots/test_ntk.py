@@ -1,5 +1,6 @@
 """Every NTK figure draws from stage files (tiny settings) into a valid PDF and PNG."""
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pytest
 import torch
 from helpers import make_dataset
@@ -22,8 +23,12 @@ def test_figures(name, tmp_path):
     nc = tmp_path / f"{name}.nc"
     S.run_section(name, TINY, data, nc)
     pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
-    P.plot_section(name, nc, pdf, png)
+    fig = P.plot_section(name, nc, pdf, png)
     assert pdf.read_bytes()[:4] == b"%PDF" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if name == "catapult":  # the kernel-change legend sits under its panel, off the curves
+        ax = fig.axes[1]
+        r = FigureCanvasAgg(fig).get_renderer()  # the saved figure is closed
+        assert ax.get_legend().get_window_extent(r).y1 <= ax.get_window_extent(r).y0
 
 
 def test_path_width_figure(tmp_path):
@@ -47,5 +52,20 @@ def test_path_width_figure(tmp_path):
         a.to_netcdf(analyses[-1])
     S.path_vs_width(metrics, tmp_path / "p.nc", analyses)
     pdf, png = tmp_path / "p.pdf", tmp_path / "p.png"
-    P.plot_path_width(tmp_path / "p.nc", pdf, png)
+    fig = P.plot_path_width(tmp_path / "p.nc", pdf, png)
     assert pdf.read_bytes()[:4] == b"%PDF" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dist_ax = fig.axes[1]  # raw and aligned: own markers, offset in width, both visible
+    raw, aligned = [c.lines[0] for c in dist_ax.containers]
+    assert raw.get_marker() != aligned.get_marker()
+    assert (aligned.get_xdata() > raw.get_xdata()).all()
+    assert fig.axes[3].get_yscale() == "log"  # positive barriers, bars above 0: log
+
+    # a zero and a negative barrier, a lower bar below 0: symlog, nothing dropped
+    ds = xr.load_dataset(tmp_path / "p.nc")
+    ds["barrier_raw"].values[:2] = [0.0, -1e-4]
+    ds.to_netcdf(tmp_path / "q.nc")
+    fig = P.plot_path_width(tmp_path / "q.nc", pdf, png)
+    bar_ax = fig.axes[3]
+    assert bar_ax.get_yscale() == "symlog"
+    raw = bar_ax.containers[0].lines[0]
+    assert len(raw.get_ydata()) == 4 and raw.get_ydata()[1] == -1e-4

@@ -39,6 +39,12 @@ def test_spread_table_and_figure(tmp_path):
     assert pd.read_csv(tmp_path / "s.csv").shape == df.shape
     a, b = plot_spread(str(tmp_path / "s.nc"), str(tmp_path / "s.csv"), str(tmp_path / "f.pdf"), str(tmp_path / "f.png"))
     assert len(a.get_lines()) == 3 and len(b.patches) == 3
+    # each bar's label starts with what the bar shows (its height) and its ratio to global's;
+    # the disagreement share is named as such
+    labels = [t.get_text() for t in b.texts]
+    for t, p, share in zip(labels, b.patches, df["disagree_share"]):
+        assert t.startswith(f"sd {p.get_height():.2f} pp") and f"disagreement:\n{share:.0%}" in t
+    assert "(100% of global sd)" in labels[-1]
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
     assert not list(tmp_path.glob("*.partial"))

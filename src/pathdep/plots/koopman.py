@@ -56,7 +56,8 @@ def plot_toy(nc: str | Path, pdf: str | Path, png: str | Path, ic: int | None = 
         axs[1].plot(t, ds["loss"].sel(algorithm=m).values[ic], color=c, label=m,
                     lw=3.5 if m == "OMD" else 1.5, ls="--" if m == "OGD" else "-")
     axs[0].set(xlabel="iteration", ylabel="state variable", title=f"A. iterates (initial condition {ic})")
-    axs[0].legend(fontsize=7, ncol=3, loc="lower left")
+    # under the panel: inside it the legend hid the OGD u2 curve
+    axs[0].legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.17), frameon=False)
     axs[1].set(xlabel="iteration", ylabel="loss f (|f| for BM)", yscale="log",
                title="B. loss (OMD and OGD overlap)")
     axs[1].legend(fontsize=8)
@@ -108,7 +109,9 @@ def plot_experiment(nc: str | Path, pdf: str | Path, png: str | Path):
                 label=groups[i] if groups.index(groups[i]) == i else None)
     ax.set(xlabel=r"Re $\lambda$", ylabel=r"Im $\lambda$", title=f"A. {exp}: pooled Koopman eigenvalues")
     ax.set_aspect("equal")
-    ax.legend(fontsize=7, title=ds.attrs.get("group_by") or "run", title_fontsize=7)
+    # under the panel: inside the unit disc the legend hid eigenvalues
+    ax.legend(fontsize=7, title=ds.attrs.get("group_by") or "run", title_fontsize=7, loc="upper center",
+              bbox_to_anchor=(0.5, -0.15), ncol=min(len(ug), 3), frameon=False)
     # zoom near 1, where training modes sit
     ax = axs[1]
     for i, r in enumerate(runs):

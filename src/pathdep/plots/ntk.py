@@ -165,18 +165,30 @@ def plot_catapult(path, pdf, png):
     axes[1].set_xlabel("η / (2/λ₀)")
     axes[1].set_ylabel("top NTK eigenvalue at the end / λ₀")
     axes[1].set_title("kernel change (grey bands: diverged)", fontsize=9, pad=12)
-    axes[1].legend(fontsize=7, loc="lower left")
+    # under the panel: inside it the legend hid the minimum of the two-scalar curve
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     axes[2].set_ylabel("f²/2 of the two-scalar map")
     axes[2].set_title(f"seed's (f, λ) map, n = {ds.attrs.get('width')}, λ₀ = 1", fontsize=9)
     fig.tight_layout()
     return save(fig, pdf, png)
 
 
+def _lower_bars_positive(y, err) -> bool:
+    ok = np.isfinite(y)
+    return bool(ok.any()) and bool((y[ok] > 0).all()) and bool((y[ok] - np.nan_to_num(err[ok]) > 0).all())
+
+
 def plot_path_width(path, pdf, png):
     """4e: path dependence of the perturbed members vs width: raw and aligned weight
     distance, function-space distance, and (when the analysis files were read) the raw and
-    aligned interpolation barriers; each panel titled with its fitted slope. Non-positive
-    values (a zero or negative barrier) cannot be drawn on the log axes and are left out."""
+    aligned interpolation barriers; each panel titled with its fitted slope.
+
+    A panel has a log y axis only when every value and every lower error bar is positive;
+    otherwise (barriers: zero or negative values, bars below 0) it is symlog, linear within
+    +- the decade of its smallest non-zero |value|, so no point is dropped and no bar runs
+    off the axis. Missing values are marked by an ``x`` on the axis' bottom edge. Two series
+    of a panel are drawn with their own markers, slightly offset in width, so one cannot hide
+    the other (raw and aligned coincide when the alignment is the identity)."""
     ds = _load(path)
     w = ds["width"].values
     panels = [(("dist_over_init", "dist growth |w_k - w_0|_T / |w_k - w_0|_0"),),
@@ -184,26 +196,49 @@ def plot_path_width(path, pdf, png):
               (("fs_l2_logits", "function-space L2 of logits"),)]
     if "barrier_raw" in ds:
         panels.append((("barrier_raw", "raw"), ("barrier_aligned", "aligned")))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    styles = ({"fmt": "o-", "ms": 6}, {"fmt": "s--", "ms": 7, "mfc": "none", "mew": 1.5})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.3), squeeze=False)
     for ax, group in zip(axes[0], panels):
-        titles = []
-        for q, lab in group:
-            y = ds[q].values
-            ok = np.isfinite(y) & (y > 0)
-            ax.errorbar(w[ok], y[ok], yerr=ds[f"{q}_std"].values[ok], fmt="o-", capsize=3, label=lab)
+        titles, values, lows, highs, log_ok, missing = [], [], [], [], True, []
+        for k, (q, lab) in enumerate(group):
+            y, err = ds[q].values.astype(float), ds[f"{q}_std"].values.astype(float)
+            values.append(y)
+            lows.append(y - np.nan_to_num(err))
+            highs.append(y + np.nan_to_num(err))
+            log_ok &= _lower_bars_positive(y, err)
+            ok = np.isfinite(y)
+            shift = np.exp(0.05 * (k - (len(group) - 1) / 2)) if len(group) > 1 else 1.0
+            ax.errorbar(w[ok] * shift, y[ok], yerr=err[ok], capsize=3, label=lab, **styles[k % 2])
+            missing += list(w[~ok] * shift)
             if f"exponent_{q}" in ds:
                 titles.append(f"{q}: slope {float(ds[f'exponent_{q}']):+.2f}±{float(ds[f'exponent_{q}_se']):.2f}")
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        if log_ok:
+            ax.set_yscale("log")
+        else:
+            v = np.abs(np.concatenate(values))
+            v = v[np.isfinite(v) & (v > 0)]
+            thr = float(10.0 ** np.floor(np.log10(v.min()))) if v.size else 1.0
+            ax.set_yscale("symlog", linthresh=thr, linscale=0.6)
+            ax.axhline(0, color="k", lw=0.6)
+            ax.grid(alpha=0.3, which="major", axis="y")
+            titles.append(f"(symlog y: linear within ±{thr:.0e})")
+            lo, hi = np.nanmin(np.concatenate(lows)), np.nanmax(np.concatenate(highs))
+            if np.isfinite(lo) and np.isfinite(hi):  # every bar end inside the axes
+                ax.set_ylim(lo - 0.5 * abs(lo) - thr, hi + 0.5 * abs(hi) + thr)
+        if missing:
+            ax.plot(missing, np.zeros(len(missing)), "x", color="r", ms=8, clip_on=False,
+                    transform=ax.get_xaxis_transform(), label="no value")
         ax.set_xticks(w, [str(int(v)) for v in w])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("hidden width")
         ax.set_ylabel(group[0][1] if len(group) == 1 else
                       ("distance to the baseline" if group[0][0] == "dist" else "test loss barrier (last checkpoint)"))
-        if len(group) > 1:
-            ax.legend(fontsize=7)
+        if len(group) > 1 or missing:  # under the panel, where it hides no point
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
         ax.set_title("\n".join(titles), fontsize=8)
-    fig.suptitle(f"Path dependence vs width (perturbed copies; step {int(ds['final_step'].values[-1])})", fontsize=10)
+    fig.suptitle(f"Path dependence vs width (perturbed copies; step {int(ds['final_step'].values[-1])}; "
+                 "two series of a panel are offset slightly in width)", fontsize=10)
     fig.tight_layout()
     return save(fig, pdf, png)
 

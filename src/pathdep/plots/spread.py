@@ -3,7 +3,8 @@ differs (initial weights, batch order, a hyperparameter, or everything).
 
 Left: mean prediction disagreement with the baseline over training steps, one line per
 source (log x). Right: the final standard deviation of test accuracy over the ensemble,
-one bar per source, with the disagreement share of independent runs written on each bar.
+one bar per source, labelled with its height (pp), its ratio to the global source's sd, and,
+named as such, the source's share of the global disagreement (a different quantity).
 Reads ``spread.nc`` / ``spread.csv`` written by :mod:`pathdep.stages.spread`.
 """
 
@@ -27,6 +28,22 @@ def _save(fig, pdf: str, png: str) -> None:
     plt.close(fig)
 
 
+def bar_labels(df: pd.DataFrame) -> list[str]:
+    """The right panel's bar labels: first what the bar shows (the sd of final test accuracy,
+    in percentage points, and its ratio to the ``global`` source's sd: sqrt of
+    ``acc_var_share``), then, named as such, the share of global disagreement."""
+    out = []
+    for sd, var_share, share in zip(df["acc_sd"].values, df["acc_var_share"].values if "acc_var_share" in df
+                                    else np.full(len(df), np.nan), df["disagree_share"].values):
+        txt = f"sd {100 * sd:.2f} pp"
+        if np.isfinite(var_share) and var_share >= 0:
+            txt += f"\n({np.sqrt(var_share):.0%} of global sd)"
+        if np.isfinite(share):
+            txt += f"\ndisagreement:\n{share:.0%} of global"
+        out.append(txt)
+    return out
+
+
 def plot_spread(nc: str, csv: str, pdf: str, png: str):
     """Draw the spread figure; returns the figure's axes (for tests)."""
     ds = xr.load_dataset(nc, engine="h5netcdf")
@@ -48,15 +65,15 @@ def plot_spread(nc: str, csv: str, pdf: str, png: str):
     a.set_title("prediction spread over training")
     x = np.arange(len(df))
     b.bar(x, df["acc_sd"].values * 100, color=colors[: len(df)])
-    for xi, (sd, share) in enumerate(zip(df["acc_sd"].values, df["disagree_share"].values)):
-        if np.isfinite(share):
-            b.annotate(f"{share:.0%} of global\ndisagreement", (xi, sd * 100), ha="center", va="bottom", fontsize=8)
+    for xi, txt in enumerate(bar_labels(df)):
+        b.annotate(txt, (xi, df["acc_sd"].values[xi] * 100), xytext=(0, 2), textcoords="offset points",
+                   ha="center", va="bottom", fontsize=7)
     b.set_xticks(x)
     b.set_xticklabels(df["source"].values)
     b.set_ylabel("sd of final test accuracy over the ensemble (%)")
     top = np.nanmax(df["acc_sd"].values * 100) if len(df) else 1.0
-    b.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.3)
-    b.set_title("final spread by source")
+    b.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.5)
+    b.set_title("final spread by source (bar height: sd of test accuracy)", fontsize=10)
     fig.tight_layout()
     _save(fig, pdf, png)
     return (a, b)
