@@ -116,8 +116,23 @@ def test_aligned_ratio_is_the_planted_one(drawn):
         y = line.get_ydata()  # only aligned checkpoints are drawn; 0 / 0 at step 0
         assert np.isnan(y[0]) and np.allclose(y[1:], ALIGNED_RATIO)
         assert len(line.get_xdata()) == das[0].sizes["checkpoint"] - 1
-    labels = [t.get_text() for t in ax0.get_legend().get_texts()]
-    assert labels == ["epsilon=0.001", "epsilon=0.1"]
+    labels = [t.get_text() for t in figs["aligned"].legends[0].get_texts()]  # outside the axes
+    assert labels == ["epsilon=0.001", "epsilon=0.1"] and ax0.get_legend() is None
+    assert not ax1.texts and not ax1.yaxis.get_major_formatter().get_useOffset()
+
+
+def test_aligned_ratio_of_one_is_said_in_words(drawn, tmp_path):
+    """Alignment that changes nothing: ratio 1 (to 1e-12) is a text on sane limits, no "1e-12+1" offset."""
+    _, _, dms, das = drawn
+    out = {f"{f}_{x}": str(tmp_path / f"{f}.{x}") for f in FIGURES for x in ("pdf", "png")}
+    from pathdep.plots.analysis import _fig_aligned
+
+    same = [da.assign(dist_aligned=da["dist"] * (1 + 1e-12)) for da in das]
+    fig = _fig_aligned(same, ["C0", "C1"], "t", out)
+    ax1 = fig.axes[1]
+    fig.canvas.draw()
+    assert "alignment changes nothing" in ax1.texts[0].get_text()
+    assert ax1.get_ylim() == (0.0, 1.1) and ax1.yaxis.get_offset_text().get_text() == ""
 
 
 def test_interpolation_and_barriers_show_the_planted_barriers(drawn):
@@ -131,12 +146,22 @@ def test_interpolation_and_barriers_show_the_planted_barriers(drawn):
     ax = figs["barriers"].axes[0]
     heights = sorted({round(float(v), 12) for ln in ax.lines for v in ln.get_ydata()})
     assert heights == [H_ALIGNED, H_RAW]
+    steps = das[0]["icheckpoint_step"].values
+    lo, hi = ax.get_xlim()
+    assert lo < steps.min() and hi > steps.max()  # the end markers are not cut by the axes
+    # legends outside the axes; no offset notation, and flat curves are not blown up
+    assert figs["interpolation"].legends and axes[0].get_legend() is None
+    for a in axes:
+        lo, hi = a.get_ylim()
+        assert hi - lo >= 1e-3 * max(abs(lo), abs(hi)) * (1 - 1e-9)
+        assert not a.yaxis.get_major_formatter().get_useOffset()
 
 
 def test_autocorr_bands_exclude_the_baseline(drawn):
     figs, _, _, das = drawn
     axes = figs["autocorr"].axes
     assert len(axes) == 4 and all(len(ax.lines) == 2 for ax in axes)
+    assert not any(ax.yaxis.get_major_formatter().get_useOffset() for ax in axes)
     # ac_w_base of the baseline is cos(0) = 1; including it would pull the mean up
     ds = das[1]
     got = axes[1].lines[1].get_ydata()
@@ -159,6 +184,9 @@ def test_fits_power_law_passes_through_its_points(drawn):
     for ln, e in zip(dotted, EPS):
         x = ln.get_xdata()
         np.testing.assert_allclose(ln.get_ydata(), e * POWER[0] * x ** POWER[1], rtol=1e-4)
+    figs["fits"].canvas.draw()
+    for a in axes:  # each panel's legend lies below it, not over its points
+        assert a.get_legend().get_window_extent().y1 < a.get_window_extent().y0
 
 
 def test_divergence_vs_sorts_the_sweep(drawn):
@@ -168,6 +196,11 @@ def test_divergence_vs_sorts_the_sweep(drawn):
     np.testing.assert_allclose(x, EPS)
     np.testing.assert_allclose(y, [dm["dist"].values[1:, -1].mean() for dm in dms])
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "epsilon"
+    # two decades: ticks at the swept values, plainly labelled, minor ticks unlabelled
+    figs["divergence_vs"].canvas.draw()
+    np.testing.assert_allclose(ax.get_xticks(), EPS)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.1"]
+    assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
 
 
 def test_scaling_line_is_the_planted_power_law(drawn):

@@ -114,3 +114,43 @@ def test_axes_helpers(tmp_path):
     plt.close(fig)
     back = C.load([tmp_path / "m.nc"])[0]
     np.testing.assert_array_equal(back["dist"].values, ds["dist"].values)
+
+
+def test_sparse_log_ticks_label_few_decades_plainly():
+    fig, (a, b) = plt.subplots(1, 2)
+    widths = [25, 50, 100, 200, 400]
+    a.plot(widths, widths)
+    a.set_xscale("log")
+    C.sparse_log_ticks(a, widths)
+    b.plot([1e-6, 1e-1], [1, 2])  # five decades: left to matplotlib
+    b.set_xscale("log")
+    fmt = b.xaxis.get_major_formatter()
+    C.sparse_log_ticks(b, [1e-6, 1e-1])
+    fig.canvas.draw()
+    assert [t.get_text() for t in a.get_xticklabels()] == ["25", "50", "100", "200", "400"]
+    assert not any(t.get_text() for t in a.get_xticklabels(minor=True))
+    assert b.xaxis.get_major_formatter() is fmt
+    plt.close(fig)
+
+
+def test_layout_helpers(tmp_path):
+    fig, axes = plt.subplots(1, 3, layout="constrained")
+    axes[0].plot([0, 1], [2.799 + 1e-7, 2.799 - 1e-7], label="run a")  # float32 noise of a flat curve
+    C.plain_ticks(axes[0])
+    C.min_span(axes[0], 1e-3)
+    lo, hi = axes[0].get_ylim()
+    assert hi - lo == pytest.approx(1e-3 * 2.799, rel=1e-3) and lo < 2.799 < hi
+    C.not_defined(axes[1], "not defined for these runs")
+    axes[2].set_xscale("symlog", linthresh=1.0)
+    axes[2].plot([0, 10, 1000], [1, 2, 3], "o")
+    C.pad_x(axes[2], [0, 10, 1000])
+    lo, hi = axes[2].get_xlim()
+    assert lo < 0 and hi > 1000
+    leg = C.figure_legend(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in leg.get_texts()] == ["run a"]
+    assert leg.get_window_extent().x0 >= max(ax.get_window_extent().x1 for ax in axes)
+    assert axes[0].yaxis.get_offset_text().get_text() == ""
+    assert not axes[1].axison and axes[1].texts[0].get_text() == "not defined for these runs"
+    assert C.figure_legend(plt.figure()) is None
+    plt.close("all")

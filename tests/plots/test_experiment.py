@@ -62,14 +62,25 @@ def test_divergence_shows_growth_per_layer_and_per_weight(drawn):
     pl = np.delete(a["dist_layer"].values, 0, axis=0)
     np.testing.assert_allclose(ax_layer.lines[0].get_ydata(), np.nanmean(pl[..., 0], 0) / 2.0)
     np.testing.assert_allclose(ax_layer.lines[1].get_ydata(), np.nanmean(pl[..., 1], 0) / 1.0)
-    assert [t.get_text() for t in ax_layer.get_legend().get_texts()] == ["fc0", "fc1"]
+    layer_legend = [lg for lg in figs["divergence"].legends if lg.get_title().get_text() == "layer"]
+    assert [t.get_text() for t in layer_legend[0].get_texts()] == ["fc0", "fc1"]
     np.testing.assert_allclose(ax_rms.lines[0].get_ydata(), np.nanmean(np.delete(a["dist_rms"].values, 0, 0), 0))
 
 
 def test_legend_counts_the_diverged_members(drawn):
     figs, *_ = drawn
-    texts = [t.get_text() for t in figs["divergence"].axes[0].get_legend().get_texts()]
+    texts = [t.get_text() for t in figs["divergence"].legends[0].get_texts()]
     assert texts == ["epsilon=0.001", "epsilon=0.1 (2 diverged)"]
+
+
+def test_divergence_legends_are_outside_the_axes(drawn):
+    """The run and layer legends are figure legends right of every panel, none over the data."""
+    figs, *_ = drawn
+    fig = figs["divergence"]
+    fig.canvas.draw()
+    right = max(ax.get_window_extent().x1 for ax in fig.axes)
+    assert len(fig.legends) == 2 and all(ax.get_legend() is None for ax in fig.axes)
+    assert all(lg.get_window_extent().x0 >= right for lg in fig.legends)
 
 
 def test_loss_draws_the_baseline_and_the_members(drawn):
@@ -98,4 +109,5 @@ def test_schedule_perturbation_without_initial_distance(tmp_path):
     figs = plot_experiment([tmp_path / "s2.nc"], out, "sched")
     ax = figs["divergence"].axes[1]
     assert ax.get_yscale() == "linear" and "not defined" in ax.texts[0].get_text()
+    assert not ax.axison  # no meaningless +-0.04 axes, only the text
     assert_figure_files(out["divergence_pdf"], out["divergence_png"])

@@ -45,7 +45,8 @@ import xarray as xr
 
 from pathdep.analysis import fits as FT
 from pathdep.analysis.quantities import quantity_values
-from pathdep.plots.common import band, colors, load, log_axes, members, run_label, save, stats, step_axis
+from pathdep.plots.common import (band, colors, figure_legend, load, log_axes, members, min_span, not_defined, pad_x,
+                                  plain_ticks, run_label, save, sparse_log_ticks, stats, step_axis)
 
 FIGURES = ("aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere", "divergence_vs", "scaling")
 
@@ -53,6 +54,8 @@ _QLABEL = {"dist": r"$|w_k - w_0|$", "dist_aligned": r"$|w_0 - P w_k|$ (aligned)
            "dist_excess": r"$|w_k - w_0|(t) - |w_k - w_0|(0)$",
            "fs_l2_logits": "L2 logits", "fs_l2_probs": "L2 probs", "fs_sym_kl": "sym. KL",
            "fs_disagree": "disagreement", "dist_rel": r"$|w_k - w_0| / |w_0(0)|$", "direction": "sphere D"}
+
+RATIO_TOL = 1e-9  # aligned / raw within this of 1 everywhere: the alignment changed nothing
 
 
 def _hparam_axis(values) -> tuple[np.ndarray, list, bool]:
@@ -68,6 +71,7 @@ def _set_hparam_x(ax, x, labels, numeric, name):
     if numeric:
         if np.all(x > 0) and len(x) > 1 and x.max() / x.min() >= 10:
             ax.set_xscale("log")
+            sparse_log_ticks(ax, x)  # few decades: the swept values, plainly labelled
     else:
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=20)
@@ -115,6 +119,7 @@ def _out(outputs, name):
 
 def _fig_aligned(das, cols, exp, outputs):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    ratios = []
     for ds, c in zip(das, cols):
         x = step_axis(ds)
         raw, al = members(ds, "dist"), members(ds, "dist_aligned")
@@ -122,14 +127,24 @@ def _fig_aligned(das, cols, exp, outputs):
         band(axes[0], x, raw, c, None, "--")
         band(axes[0], x[ok], al[:, ok], c, run_label(ds))
         with np.errstate(invalid="ignore", divide="ignore"):
-            band(axes[1], x[ok], al[:, ok] / raw[:, ok], c, run_label(ds))
+            r = al[:, ok] / raw[:, ok]
+        band(axes[1], x[ok], r, c, run_label(ds))
+        ratios.append(np.ravel(r))
     log_axes(axes[0])
     axes[0].set_ylabel("distance to the baseline (dashed raw, solid aligned)")
     log_axes(axes[1], y=False)
     axes[1].set_ylabel("aligned / raw distance")
+    plain_ticks(axes[1])
+    r = np.concatenate(ratios) if ratios else np.empty(0)
+    r = r[np.isfinite(r)]
+    if len(r) and np.all(np.abs(r - 1.0) <= RATIO_TOL):  # a flat line at 1: say so, on a readable scale
+        axes[1].set_ylim(0.0, 1.1)
+        axes[1].text(0.5, 0.5, f"alignment changes nothing:\nratio = 1 within {RATIO_TOL:g}", ha="center",
+                     va="center", transform=axes[1].transAxes, fontsize=9, color="0.3",
+                     bbox=dict(boxstyle="round", fc="white", ec="0.8"))
     for ax in axes:
         ax.set_xlabel("training step")
-    axes[0].legend(fontsize=7)
+    figure_legend(fig, axes[0])
     fig.suptitle(f"{exp}: weight distance before and after permutation alignment (weight matching)")
     return save(fig, *_out(outputs, "aligned"))
 
@@ -152,7 +167,10 @@ def _fig_interpolation(das, cols, exp, outputs):
         ax.set_xlabel(r"$\lambda$ ($w_0 \to w_k$)")
     for ax in axes[:, 0]:
         ax.set_ylabel("loss")
-    axes[0, 0].legend(fontsize=7)
+    for ax in axes.flat:  # float32 noise of a flat curve (step 0) stays flat, without "1e-7+2.799"
+        plain_ticks(ax)
+        min_span(ax, 1e-3)
+    figure_legend(fig, axes[0, 0])
     fig.suptitle(f"{exp}: loss along the line from the baseline to a member (dashed raw, solid aligned)")
     return save(fig, *_out(outputs, "interpolation"))
 
@@ -167,9 +185,11 @@ def _fig_barriers(das, cols, exp, outputs):
                 m, lo, hi = stats(y)
                 ax.plot(x, m, color=c, ls=ls, marker=mk, ms=3, label=run_label(ds) if align == "aligned" else None)
                 ax.fill_between(x, lo, hi, color=c, alpha=0.12, linewidth=0)
+    steps = np.concatenate([ds["icheckpoint_step"].values.astype(float) for ds in das]) if das else np.empty(0)
     for ax, split in zip(axes, ("test", "train")):
         ax.set_xscale("symlog", linthresh=1.0)  # step 0 (the perturbation itself) stays on the axis
-        ax.set_xlim(left=0)
+        pad_x(ax, steps)  # the markers at step 0 and at the last step are not cut by the axes
+        plain_ticks(ax)
         ax.set_xlabel("training step")
         ax.set_title(f"{split} loss barrier", fontsize=10)
         ax.grid(alpha=0.3)
@@ -189,6 +209,7 @@ def _fig_autocorr(das, cols, exp, outputs):
         for ds, c in zip(das, cols):
             band(ax, step_axis(ds), members(ds, var), c, run_label(ds))
         ax.set_xscale("log")
+        plain_ticks(ax)  # values near 1: "0.99992", not "1e-5+9.999e-1"
         ax.set_title(title + " (normalised)", fontsize=10)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
@@ -203,7 +224,7 @@ def _fig_fits(dms, das, fits, cols, exp, outputs):
     n = max(len(quantities), 1)
     ncol = min(3, n)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 4.6 * nrow), squeeze=False, layout="constrained")
     runs = fits["run"].values.astype(str)
     member_idx = fits["member"].values
     qs = fits["quantity"].values.astype(str)
@@ -233,7 +254,8 @@ def _fig_fits(dms, das, fits, cols, exp, outputs):
         log_axes(ax)
         ax.set_title(_QLABEL.get(q, q), fontsize=10)
         ax.set_xlabel("training step")
-        ax.legend(fontsize=6)
+        # below the panel (each panel names its own best forms): never over the points
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, borderaxespad=0)
     for ax in list(axes.flat)[len(quantities):]:
         ax.set_visible(False)
     fig.suptitle(f"{exp}: divergence curves of the first member (points), AIC-best form (solid), "
@@ -256,6 +278,7 @@ def _fig_hypersphere(das, cols, exp, outputs):
     axes[1].set_xscale("log")
     axes[1].grid(alpha=0.3)
     axes[1].set_ylabel(r"$|w_t| / |w_0|$ (1: the sphere picture)")
+    plain_ticks(axes[1])
     for ax in axes:
         ax.set_xlabel("training step")
     axes[0].legend(fontsize=7)
@@ -313,6 +336,7 @@ def _fig_divergence_vs(dms, das, cols, exp, outputs):
     ax.set_xlabel(r"learning-rate-corrected time $lr_{eff} \cdot t$")
     ax.set_title(r"$|w_k - w_0|$ against $lr_{eff} \cdot t$", fontsize=10)
     ax.legend(fontsize=6)
+    plain_ticks(*axes.flat)
     fig.suptitle(f"{exp}: divergence against {hname} (mean +- sem over the perturbed members)")
     return save(fig, *_out(outputs, "divergence_vs"))
 

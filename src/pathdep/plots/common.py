@@ -11,11 +11,16 @@ One implementation each, with one meaning:
 * :func:`band` draws the NaN-aware mean over rows with a band from their minimum to their
   maximum (diverged members' masked checkpoints are NaN and drop out of the statistics);
 * :func:`run_label` names a run by its swept values; :func:`colors`, :func:`log_axes`,
-  :func:`step_axis` keep the axes alike across figures.
+  :func:`step_axis` keep the axes alike across figures;
+* layout: :func:`figure_legend` (one legend outside every axes), :func:`plain_ticks`
+  (no offset notation such as "1e-7+2.799" on linear axes), :func:`min_span` (flat curves
+  look flat), :func:`sparse_log_ticks` (log axes of few decades: no colliding minor labels),
+  :func:`not_defined` (a panel with nothing to show: its text, no axes), :func:`pad_x`
+  (markers at the ends of the data are not cut by the axes).
 
 How it was checked: ``tests/plots/test_common.py`` (the band's mean/min/max against NumPy
 with NaNs, the baseline excluded from :func:`members` wherever it sits, PDF/PNG headers and
-no ``.partial`` left behind, labels of swept and unswept runs).
+no ``.partial`` left behind, labels of swept and unswept runs, the layout helpers).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
@@ -154,3 +160,96 @@ def step_axis(ds: xr.Dataset) -> np.ndarray:
     """Checkpoint steps as floats, shape ``(checkpoint,)``, with step 0 as NaN (for log x axes)."""
     s = ds["step"].values.astype(float)
     return np.where(s > 0, s, np.nan)
+
+
+def figure_legend(fig: plt.Figure, ax: plt.Axes | None = None, loc: str = "outside right upper",
+                  fontsize: float = 7, **kw):
+    """One legend for the whole figure, outside every axes (constrained layout makes room).
+
+    Args:
+        fig: the figure (``layout="constrained"`` for the ``"outside ..."`` locations).
+        ax: take the handles from this axes; None: from every axes, each label once.
+        loc: a ``Figure.legend`` location.
+        fontsize, kw: passed to ``Figure.legend``.
+
+    Returns:
+        The ``Legend``, or None when there is nothing labelled.
+    """
+    handles, labels = {}, []
+    for a in [ax] if ax is not None else fig.axes:
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    if not labels:
+        return None
+    return fig.legend([handles[lab] for lab in labels], labels, loc=loc, fontsize=fontsize, **kw)
+
+
+def plain_ticks(*axes: plt.Axes, axis: str = "y") -> None:
+    """No offset notation (``"1e-12+1"``) on the linear ``axis`` of each axes; log axes are left alone."""
+    for ax in axes:
+        for a in ([ax.xaxis, ax.yaxis] if axis == "both" else [getattr(ax, f"{axis}axis")]):
+            fmt = a.get_major_formatter()
+            if isinstance(fmt, mticker.ScalarFormatter):
+                fmt.set_useOffset(False)
+
+
+def min_span(ax: plt.Axes, rel: float = 1e-3) -> None:
+    """Widen the y limits of a linear axes to at least ``rel`` times the data's magnitude.
+
+    Float32 noise (~1e-7) of a flat curve is otherwise autoscaled into a sawtooth; a curve
+    that varies by more than ``rel`` keeps its limits.
+    """
+    lo, hi = ax.get_ylim()
+    c = 0.5 * (lo + hi)
+    span = rel * max(abs(lo), abs(hi))
+    if np.isfinite(c) and span > 0 and hi - lo < span:
+        ax.set_ylim(c - 0.5 * span, c + 0.5 * span)
+
+
+def sparse_log_ticks(ax: plt.Axes, values: Sequence[float] | None = None, axis: str = "x",
+                     max_decades: float = 2.5) -> None:
+    """Readable tick labels on a log axis that spans few decades.
+
+    Matplotlib labels the minor ticks (3x10^1, 4x10^1, ...) of such an axis, and they run
+    into each other. Here: ticks at ``values`` (e.g. the swept values, at most 8 of them)
+    with plain labels ("25", "0.003"), else the decades only; minor ticks unlabelled. An
+    axis of more decades, or a linear one, is left alone.
+    """
+    a = getattr(ax, f"{axis}axis")
+    if a.get_scale() != "log":
+        return
+    lo, hi = sorted(getattr(ax, f"get_{axis}lim")())
+    if not (lo > 0 and np.log10(hi / lo) <= max_decades):
+        return
+    v = np.unique(np.asarray(values, dtype=float)) if values is not None else np.empty(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if 0 < len(v) <= 8:
+        a.set_major_locator(mticker.FixedLocator(v))
+    a.set_major_formatter(mticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    a.set_minor_formatter(mticker.NullFormatter())
+
+
+def not_defined(ax: plt.Axes, text: str) -> None:
+    """A panel with nothing to show: ``text`` in its middle and no axes (ticks, spines, labels)."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
+    ax.set_axis_off()
+
+
+def pad_x(ax: plt.Axes, x: np.ndarray, frac: float = 0.04, left: bool = True) -> None:
+    """Set the x limits to the data ``x`` plus ``frac`` of their span on each side, measured in
+    the axis' scale (log, symlog: in decades), so the markers at the ends are not cut off.
+
+    Args:
+        left: pad the left end too (False: it stays at the smallest x).
+    """
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return
+    tr = ax.xaxis.get_transform()
+    lo, hi = tr.transform(np.array([x.min(), x.max()]))
+    d = frac * (hi - lo) if hi > lo else 0.5
+    new = tr.inverted().transform(np.array([lo - d if left else lo, hi + d]))
+    ax.set_xlim(float(new[0]), float(new[1]))

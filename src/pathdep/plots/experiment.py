@@ -24,7 +24,8 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pathdep.plots.common import baseline, band, colors, load, log_axes, members, n_diverged, run_label, save, step_axis
+from pathdep.plots.common import (baseline, band, colors, figure_legend, load, log_axes, members, n_diverged,
+                                  not_defined, plain_ticks, run_label, save, step_axis)
 
 FIGURES = ("divergence", "loss", "cf")
 
@@ -69,16 +70,16 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
               r"per weight: $|w_k - w_0| / \sqrt{P}$ (width-normalised)"]
     for ax, yl in zip(axes, labels):
         ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+        ax.set_xlabel("training step")
+        ax.set_ylabel(yl, fontsize=9)
         if any((y[np.isfinite(y)] > 0).any() for y in ys):
             log_axes(ax)
         else:  # e.g. growth over the initial distance of a schedule perturbation (d(0) = 0)
-            ax.text(0.5, 0.5, "not defined for these runs\n(no initial distance, or no per-layer data)",
-                    ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
-        ax.set_xlabel("training step")
-        ax.set_ylabel(yl, fontsize=9)
-    axes[0].legend(fontsize=7)
+            not_defined(ax, f"{yl}:\nnot defined for these runs\n(no initial distance, or no per-layer data)")
+    # legends outside the axes: the runs (colour) and the layers (line style), never over the curves
+    figure_legend(fig, axes[0], title="run", title_fontsize=7)
     if axes[2].get_legend_handles_labels()[0]:
-        axes[2].legend(fontsize=7, title="layer", title_fontsize=7)
+        figure_legend(fig, axes[2], loc="outside right lower", title="layer", title_fontsize=7)
     fig.suptitle(f"{experiment}: weight distance to the baseline (mean and min-max over perturbed members)")
     figs["divergence"] = save(fig, outputs["divergence_pdf"], outputs["divergence_png"])
 
@@ -94,6 +95,7 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
         ax.set_title(f"{split} loss (solid: baseline; dotted + band: members)", fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("loss")
+    plain_ticks(*axes)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{experiment}: loss curves")
     figs["loss"] = save(fig, outputs["loss_pdf"], outputs["loss_png"])
@@ -111,6 +113,7 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
         ax.set_xscale("log")
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
+    plain_ticks(*axes)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{experiment}: function-space divergence on the test subset")
     figs["cf"] = save(fig, outputs["cf_pdf"], outputs["cf_png"])
