@@ -64,7 +64,7 @@ P = 9
 
 # the compiled functions, inner ones first (numba resolves the globals an outer kernel
 # calls when it compiles it)
-_KERNELS = ("_push_one", "_qr_one", "_push", "_qr", "_push_qr", "_solve_normalize", "_loss",
+_KERNELS = ("_hidden", "_push_one", "_qr_one", "_push", "_qr", "_push_qr", "_solve_normalize", "_loss",
             "_gd")
 _compiled = False
 
@@ -85,6 +85,23 @@ def _ensure_compiled() -> None:
     _compiled = True
 
 
+def _hidden(w, x0, x1, relu):  # pragma: no cover - compiled
+    """The two hidden units at input ``(x0, x1)``: activations ``a``, ``s'`` and ``s''``."""
+    z0 = w[0] * x0 + w[1] * x1 + w[4]
+    z1 = w[2] * x0 + w[3] * x1 + w[5]
+    if relu:
+        a0 = z0 if z0 > 0.0 else 0.0
+        a1 = z1 if z1 > 0.0 else 0.0
+        d0 = 1.0 if z0 > 0.0 else 0.0
+        d1 = 1.0 if z1 > 0.0 else 0.0
+        return a0, a1, d0, d1, 0.0 * d0, 0.0 * d1
+    a0 = math.tanh(z0)
+    a1 = math.tanh(z1)
+    d0 = 1.0 - a0 * a0
+    d1 = 1.0 - a1 * a1
+    return a0, a1, d0, d1, -2.0 * a0 * d0, -2.0 * a1 * d1
+
+
 def _push_one(w, Q, X, Y, lr, relu, w_out, A_out, H, g, grad, u):  # pragma: no cover
     """One network: ``w_out = w - lr grad L``, ``A_out = J Q``; returns ``L(w)``."""
     N = X.shape[0]
@@ -98,22 +115,7 @@ def _push_one(w, Q, X, Y, lr, relu, w_out, A_out, H, g, grad, u):  # pragma: no 
     for n in range(N):
         x0 = X[n, 0]
         x1 = X[n, 1]
-        z0 = w[0] * x0 + w[1] * x1 + w[4]
-        z1 = w[2] * x0 + w[3] * x1 + w[5]
-        if relu:
-            a0 = z0 if z0 > 0.0 else 0.0
-            a1 = z1 if z1 > 0.0 else 0.0
-            d0 = 1.0 if z0 > 0.0 else 0.0
-            d1 = 1.0 if z1 > 0.0 else 0.0
-            e0 = 0.0
-            e1 = 0.0
-        else:
-            a0 = math.tanh(z0)
-            a1 = math.tanh(z1)
-            d0 = 1.0 - a0 * a0
-            d1 = 1.0 - a1 * a1
-            e0 = -2.0 * a0 * d0
-            e1 = -2.0 * a1 * d1
+        a0, a1, d0, d1, e0, e1 = _hidden(w, x0, x1, relu)
         r = v0 * a0 + v1 * a1 + w[8] - Y[n]
         sq += r * r
         # g_n = grad_w f(x_n)
@@ -280,16 +282,7 @@ def _loss(W, X, Y, relu, out):  # pragma: no cover - compiled
     for b in range(B):
         sq = 0.0
         for n in range(N):
-            x0 = X[n, 0]
-            x1 = X[n, 1]
-            z0 = W[b, 0] * x0 + W[b, 1] * x1 + W[b, 4]
-            z1 = W[b, 2] * x0 + W[b, 3] * x1 + W[b, 5]
-            if relu:
-                a0 = z0 if z0 > 0.0 else 0.0
-                a1 = z1 if z1 > 0.0 else 0.0
-            else:
-                a0 = math.tanh(z0)
-                a1 = math.tanh(z1)
+            a0, a1, _, _, _, _ = _hidden(W[b], X[n, 0], X[n, 1], relu)
             r = W[b, 6] * a0 + W[b, 7] * a1 + W[b, 8] - Y[n]
             sq += r * r
         out[b] = 0.5 * sq / N
@@ -311,18 +304,7 @@ def _gd(W, X, Y, lr, relu, n_steps, W_out):  # pragma: no cover - compiled
             for n in range(N):
                 x0 = X[n, 0]
                 x1 = X[n, 1]
-                z0 = w[0] * x0 + w[1] * x1 + w[4]
-                z1 = w[2] * x0 + w[3] * x1 + w[5]
-                if relu:
-                    a0 = z0 if z0 > 0.0 else 0.0
-                    a1 = z1 if z1 > 0.0 else 0.0
-                    d0 = 1.0 if z0 > 0.0 else 0.0
-                    d1 = 1.0 if z1 > 0.0 else 0.0
-                else:
-                    a0 = math.tanh(z0)
-                    a1 = math.tanh(z1)
-                    d0 = 1.0 - a0 * a0
-                    d1 = 1.0 - a1 * a1
+                a0, a1, d0, d1, _, _ = _hidden(w, x0, x1, relu)
                 r = w[6] * a0 + w[7] * a1 + w[8] - Y[n]
                 q0 = r * w[6] * d0
                 q1 = r * w[7] * d1
