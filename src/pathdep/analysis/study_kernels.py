@@ -64,7 +64,7 @@ P = 9
 
 # the compiled functions, inner ones first (numba resolves the globals an outer kernel
 # calls when it compiles it)
-_KERNELS = ("_hidden", "_push_one", "_qr_one", "_push", "_qr", "_push_qr", "_solve_normalize", "_loss",
+_KERNELS = ("_hidden", "_reflect", "_push_one", "_qr_one", "_push", "_qr", "_push_qr", "_solve_normalize", "_loss",
             "_gd")
 _compiled = False
 
@@ -164,6 +164,18 @@ def _push_one(w, Q, X, Y, lr, relu, w_out, A_out, H, g, grad, u):  # pragma: no 
     return 0.5 * sq / N
 
 
+def _reflect(V, j, beta, M, c0):  # pragma: no cover - compiled
+    """Apply the reflection ``H_j = I - beta v_j v_j^T`` (``v_j`` = row ``j`` of ``V``, zero
+    before entry ``j``) to the columns ``c0 ..`` of a matrix stored by rows in ``M``."""
+    for c in range(c0, P):
+        s = 0.0
+        for i in range(j, P):
+            s += V[j, i] * M[c, i]
+        s *= beta
+        for i in range(j, P):
+            M[c, i] -= s * V[j, i]
+
+
 def _qr_one(A, Q_out, R_out, V, Rw, Qt, beta, sgn):  # pragma: no cover - compiled
     """Householder QR with positive diagonal of one 9x9 ``A`` (rows of the work arrays
     are columns, so the inner loops run over contiguous memory)."""
@@ -183,27 +195,14 @@ def _qr_one(A, Q_out, R_out, V, Rw, Qt, beta, sgn):  # pragma: no cover - compil
         vnorm2 = nrm2 - x0 * x0 + V[j, j] * V[j, j]
         beta[j] = 2.0 / vnorm2 if vnorm2 > 0.0 else 0.0
         Rw[j, j] = alpha
-        # apply H_j = I - beta v v^T to the remaining columns
-        for c in range(j + 1, P):
-            s = 0.0
-            for i in range(j, P):
-                s += V[j, i] * Rw[c, i]
-            s *= beta[j]
-            for i in range(j, P):
-                Rw[c, i] -= s * V[j, i]
+        _reflect(V, j, beta[j], Rw, j + 1)  # H_j on the remaining columns
         sgn[j] = -1.0 if alpha < 0.0 else 1.0
     # Q = H_0 ... H_{P-1} I, then the signs that make R_jj >= 0
     for c in range(P):
         for i in range(P):
             Qt[c, i] = 1.0 if i == c else 0.0
     for j in range(P - 1, -1, -1):
-        for c in range(j, P):
-            s = 0.0
-            for i in range(j, P):
-                s += V[j, i] * Qt[c, i]
-            s *= beta[j]
-            for i in range(j, P):
-                Qt[c, i] -= s * V[j, i]
+        _reflect(V, j, beta[j], Qt, j)
     for i in range(P):
         for j in range(P):
             Q_out[i, j] = Qt[j, i] * sgn[j]
