@@ -414,7 +414,7 @@ def benettin(F: Map, x0: torch.Tensor, steps: int, k: int, *, qr_every: int = 1,
             columns) or ``"auto"`` (:func:`qr_auto`: the cheaper of the two by shape).
         push: optional ``push(x (D,), Q (D, k), t) -> (F(x, t), J_t Q)`` replacing the
             vmapped jvps (e.g. explicit batched Hessian-vector products,
-            :func:`pathdep.core.fast.make_tangent_step`); ``F`` is then unused.
+            :func:`pathdep.core.fast.make_tangent_push`); ``F`` is then unused.
 
     Returns:
         :class:`LyapunovResult` with ``exponents (k,)``, ``running (steps, k)``,
