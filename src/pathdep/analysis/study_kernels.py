@@ -66,6 +66,7 @@ P = 9
 # calls when it compiles it)
 _KERNELS = ("_hidden", "_reflect", "_push_one", "_qr_one", "_push", "_qr", "_push_qr", "_solve_normalize", "_loss",
             "_gd")
+_INLINE = ("_hidden", "_reflect")
 _compiled = False
 
 
@@ -80,8 +81,12 @@ def _ensure_compiled() -> None:
     g = globals()
     for name in _KERNELS:
         # 'contract' lets LLVM fuse a*b+c into FMAs (1.5x on the QR); no reassociation, so
-        # the summation order is the written one and results are reproducible bit for bit
-        g[name] = numba.njit(cache=True, fastmath={"contract"}, nogil=True)(g[name])
+        # the summation order is the written one and results are reproducible bit for bit.
+        # The small helpers are inlined at numba's IR level (as separate functions the
+        # fused step measured 1.3-1.8x slower)
+        inline = "always" if name in _INLINE else "never"
+        g[name] = numba.njit(cache=True, fastmath={"contract"}, nogil=True,
+                             inline=inline)(g[name])
     _compiled = True
 
 
