@@ -64,9 +64,9 @@ P = 9
 
 # the compiled functions, inner ones first (numba resolves the globals an outer kernel
 # calls when it compiles it)
-_KERNELS = ("_hidden", "_reflect", "_push_one", "_qr_one", "_push", "_qr", "_push_qr", "_solve_normalize", "_loss",
-            "_gd")
-_INLINE = ("_hidden", "_reflect")
+_KERNELS = ("_hidden", "_reflect", "_push_work", "_qr_work", "_push_one", "_qr_one", "_push",
+            "_qr", "_push_qr", "_solve_normalize", "_loss", "_gd")
+_INLINE = ("_hidden", "_reflect", "_push_work", "_qr_work")
 _compiled = False
 
 
@@ -216,36 +216,36 @@ def _qr_one(A, Q_out, R_out, V, Rw, Qt, beta, sgn):  # pragma: no cover - compil
             R_out[i, j] = Rw[j, i] * sgn[i] if j >= i else 0.0
 
 
+def _push_work(like):  # pragma: no cover - compiled
+    """Workspace of :func:`_push_one` (``H``, ``g``, ``grad``, ``u``) in ``like``'s dtype."""
+    dt = like.dtype
+    return np.empty((P, P), dtype=dt), np.empty(P, dtype=dt), np.empty(P, dtype=dt), \
+        np.empty(3, dtype=dt)
+
+
+def _qr_work(like):  # pragma: no cover - compiled
+    """Workspace of :func:`_qr_one` (``V``, ``Rw``, ``Qt``, ``beta``, ``sgn``)."""
+    dt = like.dtype
+    return np.empty((P, P), dtype=dt), np.empty((P, P), dtype=dt), \
+        np.empty((P, P), dtype=dt), np.empty(P, dtype=dt), np.empty(P, dtype=dt)
+
+
 def _push(W, Q, X, Y, lr, relu, W_out, A_out, loss_out):  # pragma: no cover - compiled
-    H = np.empty((P, P), dtype=W.dtype)
-    g = np.empty(P, dtype=W.dtype)
-    grad = np.empty(P, dtype=W.dtype)
-    u = np.empty(3, dtype=W.dtype)
+    H, g, grad, u = _push_work(W)
     for b in range(W.shape[0]):
         loss_out[b] = _push_one(W[b], Q[b], X, Y, lr, relu, W_out[b], A_out[b], H, g, grad, u)
 
 
 def _qr(A, Q_out, R_out):  # pragma: no cover - compiled
-    V = np.empty((P, P), dtype=A.dtype)
-    Rw = np.empty((P, P), dtype=A.dtype)
-    Qt = np.empty((P, P), dtype=A.dtype)
-    beta = np.empty(P, dtype=A.dtype)
-    sgn = np.empty(P, dtype=A.dtype)
+    V, Rw, Qt, beta, sgn = _qr_work(A)
     for b in range(A.shape[0]):
         _qr_one(A[b], Q_out[b], R_out[b], V, Rw, Qt, beta, sgn)
 
 
 def _push_qr(W, Q, X, Y, lr, relu, W_out, Q_out, R_out, loss_out):  # pragma: no cover
-    H = np.empty((P, P), dtype=W.dtype)
-    g = np.empty(P, dtype=W.dtype)
-    grad = np.empty(P, dtype=W.dtype)
-    u = np.empty(3, dtype=W.dtype)
-    A = np.empty((P, P), dtype=W.dtype)
-    V = np.empty((P, P), dtype=W.dtype)
-    Rw = np.empty((P, P), dtype=W.dtype)
-    Qt = np.empty((P, P), dtype=W.dtype)
-    beta = np.empty(P, dtype=W.dtype)
-    sgn = np.empty(P, dtype=W.dtype)
+    H, g, grad, u = _push_work(W)
+    V, Rw, Qt, beta, sgn = _qr_work(W)
+    A = np.empty((P, P), dtype=W.dtype)  # J Q of one network, never leaves the cache
     for b in range(W.shape[0]):
         loss_out[b] = _push_one(W[b], Q[b], X, Y, lr, relu, W_out[b], A, H, g, grad, u)
         _qr_one(A, Q_out[b], R_out[b], V, Rw, Qt, beta, sgn)
