@@ -134,19 +134,35 @@ def network_map(run: dict, init_path: str | Path, data_path: str | Path, device:
     active = [i for i in range(1, len(state0)) if i not in inert]
     P = w0.numel()
 
-    def F(x: torch.Tensor, t: int) -> torch.Tensor:
-        w = x[:P]
-        bufs, off = [], P
+    def split(x: torch.Tensor):
+        """``(w, [buffer or None, ...])``: the weights and live buffers of a flat state (rows
+        ``0 .. D-1`` of ``x``: also a ``(D, k)`` tangent basis); ``None`` for inert buffers."""
+        parts, off = [], P
         for i in range(1, len(state0)):
             if i in active:
-                bufs.append(x[off:off + P])
+                parts.append(x[off:off + P])
                 off += P
             else:
-                bufs.append(state0[i])
-        state = (torch.tensor(float(t), dtype=dt, device=dev), *bufs)
+                parts.append(None)
+        return x[:P], parts
+
+    def at_step(bufs: list, t: int):
+        """The optimiser state at step ``t`` (inert buffers from ``state0``) and the batch."""
+        state = (torch.tensor(float(t), dtype=dt, device=dev),
+                 *[state0[i + 1] if b is None else b for i, b in enumerate(bufs)])
         idx = torch.as_tensor(sched.batch(t), device=dev)
-        w2, s2, _ = step(w, state, x_all[idx], y_all[idx], hp)
-        return torch.cat([w2, *[s2[i] for i in active]])
+        return state, x_all[idx], y_all[idx]
+
+    def pack(w: torch.Tensor, bufs, dim: int = 0) -> torch.Tensor:
+        """The flat state of ``w`` and the live buffers ``bufs[i - 1]``, ``i`` in ``active``
+        (``dim=1``: of ``(k, P)`` tangents, giving ``(k, D)``)."""
+        return torch.cat([w, *[bufs[i - 1] for i in active]], dim=dim)
+
+    def F(x: torch.Tensor, t: int) -> torch.Tensor:
+        w, bufs = split(x)
+        state, xb, yb = at_step(bufs, t)
+        w2, s2, _ = step(w, state, xb, yb, hp)
+        return pack(w2, s2[1:])
 
     x0 = torch.cat([w0, *[state0[i] for i in active]])
     info = {"P": P, "D": x0.numel(), "n_steps": sched.n_steps, "device": dev,
@@ -161,22 +177,13 @@ def network_map(run: dict, init_path: str | Path, data_path: str | Path, device:
         tpush = make_tangent_push(ctx.module, ctx.layout, ctx.loss, opt)
 
         def push(x: torch.Tensor, Q: torch.Tensor, t: int):
-            bufs, Vs, off = [], [], P
-            for i in range(1, len(state0)):
-                if i in active:
-                    bufs.append(x[off:off + P])
-                    Vs.append(Q[off:off + P].t().contiguous())
-                    off += P
-                else:
-                    bufs.append(state0[i])
-                    Vs.append(None)
-            state = (torch.tensor(float(t), dtype=dt, device=dev), *bufs)
-            idx = torch.as_tensor(sched.batch(t), device=dev)
-            w2, s2, Vw, Vb = tpush(x[:P], state, x_all[idx], y_all[idx], hp,
-                                   Q[:P].t().contiguous(), Vs)
-            y = torch.cat([w2, *[s2[i] for i in active]])
-            JQ = torch.cat([Vw, *[Vb[i - 1] for i in active]], dim=1).t()
-            return y, JQ
+            w, bufs = split(x)
+            V, Vs = split(Q)  # (P, k) row blocks of the basis -> (k, P) tangents
+            state, xb, yb = at_step(bufs, t)
+            w2, s2, Vw, Vb = tpush(w, state, xb, yb, hp, V.t().contiguous(),
+                                   [None if v is None else v.t().contiguous() for v in Vs])
+            # (k, D) transposed: column-major (D, k), the layout LAPACK's QR reads in place
+            return pack(w2, s2[1:]), pack(Vw, Vb, dim=1).t()
 
         info["push"] = push
         info["tangents"] = ("hand-written Hessian-vector products "
