@@ -390,6 +390,13 @@ def make_fast_step(module: nn.Module, layout: Layout, loss: str, optimizer) -> C
     return step
 
 
+def _plain_sgd(optimizer) -> bool:
+    """SGD whose momentum and weight decay are zero for every member (specialised away):
+    the update is ``w - lr g`` and the momentum buffer never changes."""
+    return (optimizer.name == "sgd" and not optimizer.nesterov
+            and {"momentum", "weight_decay"} <= set(optimizer.zero))
+
+
 # --------------------------------------------------------------------------- tangents
 
 
@@ -546,8 +553,7 @@ def make_tangent_push(module: nn.Module, layout: Layout, loss: str, optimizer) -
     (tests/core/test_fast.py: 1e-12 in float64, SGD, momentum, Adam).
     """
     grad_hvp = make_fast_hvp(module, layout, loss)
-    plain_sgd = (optimizer.name == "sgd" and not optimizer.nesterov
-                 and {"momentum", "weight_decay"} <= set(optimizer.zero))
+    plain_sgd = _plain_sgd(optimizer)
 
     def push(w, state, x, y, hp, V, Vs):
         g, HV, _ = grad_hvp(w, V, x, y)
@@ -606,8 +612,7 @@ def make_fast_ensemble_step(module: nn.Module, layout: Layout, loss: str, optimi
     """
     grads = fast_gradients(module, layout, loss)
     update = torch.vmap(optimizer.update, in_dims=(0, 0, 0, 0))
-    plain_sgd = (optimizer.name == "sgd" and not optimizer.nesterov
-                 and {"momentum", "weight_decay"} <= set(optimizer.zero))
+    plain_sgd = _plain_sgd(optimizer)
     if plain_sgd:
         spec = _Spec(module, layout)
         fn = _mlp_grad if spec.kind == "mlp" else _lenet_grad
