@@ -45,7 +45,8 @@ DATASETS = {
 BASE = {
     "model": {"kind": "mlp", "hidden": [16], "activation": "relu", "bias": True},
     "init": {"scheme": "kaiming_normal"},
-    "training": {"epochs": 5, "batch_size": 32, "save_state_every": 50,
+    # `fast` explicit: both checkouts take the same ensemble step whatever their default
+    "training": {"epochs": 5, "batch_size": 32, "save_state_every": 50, "fast": False,
                  "checkpoints": {"mode": "log", "count": 12}},
     "metrics": {"eval_train": 300, "eval_test": 200, "batch_size": 100},
 }
@@ -54,7 +55,8 @@ BASE = {
 CASES = {
     "init_momentum": ("digits", {
         "perturbation": {"target": "init", "kind": "gaussian", "epsilon": 0.01, "members": 3},
-        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}}),
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "training": {"fast": True}}),
     "schedule_shuffle": ("digits", {
         "perturbation": {"target": "schedule", "kind": "shuffle", "members": 2},
         "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.5},

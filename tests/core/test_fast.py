@@ -135,9 +135,9 @@ def test_dispatch_and_errors():
     st = torch.vmap(opt.init)(W)
     hp = {"lr": torch.full((2,), 0.1)}
     x, y = torch.randn(5, 4), torch.randint(0, 2, (5,))
-    fast = ensemble_step_for(m, layout, apply, opt, "cross_entropy", shared_batch=True)
+    fast = ensemble_step_for(m, layout, apply, opt, "cross_entropy", shared_batch=True, fast=True)
     gen = ensemble_step_for(m, layout, apply, opt, "cross_entropy", shared_batch=True, fast=False)
-    per = ensemble_step_for(m, layout, apply, opt, "cross_entropy", shared_batch=False)
+    per = ensemble_step_for(m, layout, apply, opt, "cross_entropy", shared_batch=False, fast=True)
     a, b = fast(W, st, x, y, hp), gen(W, st, x, y, hp)
     c = per(W, st, x.expand(2, 5, 4), y.expand(2, 5), hp)
     assert torch.allclose(a[0], b[0], atol=1e-6) and torch.allclose(a[0], c[0], atol=1e-6)

@@ -638,7 +638,7 @@ def make_fast_ensemble_step(module: nn.Module, layout: Layout, loss: str, optimi
 
 
 def ensemble_step_for(module: nn.Module, layout: Layout, apply: Callable, optimizer, loss: str,
-                      shared_batch: bool, fast: bool = True) -> Callable:
+                      shared_batch: bool, fast: bool) -> Callable:
     """The ensemble update map a training loop should use.
 
     Returns :func:`make_fast_ensemble_step` when ``fast`` is set, the batch is shared and

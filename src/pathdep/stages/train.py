@@ -342,10 +342,10 @@ def train_ensemble(run: dict, init_path: str | Path, data_path: str | Path, out_
     T = sched.n_steps
     ckpts = checkpoint_steps(run["training"]["checkpoints"], T)
     K = init.weights.shape[0]
-    # training.fast (default false): the hand-written shared-batch step of pathdep.core.fast
-    # when it applies; otherwise (and by default) the generic vmapped reference.
+    # training.fast (default true, set in run resolution): the hand-written shared-batch step
+    # of pathdep.core.fast when it applies; otherwise the generic vmapped reference.
     ens_step = ensemble_step_for(ctx.module, ctx.layout, ctx.apply, ctx.opt, ctx.loss, sched.shared,
-                                 fast=bool(run["training"].get("fast", False)))
+                                 fast=bool(run["training"]["fast"]))
     hp = ctx.hparams()
 
     def step(state, batch):
