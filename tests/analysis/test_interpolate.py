@@ -23,7 +23,8 @@ def test_linear_regression_parabola():
     curve = interpolation_curve(_linreg_apply, w_a, w_b, x, y, LAM, loss="mse", batch_size=16)
     r = (_linreg_apply(w_a, x)[:, 0] - y).numpy()
     u = (_linreg_apply(w_b, x) - _linreg_apply(w_a, x))[:, 0].numpy()
-    expect = np.mean(r**2) + 2 * LAM * np.mean(r * u) + LAM**2 * np.mean(u**2)
+    # the training loss 0.5 * (squared error summed over the single output), mean over samples
+    expect = 0.5 * (np.mean(r**2) + 2 * LAM * np.mean(r * u) + LAM**2 * np.mean(u**2))
     np.testing.assert_allclose(curve["loss"], expect, rtol=1e-12)
     assert np.all(np.isnan(curve["accuracy"]))
     # convex along the line: linear barrier exactly 0 (attained at the endpoints), all interior <= chord
@@ -31,20 +32,36 @@ def test_linear_regression_parabola():
     L0, L1 = expect[0], expect[-1]
     assert np.all(expect - ((1 - LAM) * L0 + LAM * L1) <= 1e-12)
     np.testing.assert_allclose(barrier(curve["loss"], LAM, "midpoint"), abs(L1 - L0) / 2, rtol=1e-12)
-    np.testing.assert_allclose(loss_integral(curve["loss"], LAM), -np.mean(u**2) / 6, rtol=1e-2)
+    np.testing.assert_allclose(loss_integral(curve["loss"], LAM), -0.5 * np.mean(u**2) / 6, rtol=1e-2)
 
 
 def test_deep_linear_symmetric_barrier():
-    """y = w1 w2 x between (1,1) and (-1,-1): L(l) = m(x^2) (1 - (1-2l)^2)^2, barrier m(x^2)."""
+    """y = w1 w2 x between (1,1) and (-1,-1): L(l) = m(x^2) (1 - (1-2l)^2)^2 / 2, barrier m(x^2) / 2."""
     x = torch.linspace(-2, 2, 41, dtype=torch.float64).unsqueeze(-1)
     y = x[:, 0].clone()
     apply = lambda w, xb: xb * w[0] * w[1]
     curve = interpolation_curve(apply, torch.tensor([1.0, 1.0], dtype=torch.float64),
                                 torch.tensor([-1.0, -1.0], dtype=torch.float64), x, y, LAM, loss="mse")
     mx2 = float((x**2).mean())
-    np.testing.assert_allclose(curve["loss"], mx2 * (1 - (1 - 2 * LAM) ** 2) ** 2, rtol=1e-12, atol=1e-15)
-    assert barrier(curve["loss"], LAM) == pytest.approx(mx2, rel=1e-12)
-    assert barrier(curve["loss"], LAM, "midpoint") == pytest.approx(mx2, rel=1e-12)
+    # w1 w2 along the line is (1 - 2l)^2, the residual (1 - 2l)^2 x - x; half its square, mean over samples
+    np.testing.assert_allclose(curve["loss"], 0.5 * mx2 * (1 - (1 - 2 * LAM) ** 2) ** 2, rtol=1e-12, atol=1e-15)
+    assert barrier(curve["loss"], LAM) == pytest.approx(0.5 * mx2, rel=1e-12)
+    assert barrier(curve["loss"], LAM, "midpoint") == pytest.approx(0.5 * mx2, rel=1e-12)
+
+
+def test_two_output_mse_by_hand():
+    """Two outputs: the loss sums the halved squared errors over outputs (not their mean)."""
+    x = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    y = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
+    apply = lambda w, xb: xb * w[None]  # w (2,): outputs (B, 2) = (w0 x, w1 x)
+    lam = np.array([0.0, 0.5, 1.0])
+    curve = interpolation_curve(apply, torch.tensor([1.0, 1.0], dtype=torch.float64),
+                                torch.tensor([3.0, -1.0], dtype=torch.float64), x, y, lam, loss="mse")
+    # l=0: w=(1,1): residuals (1,0),(1,2): 0.5*(1+0)=0.5, 0.5*(1+4)=2.5 -> mean 1.5
+    # l=.5: w=(2,0): (2,-1),(3,0): 0.5*5=2.5, 0.5*9=4.5 -> 3.5; l=1: w=(3,-1): (3,-2),(5,-2): 6.5, 14.5 -> 10.5
+    np.testing.assert_allclose(curve["loss"], [1.5, 3.5, 10.5], rtol=1e-15)
+    # argmax of outputs vs of targets: l=0 ties -> index 0 (hits sample 2); l=.5, 1: index 0 for both
+    np.testing.assert_allclose(curve["accuracy"], [0.5, 0.5, 0.5])
 
 
 def test_quadratic_closed_forms():

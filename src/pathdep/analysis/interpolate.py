@@ -15,15 +15,17 @@ permutation-aligned with :mod:`pathdep.analysis.align`), and two scalar *barrier
   ``|L(1) - L(0)| / 2``, so it mixes the endpoint loss gap into the barrier.
 
 :func:`loss_integral` gives the seed's "loss integrated over the interpolation" (trapezoid
-rule in ``l``, optionally above the chord). Losses: ``"cross_entropy"`` (mean over samples,
-integer labels) and ``"mse"`` (``torch.nn.functional.mse_loss`` convention: mean over all
-output elements). No BatchNorm statistics are recomputed: pathdep models have none.
+rule in ``l``, optionally above the chord). Losses: the training losses of
+:mod:`pathdep.core.losses`, evaluated by :func:`pathdep.core.evaluate.evaluate`:
+``"cross_entropy"`` (mean over samples, integer labels) and ``"mse"`` (``0.5 * sum`` over
+the outputs of the squared error, mean over samples), so the curves' endpoints are the
+losses of ``metrics.nc``. No BatchNorm statistics are recomputed: pathdep models have none.
 
 How it was checked: ``tests/analysis/test_interpolate.py``: for a linear regression the
-MSE along the line is the parabola ``L(l) = m(r^2) + 2 l m(r u) + l^2 m(u^2)`` (checked
-point by point, linear barrier 0, midpoint barrier ``|L1 - L0| / 2``); for a scalar
-two-layer linear net ``y = w1 w2 x`` between ``(1, 1)`` and ``(-1, -1)`` the loss is
-``m(x^2) (1 - (1 - 2l)^2)^2`` with barrier ``m(x^2)``; identical endpoints give 0; the
+MSE along the line is the parabola ``L(l) = (m(r^2) + 2 l m(r u) + l^2 m(u^2)) / 2``
+(checked point by point, linear barrier 0, midpoint barrier ``|L1 - L0| / 2``); for a
+scalar two-layer linear net ``y = w1 w2 x`` between ``(1, 1)`` and ``(-1, -1)`` the loss is
+``m(x^2) (1 - (1 - 2l)^2)^2 / 2`` with barrier ``m(x^2) / 2``; two outputs by hand; identical endpoints give 0; the
 vmapped and looped evaluations agree; closed forms for a quadratic curve.
 """
 
@@ -33,7 +35,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from pathdep.core.evaluate import ensemble_forward, evaluate
+from pathdep.core.losses import LOSSES
 
 __all__ = ["interpolation_curve", "barrier", "loss_integral", "DEFAULT_LAMBDAS"]
 
@@ -43,24 +47,13 @@ DEFAULT_LAMBDAS = np.linspace(0.0, 1.0, 25)
 """The 25-point grid of the Git Re-Basin reference code."""
 
 
-def _batch_loss_correct(out: torch.Tensor, yb: torch.Tensor, loss: str):
-    """Summed loss and number correct per lambda for outputs ``(L, B, C...)``."""
-    n_l, b = out.shape[0], out.shape[1]
-    if loss == "cross_entropy":
-        c = out.shape[-1]
-        ce = F.cross_entropy(out.reshape(-1, c), yb.repeat(n_l), reduction="none").reshape(n_l, b)
-        correct = (out.argmax(-1) == yb[None]).sum(1).to(out.dtype)
-        return ce.sum(1), correct
-    if loss == "mse":
-        target = yb.reshape(out.shape[1:]).to(out.dtype)
-        se = (out - target[None]) ** 2
-        per_sample = se.reshape(n_l, b, -1).mean(-1)
-        if out.dim() == 3 and out.shape[-1] > 1:
-            correct = (out.argmax(-1) == target.argmax(-1)[None]).sum(1).to(out.dtype)
-        else:
-            correct = torch.full((n_l,), float("nan"), dtype=out.dtype, device=out.device)
-        return per_sample.sum(1), correct
-    raise ValueError(f"loss: expected 'cross_entropy' or 'mse', got {loss!r}")
+def _regression_hits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Accuracy ``(L,)`` of regression outputs ``(L, N, C)``: argmax of outputs vs of targets
+    when C > 1, else NaN."""
+    target = y.reshape(out.shape[1:])
+    if out.dim() == 3 and out.shape[-1] > 1:
+        return (out.argmax(-1) == target.argmax(-1)[None]).double().mean(-1).cpu()
+    return torch.full((out.shape[0],), float("nan"), dtype=torch.float64)
 
 
 def interpolation_curve(apply: Callable, w_a, w_b, x, y, lambdas: Sequence[float] | None = None,
@@ -76,7 +69,8 @@ def interpolation_curve(apply: Callable, w_a, w_b, x, y, lambdas: Sequence[float
         y: integer labels ``(N,)`` for ``"cross_entropy"``; targets of the output shape
             (``(N, C)``, or ``(N,)`` for ``(N, 1)`` outputs) for ``"mse"``.
         lambdas: grid ``(L,)``; default :data:`DEFAULT_LAMBDAS` (25 points in [0, 1]).
-        loss: ``"cross_entropy"`` or ``"mse"`` (mean over all output elements).
+        loss: ``"cross_entropy"`` or ``"mse"`` (:mod:`pathdep.core.losses`: ``0.5 * sum``
+            over outputs, mean over samples).
         batch_size: samples per forward pass.
         lambda_chunk: lambdas evaluated together under ``torch.vmap`` (default: all);
             lower it to bound memory (``lambda_chunk * P`` weights plus activations).
@@ -87,8 +81,8 @@ def interpolation_curve(apply: Callable, w_a, w_b, x, y, lambdas: Sequence[float
         loss is the mean over the N samples; accuracy is the fraction of argmax hits (for
         ``"mse"``: argmax of outputs vs targets when C > 1, else NaN).
     """
-    if loss not in ("cross_entropy", "mse"):
-        raise ValueError(f"loss: expected 'cross_entropy' or 'mse', got {loss!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
     lam_np = np.asarray(DEFAULT_LAMBDAS if lambdas is None else lambdas, dtype=np.float64).reshape(-1)
     w_a = torch.as_tensor(w_a)
     dtype, device = w_a.dtype, w_a.device
@@ -100,26 +94,17 @@ def interpolation_curve(apply: Callable, w_a, w_b, x, y, lambdas: Sequence[float
     y = torch.as_tensor(y, device=device)
     if loss == "cross_entropy":
         y = y.long()
-    n = x.shape[0]
     lam = torch.as_tensor(lam_np, dtype=dtype, device=device)
     chunk = len(lam_np) if lambda_chunk is None else max(1, int(lambda_chunk))
-    total_loss = torch.zeros(len(lam_np), dtype=torch.float64)
-    total_correct = torch.zeros(len(lam_np), dtype=torch.float64)
-    f_vmapped = torch.vmap(apply, in_dims=(0, None))
-    with torch.no_grad():
-        for s in range(0, len(lam_np), chunk):
-            lc = lam[s:s + chunk, None]
-            W = (1 - lc) * w_a[None] + lc * w_b[None]  # (l, P)
-            for i in range(0, n, batch_size):
-                xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-                if vmap:
-                    out = f_vmapped(W, xb)
-                else:
-                    out = torch.stack([apply(W[j], xb) for j in range(W.shape[0])])
-                ls, cr = _batch_loss_correct(out, yb, loss)
-                total_loss[s:s + chunk] += ls.double().cpu()
-                total_correct[s:s + chunk] += cr.double().cpu()
-    return {"lambdas": lam_np, "loss": (total_loss / n).numpy(), "accuracy": (total_correct / n).numpy()}
+    forward = ensemble_forward(apply, vmap)
+    losses, accs = [], []
+    for s in range(0, len(lam_np), chunk):
+        lc = lam[s:s + chunk, None]
+        W = (1 - lc) * w_a[None] + lc * w_b[None]  # (l, P): the interpolated networks as "members"
+        ev = evaluate(apply, W, x, y, loss, batch_size, outputs=(loss == "mse"), loss_dtype=None, forward=forward)
+        losses.append(ev.loss)
+        accs.append(ev.accuracy if loss == "cross_entropy" else _regression_hits(ev.outputs, y).numpy())
+    return {"lambdas": lam_np, "loss": np.concatenate(losses), "accuracy": np.concatenate(accs)}
 
 
 def _endpoints(lambdas: np.ndarray) -> tuple[int, int]:

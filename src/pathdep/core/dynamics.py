@@ -9,6 +9,9 @@ its arguments, so the same code is
 * differentiated with ``torch.func.jvp`` for tangent maps (Lyapunov spectra), and
 * replayed from a saved state (preemption-safe resume gives bit-identical results).
 
+The losses themselves are defined once, in :mod:`pathdep.core.losses` (``loss_value`` and
+``task_loss`` are importable from here too).
+
 How it was checked: ``tests/test_dynamics.py`` compares the vmapped ensemble with K
 sequential ``torch.optim`` runs in float64 (agreement ~1e-15), and float32 runs to
 ~1e-4 (summation order; DESIGN.md).
@@ -19,25 +22,13 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.func import grad_and_value
 
-LOSSES = ("cross_entropy", "mse")
+from pathdep.core.evaluate import ensemble_forward
+from pathdep.core.losses import LOSSES, loss_value, sample_losses, task_loss
 
-
-def loss_value(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean loss over a batch: cross entropy on logits and integer labels, or 0.5 * mean
-    squared error summed over outputs (regression)."""
-    if name == "cross_entropy":
-        return F.cross_entropy(out, y)
-    if name == "mse":
-        return 0.5 * ((out - y) ** 2).sum(-1).mean()
-    raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}")
-
-
-def task_loss(task: str) -> str:
-    return "cross_entropy" if task == "classification" else "mse"
-
+__all__ = ["LOSSES", "loss_value", "task_loss", "make_loss", "make_step", "make_ensemble_step",
+           "make_ensemble_eval"]
 
 def make_loss(apply: Callable, loss: str) -> Callable:
     """``L(w, x, y) -> scalar`` for ``apply(w, x) -> outputs``."""
@@ -86,22 +77,19 @@ def make_ensemble_step(step: Callable, shared_batch: bool = True) -> Callable:
 
 
 def make_ensemble_eval(apply: Callable, loss: str) -> Callable:
-    """``eval(W (K,P), x (N,...), y) -> (outputs (K,N,C), losses (K,))`` without gradients."""
+    """``eval(W (K,P), x (N,...), y) -> (outputs (K,N,C), losses (K,))`` without gradients.
 
-    def one(w, x):
-        return apply(w, x)
-
-    vapply = torch.vmap(one, in_dims=(0, None))
+    The losses are the means over the N samples of :func:`pathdep.core.losses.sample_losses`
+    (None when ``y`` is None); for chunked evaluation over a data set use
+    :func:`pathdep.core.evaluate.evaluate`.
+    """
+    forward = ensemble_forward(apply)
 
     def ev(W, x, y=None):
+        out = forward(W, x)
+        if y is None:
+            return out, None
         with torch.no_grad():
-            out = vapply(W, x)
-            if y is None:
-                return out, None
-            if loss == "cross_entropy":
-                lv = torch.stack([F.cross_entropy(o, y) for o in out])
-            else:
-                lv = 0.5 * ((out - y) ** 2).sum(-1).mean(-1)
-            return out, lv
+            return out, sample_losses(loss, out, y).mean(-1)
 
     return ev
