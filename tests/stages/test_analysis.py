@@ -24,7 +24,7 @@ from helpers import make_dataset, tiny_run, train_tiny
 from pathdep.analysis import align as A
 from pathdep.config.analysis import DEFAULTS, resolve_spec, select_checkpoints
 from pathdep.stages.analysis import analyze_run, fit_experiment, summarize_fits, sweep_values
-from pathdep.stages.metrics import _function_space, compute_metrics
+from pathdep.stages.metrics import compute_metrics
 from pathdep.core.models import Layout
 
 
@@ -60,21 +60,6 @@ def test_sweep_values_names():
     assert sweep_values({"swept": {"optimizer.name": "adam", "model.kind": "lenet5",
                                    "perturbation.epsilon": 0.01}}) == {
         "optimizer": "adam", "architecture": "lenet5", "epsilon": 0.01}
-
-
-def test_metrics_function_space_is_the_analysis_implementation():
-    g = torch.Generator().manual_seed(0)
-    out = torch.randn(3, 50, 4, generator=g, dtype=torch.float64) * 3
-    d = _function_space(out)
-    o = out.double()
-    lp = torch.log_softmax(o, -1)
-    p = lp.exp()
-    np.testing.assert_allclose(d["fs_l2_logits"], torch.sqrt(((o - o[0]) ** 2).sum(-1).mean(-1)).numpy(), rtol=1e-12)
-    np.testing.assert_allclose(d["fs_l2_probs"], torch.sqrt(((p - p[0]) ** 2).sum(-1).mean(-1)).numpy(), rtol=1e-12)
-    np.testing.assert_allclose(d["fs_disagree"], (o.argmax(-1) != o[0].argmax(-1)).double().mean(-1).numpy())
-    sym = (0.5 * ((p[0] * (lp[0] - lp)).sum(-1) + (p * (lp - lp[0])).sum(-1))).mean(-1)
-    np.testing.assert_allclose(d["fs_sym_kl"], sym.numpy(), rtol=1e-10, atol=1e-15)
-    assert d["fs_l2_logits"][0] == 0 and d["fs_sym_kl"][0] == 0
 
 
 @pytest.fixture(scope="module")
