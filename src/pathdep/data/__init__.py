@@ -1,10 +1,11 @@
 """Datasets (layer ``data``): one registry of sources (IDX files, torchvision, sklearn digits,
-teacher-student, ...) that preparation and config validation both ask.
+teacher-student, synthetic, dominoes) that preparation and config validation both ask.
 
-The public API is re-exported here: :func:`prepare_dataset`, :func:`load_dataset`,
-:class:`Dataset`, :func:`read_idx`, :data:`SOURCES` (the registry: source name ->
-:class:`Source`), :func:`register`, :func:`check_spec`, :func:`dataset_info`.
-A module that registers a new source is imported below (see :mod:`pathdep.data.registry`).
+Modules: :mod:`~pathdep.data.registry` (the :class:`Source` base, :func:`register`,
+:func:`check_spec`, :func:`dataset_info`), :mod:`~pathdep.data.sources` (one module per
+source), :mod:`~pathdep.data.prepare` (:func:`prepare_dataset`: raw arrays -> one HDF5
+file), :mod:`~pathdep.data.dataset` (:class:`Dataset`, :func:`load_dataset`),
+:mod:`~pathdep.data.dominoes` (the domino builder). The public API is re-exported here.
 """
 
 from pathdep.data.registry import (  # noqa: F401
@@ -15,16 +16,6 @@ from pathdep.data.registry import (  # noqa: F401
     prepared_info,
     register,
 )
-from pathdep.data.sources import (  # noqa: F401
-    FORMAT,
-    SOURCES,
-    Dataset,
-    idx_header,
-    load_dataset,
-    prepare_dataset,
-    read_idx,
-    teacher_forward,
-)
-
-# Sources registered by other modules of data/ (importing them registers them).
-import pathdep.data.dominoes  # noqa: E402,F401  (sources: dominoes, synthetic)
+from pathdep.data.sources import SOURCES, idx_header, read_idx, teacher_forward  # noqa: F401  (registers them)
+from pathdep.data.dataset import FORMAT, Dataset, load_dataset  # noqa: F401
+from pathdep.data.prepare import prepare_dataset  # noqa: F401

@@ -10,13 +10,14 @@ What it holds: :data:`REGISTRY` maps a source name (``idx``, ``torchvision``,
 * :meth:`Source.info` -- input shape, output count and training-set size without loading
   the data (``check_files=True`` sniffs the source files: IDX headers, torchvision files);
 * :meth:`Source.load` -- the raw arrays (see :meth:`Source.load` for the dict it returns);
-  :func:`pathdep.data.sources.prepare_dataset` then subsets, scales, normalises and writes.
+  :func:`pathdep.data.prepare.prepare_dataset` then subsets, scales, normalises and writes.
 
 Config validation (``pathdep.config``) and preparation both go through :func:`check_spec`
 and :func:`dataset_info`; nothing outside ``data/`` knows how a source works.
 
-Adding a source is one registration: subclass :class:`Source` in a module of ``data/``,
-decorate it with :func:`register`, and import that module in ``pathdep/data/__init__.py``::
+Adding a source is one registration: subclass :class:`Source` in a new module of
+``data/sources/``, decorate it with :func:`register`, and import that module in
+``pathdep/data/sources/__init__.py``::
 
     @register
     class Dominoes(Source):
