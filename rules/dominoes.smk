@@ -1,5 +1,6 @@
 # Domino experiments (pathdep.data.dominoes, pathdep.stages.dominoes): per-pattern accuracy
-# at every checkpoint, sigmoid fits, toy-model comparison, figures. Experiments whose
+# at every checkpoint, sigmoid fits (dominoes_patterns), the toy-model comparison table
+# (dominoes_summary), figures (plot_dominoes, drawing only). Experiments whose
 # dataset is a `source: dominoes` block get these rules (get_dominoes_experiments).
 
 
@@ -24,17 +25,35 @@ rule dominoes_patterns:
         "../workflow_scripts/dominoes_patterns.py"
 
 
-rule plot_dominoes:
+localrules:
+    dominoes_summary,
+    plot_dominoes,
+
+
+rule dominoes_summary:
     input:
         patterns=get_pattern_files,
     output:
         csv="results/{exp}/patterns_summary.csv",
+    params:
+        toy=lambda wildcards: (config.get("dominoes") or {}).get("toy", {}),
+    log:
+        "results/logs/dominoes_summary/{exp}.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/dominoes_summary.py"
+
+
+rule plot_dominoes:
+    input:
+        patterns=get_pattern_files,
+        csv="results/{exp}/patterns_summary.csv",
+    output:
         patterns_pdf="results/figures/{exp}_patterns.pdf",
         patterns_png="results/figures/{exp}_patterns.png",
         onsets_pdf="results/figures/{exp}_onsets.pdf",
         onsets_png="results/figures/{exp}_onsets.png",
-    params:
-        toy=lambda wildcards: (config.get("dominoes") or {}).get("toy", {}),
     log:
         "results/logs/plot_dominoes/{exp}.log",
     conda:

@@ -130,3 +130,47 @@ def test_linear_probe_measures_simplicity():
     assert probe_simplicity(1.0, 10) == pytest.approx(1.0)
     assert probe_simplicity(0.1, 10) == pytest.approx(1e-3)  # chance: floored, not negative
     assert probe_simplicity(q_easy, k) > probe_simplicity(q_noise, k)
+
+
+def _curves(onsets, n_members=3):
+    from pathdep.analysis.patterns import sigmoid
+
+    steps = np.arange(0, 200, 5).astype(float)
+    acc = np.stack([np.stack([sigmoid(steps, t0 + m, 0.1, 0.9, 0.1) for m in range(n_members)]) for t0 in onsets])
+    return steps, acc
+
+
+def test_fit_accuracy_curves_recover_onsets():
+    from pathdep.analysis.patterns import FIT_VARS, fit_accuracy_curves, fitted_curves, half_gain_time
+
+    steps, acc = _curves([40.0, 90.0])
+    f = fit_accuracy_curves(steps, acc, 10)
+    assert set(f) == set(FIT_VARS) | {"onset_half", "onset_half_mean"}
+    np.testing.assert_allclose(f["onset"], [[40, 41, 42], [90, 91, 92]], atol=1e-3)
+    np.testing.assert_allclose(f["final"], 0.9, atol=1e-6)
+    assert f["onset_half"][1, 2] == pytest.approx(half_gain_time(steps, acc[1, 2], 0.1))
+    assert f["onset_half_mean"][0] == pytest.approx(half_gain_time(steps, acc[0].mean(0), 0.1))
+    grid, curves = fitted_curves(steps, f, 10)
+    assert grid[0] == 5.0 and grid[-1] == 195.0 and curves.shape == (2, 200)
+    np.testing.assert_allclose(np.interp(steps[1:], grid, curves[0]), acc[0, 0, 1:], atol=2e-3)
+
+
+def test_pattern_summary_and_toy_scale():
+    from pathdep.analysis.patterns import fit_accuracy_curves, pattern_summary, toy_time_scale
+
+    sets = ["top_only", "bottom_only"]
+    steps, acc = _curves([60.0, 30.0])
+    f = fit_accuracy_curves(steps, acc, 10)
+    rows = pattern_summary(sets, f, acc, (0.8, 1.0), (1.0, np.nan), (np.nan, np.nan), 10, simplicity=(1.0, 2.0))
+    assert [r["pattern"] for r in rows] == ["top", "bottom"]
+    assert rows[1]["reliability"] == pytest.approx(0.1)  # non-finite: chance
+    assert rows[0]["simplicity"] == 1.0 and rows[1]["simplicity"] == 2.0
+    assert rows[0]["onset"] == pytest.approx(f["onset_half_mean"][0])
+    half = f["onset_half"][0]
+    assert rows[0]["onset_se"] == pytest.approx(np.std(half, ddof=1) / np.sqrt(3)) and rows[0]["onset_members_n"] == 3
+    assert rows[0]["acc_top_only"] == pytest.approx(acc[0, :, -1].mean())
+    # the bottom side at chance reliability carries no signal: the toy never learns it
+    assert np.isfinite(rows[0]["toy_onset"]) and np.isnan(rows[1]["toy_onset"])
+    # geometric mean of the ratios; rows with a non-positive or NaN value are left out
+    assert toy_time_scale([10.0, 40.0, np.nan], [1.0, 1.0, 3.0]) == pytest.approx(20.0)
+    assert np.isnan(toy_time_scale([np.nan], [1.0]))

@@ -43,6 +43,10 @@ def test_plot_dominoes(tmp_path):
     line = f1.axes[0].lines[1]  # the first panel's top-only mean line (after "both")
     ref = xr.open_dataset(files[0], engine="h5netcdf")["acc"].values[1].mean(0)
     np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float), ref)
+    fit = f1.axes[0].lines[2]  # the top-only fitted sigmoid, as the stage evaluated it
+    stored = xr.open_dataset(files[0], engine="h5netcdf")
+    np.testing.assert_allclose(np.asarray(fit.get_ydata(), dtype=float), stored["fit_acc"].values[1])
+    np.testing.assert_allclose(np.asarray(fit.get_xdata(), dtype=float), stored["fit_step"].values)
     ys = np.asarray(f2.axes[0].lines[0].get_ydata(), dtype=float)  # onset vs prevalence, top pattern
     np.testing.assert_allclose(ys, top["onset"].values, rtol=1e-12)
     # the toy's onsets in steps: its one scale factor makes the geometric means agree

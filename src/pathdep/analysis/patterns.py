@@ -33,6 +33,12 @@ What it computes.
   NaN when the final gain is below ``min_gain``). Unlike the sigmoid midpoint it stays
   meaningful for curves that are not sigmoids (two-stage rises, a co-learned feature
   riding on the other one's rise, a transient overshoot).
+* :func:`fit_accuracy_curves` -- the fits and half-gain onsets of every accuracy curve of a
+  domino run (evaluation set x member), start fixed at chance ``1/K``;
+  :func:`pattern_summary` -- per pattern (top, bottom) of one run: the measured onsets
+  (member-mean curve, standard error over members), the baseline's sigmoid fit, the final
+  accuracies and the toy model's prediction; :func:`toy_time_scale` -- the one factor per
+  experiment converting the toy's time to steps, ``exp(mean(ln onset - ln toy_onset))``.
 * :func:`linear_probe` -- the simplicity of a real side, measured: held-out accuracy of a
   multinomial logistic regression fitted on that side alone; :func:`probe_simplicity`
   maps it to the toy's feature strength ``s = (K q - 1) / (K - 1)`` (a side a linear
@@ -46,7 +52,8 @@ two-layer toy model with uncoupled features (p_1 + p_2 = 1) equals the logistic 
 form; more prevalent / reliable / simpler features are learned earlier; equal features
 have equal onsets; a feature of reliability 0.5 of 10 classes is learned, later than a
 reliable one; the half-gain time equals ``t0`` on a sigmoid and is invariant to the
-curve's scale; the probe separates a separable side from pure noise).
+curve's scale; the probe separates a separable side from pure noise; the per-run fits and
+summaries on synthetic sigmoid curves with known onsets).
 
 Known limits of the toy (documented in docs/dominoes.md): squared loss on a linear
 readout, so when one feature alone predicts the label perfectly the other's final weight
@@ -62,7 +69,8 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import curve_fit
 
 __all__ = ["sigmoid", "fit_sigmoid", "half_gain_time", "toy_moments", "toy_curves", "toy_onsets",
-           "linear_probe", "probe_simplicity", "agreement"]
+           "linear_probe", "probe_simplicity", "agreement", "FIT_VARS", "fit_accuracy_curves", "fitted_curves",
+           "pattern_summary", "toy_time_scale"]
 
 PARAMS = ("t0", "rate", "y_inf", "y0")
 
@@ -303,3 +311,121 @@ def probe_simplicity(probe_acc: float, n_classes: int) -> float:
     if not np.isfinite(probe_acc):
         return float("nan")
     return float(max(agreement(probe_acc, n_classes), 1e-3))
+
+
+# ----------------------------------------------------------------------------- per-run fits and summaries
+
+FIT_VARS = ("onset", "rate", "final", "onset_se", "rate_se", "final_se", "fit_rmse")
+"""Names of the sigmoid-fit variables of :func:`fit_accuracy_curves` (``t0``, ``rate``, ``y_inf``, errors, RMSE)."""
+
+
+def fit_accuracy_curves(steps: np.ndarray, acc: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
+    """Sigmoid fits and half-gain onsets of accuracy curves, start level fixed at chance ``1/K``.
+
+    Args:
+        steps: ``(C,)`` training steps of the checkpoints.
+        acc: ``(S, M, C)`` accuracies (evaluation set x member x checkpoint).
+        n_classes: ``K``.
+
+    Returns:
+        :data:`FIT_VARS` and ``onset_half`` (:func:`half_gain_time`), each ``(S, M)``, and
+        ``onset_half_mean`` ``(S,)`` (half-gain time of the member-mean curve).
+    """
+    steps = np.asarray(steps, dtype=float)
+    n_sets, n_members = acc.shape[:2]
+    chance = 1.0 / n_classes
+    out = {v: np.full((n_sets, n_members), np.nan) for v in FIT_VARS}
+    for i in range(n_sets):
+        for m in range(n_members):
+            f = fit_sigmoid(steps, acc[i, m], y0=chance)
+            for v, src in zip(FIT_VARS, ("t0", "rate", "y_inf", "t0_se", "rate_se", "y_inf_se", "rmse")):
+                out[v][i, m] = f[src]
+    out["onset_half"] = np.array([[half_gain_time(steps, acc[i, m], chance) for m in range(n_members)]
+                                  for i in range(n_sets)]).reshape(n_sets, n_members)
+    with np.errstate(all="ignore"):
+        mean_curve = np.nanmean(acc, axis=1)
+    out["onset_half_mean"] = np.array([half_gain_time(steps, mean_curve[i], chance) for i in range(n_sets)])
+    return out
+
+
+def fitted_curves(steps: np.ndarray, fits: dict, n_classes: int, member: int = 0,
+                  n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted sigmoids of one member on a log-spaced grid of steps, for drawing.
+
+    Args:
+        steps: ``(C,)`` checkpoint steps (the grid spans ``max(first positive step, 1)`` to the last).
+        fits: ``onset``, ``rate``, ``final`` ``(S, M)`` (:func:`fit_accuracy_curves`).
+        n_classes: ``K`` (start level ``1/K``).
+        member: which member's fits (0: the baseline).
+        n: grid points.
+
+    Returns:
+        ``(grid (n,), curves (S, n))``; NaN where the fit failed.
+    """
+    x = np.asarray(steps, dtype=float)
+    grid = np.geomspace(max(x[x > 0].min(), 1.0), x.max(), n)
+    curves = np.stack([sigmoid(grid, fits["onset"][i, member], fits["rate"][i, member], fits["final"][i, member],
+                               1.0 / n_classes) for i in range(len(fits["onset"]))])
+    return grid, curves
+
+
+def _toy_for_run(p, r, q, given: dict, n_classes: int, model: str, w0: float):
+    simp = tuple(float(given[side]) if side in given else (probe_simplicity(v, n_classes) if np.isfinite(v) else 1.0)
+                 for side, v in zip(("top", "bottom"), q))
+    try:
+        toy = toy_onsets(p, r, simp, model=model, w0=w0, n_classes=n_classes)
+    except ValueError:
+        toy = {"onset": [np.nan, np.nan], "final": [np.nan, np.nan], "fits": [{"t0": np.nan}, {"t0": np.nan}]}
+    return simp, toy
+
+
+def pattern_summary(sets: list, fits: dict, acc: np.ndarray, prevalence, reliability, probe_acc, n_classes: int,
+                    simplicity=None, model: str = "two_layer", w0: float = 1e-3) -> list[dict]:
+    """One row per pattern (top, bottom) of one domino run: measured onsets and the toy's prediction.
+
+    Args:
+        sets: names of the evaluation sets (``top_only``, ``bottom_only``, ... ), ``(S,)``.
+        fits: :func:`fit_accuracy_curves` of the run (``(S, M)`` and ``(S,)`` arrays).
+        acc: ``(S, M, C)`` accuracies (the last checkpoint gives the final accuracies).
+        prevalence, reliability, probe_acc: ``(top, bottom)`` achieved values and probe
+            accuracies; a non-finite reliability counts as chance ``1/K``.
+        n_classes: ``K``.
+        simplicity: toy feature strengths per side, a ``(top, bottom)`` pair or a
+            ``{side: s}`` dict; a side not given uses :func:`probe_simplicity` of its probe.
+        model, w0: the toy model (:func:`toy_onsets`).
+
+    Returns:
+        Rows with ``pattern``, ``prevalence``, ``reliability``, ``probe_acc``, ``simplicity``,
+        ``onset`` (half-gain time of the member-mean curve), ``onset_se`` (standard deviation
+        of the members' half-gain times / sqrt(members)), ``onset_members_n``, the baseline's
+        ``sigmoid_onset``, ``rate``, ``final`` (with errors), ``toy_onset``, ``toy_final``,
+        ``toy_sigmoid_onset`` and ``acc_<set>`` (member mean at the last checkpoint).
+    """
+    r = tuple(1.0 / n_classes if not np.isfinite(v) else v for v in reliability)
+    q = tuple(float(v) for v in probe_acc)
+    given = dict(zip(("top", "bottom"), simplicity)) if isinstance(simplicity, (tuple, list)) else dict(simplicity or {})
+    simp, toy = _toy_for_run(prevalence, r, q, given, n_classes, model, w0)
+    with np.errstate(all="ignore"):
+        last = {s: float(np.nanmean(acc[i, :, -1])) for i, s in enumerate(sets)}
+    rows = []
+    for i, side in enumerate(("top", "bottom")):
+        j = list(sets).index(f"{side}_only")
+        half = fits["onset_half"][j]
+        nv = int(np.isfinite(half).sum())
+        rows.append({"pattern": side, "prevalence": prevalence[i], "reliability": r[i], "probe_acc": q[i],
+                     "simplicity": simp[i], "onset": float(fits["onset_half_mean"][j]),
+                     "onset_se": float(np.nanstd(half, ddof=1) / np.sqrt(nv)) if nv > 1 else np.nan,
+                     "onset_members_n": nv,
+                     "sigmoid_onset": fits["onset"][j, 0], "sigmoid_onset_se": fits["onset_se"][j, 0],
+                     "rate": fits["rate"][j, 0], "rate_se": fits["rate_se"][j, 0], "final": fits["final"][j, 0],
+                     "toy_onset": float(toy["onset"][i]), "toy_final": float(toy["final"][i]),
+                     "toy_sigmoid_onset": float(toy["fits"][i]["t0"])} | {f"acc_{s}": v for s, v in last.items()})
+    return rows
+
+
+def toy_time_scale(onset, toy_onset) -> float:
+    """Steps per toy time unit: ``exp(mean(ln onset - ln toy_onset))`` over the rows where both
+    are finite and positive (NaN if none)."""
+    onset, toy_onset = np.asarray(onset, dtype=float), np.asarray(toy_onset, dtype=float)
+    ok = np.isfinite(onset) & (onset > 0) & np.isfinite(toy_onset) & (toy_onset > 0)
+    return float(np.exp(np.mean(np.log(onset[ok]) - np.log(toy_onset[ok])))) if ok.any() else np.nan
