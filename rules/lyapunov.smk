@@ -1,9 +1,9 @@
-# Lyapunov analyses (issues 5, 9): Benettin spectra of the baselines' training maps (rebuilt
-# from the recorded config and initial weights; a transient, then an accumulated window),
-# their link to the measured divergence of the ensembles over the same window (plus the
+# Lyapunov analyses: Benettin spectra of the baselines' training maps (rebuilt from the
+# recorded config and initial weights; a transient, then an accumulated window), their link
+# to the measured divergence of the ensembles over the same window (plus the
 # `tangent_experiment`: an epsilon sweep on one baseline against ONE Benettin run of it),
 # and the 2-2-1 study of early indicators of failed runs. Settings: the top-level
-# `lyapunov:` block of the config, passed through params:.
+# `lyapunov:` block of the config (pathdep.config.lyapunov), passed through params:.
 localrules:
     lyapunov_link,
 

@@ -1,7 +1,7 @@
 """Compiled (numba) kernels of the 2-2-1 study: tangent push and 9x9 QR, one loop over networks.
 
 What it computes: for ``B`` 2-2-1 networks trained by full-batch gradient descent (the
-model of :class:`pathdep.analysis.lyapunov_study.ClosedForm`: parameters
+model of :class:`pathdep.analysis.study_model.ClosedForm`: parameters
 ``W_00, W_01, W_10, W_11, b_0, b_1, v_0, v_1, c``, loss ``1/(2N) sum_n r_n^2``),
 
 * :func:`push`: the step ``W' = W - lr grad L(W)``, the pushed tangent basis
@@ -9,7 +9,7 @@ model of :class:`pathdep.analysis.lyapunov_study.ClosedForm`: parameters
   9x9 ``H`` lives in a small local array), and the loss at ``W``;
 * :func:`qr`: the QR decomposition with a positive diagonal of every 9x9 matrix
   (Householder reflections, ``Q`` formed explicitly), as
-  :func:`pathdep.analysis.lyapunov.qr_positive`; :func:`push_qr` fuses both (``J Q``
+  :func:`pathdep.analysis.lyapunov_qr.qr_positive`; :func:`push_qr` fuses both (``J Q``
   never leaves the cache);
 * :func:`solve_normalize`: one step of Ginelli's backward iteration ``C <- R^{-1} C``
   with unit columns, returning the column norms (starting each column's back
@@ -23,7 +23,7 @@ Why: in eager torch the same step is ~10 batched kernels that each stream the
 kernels run it at ~400k (bench/bench_lyapunov.py). The kernels release the GIL, so
 ``threads`` splits the networks over threads.
 
-Formulas: as :class:`~pathdep.analysis.lyapunov_study.ClosedForm` (its docstring derives
+Formulas: as :class:`~pathdep.analysis.study_model.ClosedForm` (its docstring derives
 ``H = 1/N sum_n [g_n g_n^T + r_n d^2 f(x_n)]``); tanh ``s' = 1 - a^2``,
 ``s'' = -2 a (1 - a^2)``; ReLU ``s' = [z > 0]``, ``s'' = 0`` (autograd's convention).
 
