@@ -11,8 +11,8 @@ types in every block):
   (:func:`pathdep.config.analysis.resolve_spec`: lambdas hold 0 and 1, fit models and
   quantities exist, ...); a problem is named where it was written (``analysis.<key>`` or
   ``analysis.experiments.<exp>.<key>``);
-* ``lyapunov.study`` resolved by :func:`pathdep.analysis.lyapunov_study.resolve_config`
-  (``lyap_steps <= steps``, indicator ``times`` inside the CLV window, ...).
+* ``lyapunov`` by :func:`pathdep.config.lyapunov.check` (its experiments exist, the
+  spectrum settings and ``lyapunov.study`` resolve: ``lyap_steps <= steps``, ...).
 
 A new settings block (``koopman:``, ``ntk:``): a schema section under ``properties`` of
 schemas/config.schema.yaml (``additionalProperties: false``) and, for checks across keys,
@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from pathdep.config import lyapunov
 from pathdep.config.errors import ConfigError
 
 _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.*)$", re.S)
@@ -66,22 +67,6 @@ def _check_analysis(config: dict, runs: dict) -> None:
             raise ConfigError(f"config: {'.'.join([where, *path])}: {m.group(2)}") from None
 
 
-def _check_lyapunov(config: dict, runs: dict) -> None:
-    spec = config.get("lyapunov") or {}
-    exps = _experiments(config)
-    for e in spec.get("experiments") or []:
-        if e not in exps:
-            raise ConfigError(f"config: lyapunov.experiments: unknown experiment {e!r} (expected some of: "
-                              f"{', '.join(exps)})")
-    if spec.get("study"):
-        from pathdep.analysis.lyapunov_study import resolve_config
-
-        try:
-            resolve_config(spec["study"])
-        except ValueError as exc:  # "study.<key>: ..."
-            raise ConfigError(f"config: lyapunov.{exc}") from None
-
-
 def _check_figures(config: dict, runs: dict) -> None:
     exps = _experiments(config)
     for e in (config.get("figures") or {}).get("exclude") or []:
@@ -111,7 +96,7 @@ def _check_spread(config: dict, runs: dict) -> None:
 #: Cross-key checks per top-level block, in order.
 CHECKS: dict[str, Callable[[dict, dict], None]] = {
     "analysis": _check_analysis,
-    "lyapunov": _check_lyapunov,
+    "lyapunov": lyapunov.check,
     "figures": _check_figures,
     "koopman": _check_koopman,
     "spread": _check_spread,
