@@ -1,11 +1,12 @@
-"""Small-size checks of pathdep.analysis.lyapunov_study (float64)."""
+"""Small-size checks of pathdep.analysis.lyapunov_study (float64): dims and values, the
+exponents at a minimum, determinism for a seed; the ROC of a small study."""
 
 import numpy as np
 import pytest
-import torch
 
-from pathdep.analysis import lyapunov as ly
-from pathdep.analysis import lyapunov_study as st
+from pathdep.analysis.lyapunov_study import run_study
+from pathdep.analysis.study_roc import roc_by_time
+from pathdep.config.lyapunov import resolve_study
 
 SMALL = {
     "n_networks": 200, "steps": 120, "lyap_steps": 60, "times": [5, 10, 20],
@@ -14,9 +15,13 @@ SMALL = {
 }
 
 
+def study(spec):
+    return run_study(resolve_study(spec))
+
+
 @pytest.fixture(scope="module")
 def small():
-    return st.run_study(SMALL)
+    return study(SMALL)
 
 
 def test_small_study_dims_and_values(small):
@@ -45,7 +50,7 @@ def test_small_study_dims_and_values(small):
     f = ds["ftle"].values
     assert np.allclose(f[..., 0, :], ds["ftle_cum"].values[..., 0, :])  # t = window
 
-    roc = st.roc_by_time(ds, indicators=("loss", "ftle", "clv_min_angle", "all"), n_folds=3)
+    roc = roc_by_time(ds, indicators=("loss", "ftle", "clv_min_angle", "all"), n_folds=3)
     assert roc["auc"].dims == ("activation", "init_range", "indicator", "time")
     assert roc["tpr"].shape == (2, 2, 4, 3, 101)
     auc = roc["auc"].values
@@ -53,26 +58,8 @@ def test_small_study_dims_and_values(small):
     assert ok.any() and ((auc[ok] >= 0) & (auc[ok] <= 1)).all()
 
 
-@pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_vmapped_jacobian_equals_finite_differences(activation):
-    F, loss, layout = st.make_update_map(activation, lr=0.3)
-    assert layout.n_params == 9
-    g = torch.Generator().manual_seed(1)
-    W = (torch.rand(16, 9, generator=g, dtype=torch.float64) * 2 - 1) * 1.5
-    J, Y = ly.batched_jacobian(F, W, 0)
-    assert J.shape == (16, 9, 9)
-    i, h = 3, 1e-6
-    w = W[i]
-    fd = torch.stack([(F(w + h * e, 0) - F(w - h * e, 0)) / (2 * h)
-                      for e in torch.eye(9, dtype=torch.float64)], dim=1)
-    assert torch.allclose(J[i], fd, atol=1e-6, rtol=0)
-    assert torch.allclose(Y[i], F(w, 0))
-    # I - lr * Hessian is symmetric
-    assert torch.allclose(J, J.transpose(1, 2), atol=1e-12)
-
-
 def test_exponents_nonpositive_at_a_minimum():
-    ds = st.run_study({"activations": ["tanh"], "init_ranges": [0.5], "n_networks": 32,
+    ds = study({"activations": ["tanh"], "init_ranges": [0.5], "n_networks": 32,
                        "steps": 300, "lyap_steps": 300, "times": [5], "late_window": 100,
                        "warmup_backward": 30, "max_buffer": 40, "n_checkpoints": 4})
     loss = ds["final_loss"].values[0, 0]
@@ -88,34 +75,8 @@ def test_exponents_nonpositive_at_a_minimum():
 def test_deterministic_for_a_seed():
     cfg = {**SMALL, "activations": ["relu"], "init_ranges": [2.0], "n_networks": 20,
            "steps": 70}
-    a, b = st.run_study(cfg), st.run_study(cfg)
+    a, b = study(cfg), study(cfg)
     for name in ("final_loss", "ftle", "clv_angle", "w_final"):
         assert np.array_equal(a[name].values, b[name].values), name
-    c = st.run_study({**cfg, "seed": 1})
+    c = study({**cfg, "seed": 1})
     assert not np.array_equal(a["w_init"].values, c["w_init"].values)
-
-
-def test_config_errors():
-    with pytest.raises(ValueError, match="study.times"):
-        st.resolve_config({"times": [5, 50], "lyap_steps": 60, "warmup_backward": 30})
-    with pytest.raises(ValueError, match="study.bogus"):
-        st.resolve_config({"bogus": 1})
-    with pytest.raises(ValueError, match="study.activations"):
-        st.resolve_config({"activations": ["gelu"]})
-
-
-@pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_closed_form_jacobian_equals_jacfwd(activation):
-    F, loss, layout = st.make_update_map(activation, lr=0.3)
-    cf = st.ClosedForm(activation, lr=0.3)
-    g = torch.Generator().manual_seed(2)
-    W = (torch.rand(300, 9, generator=g, dtype=torch.float64) * 2 - 1) * 2.0
-    J, Y = ly.batched_jacobian(F, W, 0)
-    Jc, Yc = cf.jacobian(W)
-    assert (J - torch.eye(9, dtype=torch.float64)).abs().max() > 1e-2  # not trivial
-    assert torch.allclose(Jc, J, atol=1e-12, rtol=0)
-    assert torch.allclose(Yc, Y, atol=1e-12, rtol=0)
-    assert torch.allclose(cf.step(W), Y, atol=1e-12, rtol=0)
-    assert torch.allclose(cf.loss(W), torch.vmap(loss)(W), atol=1e-14, rtol=0)
-    with pytest.raises(ValueError, match="study.activations"):
-        st.ClosedForm("gelu")

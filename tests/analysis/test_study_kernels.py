@@ -6,9 +6,12 @@ import pytest
 import torch
 from torch.func import jacfwd, vmap
 
-from pathdep.analysis import lyapunov as ly
-from pathdep.analysis import lyapunov_study as st
 from pathdep.analysis import study_kernels as sk
+from pathdep.analysis import study_model as st
+from pathdep.analysis.lyapunov_clv import solve_normalize
+from pathdep.analysis.lyapunov_qr import qr_positive, random_orthonormal
+from pathdep.analysis.lyapunov_study import run_study
+from pathdep.config.lyapunov import resolve_study
 
 # numba is a dependency of the package (pyproject.toml): these tests run everywhere
 assert sk.AVAILABLE, "numba is not installed: pip install -e . installs it"
@@ -42,7 +45,7 @@ def test_push_equals_closed_form_and_jacfwd(activation):
 def test_qr_equals_lapack_and_handles_rank_deficiency():
     A = torch.randn(500, 9, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     Q, R = sk.qr(A.numpy())
-    Qt, Rt = ly.qr_positive(A)
+    Qt, Rt = qr_positive(A)
     assert np.abs(Q - Qt.numpy()).max() < 1e-12
     assert np.abs(R - Rt.numpy()).max() < 1e-12
     assert np.array_equal(np.triu(R), R) and (np.diagonal(R, axis1=1, axis2=2) >= 0).all()
@@ -61,10 +64,10 @@ def test_qr_equals_lapack_and_handles_rank_deficiency():
 
 def test_solve_normalize_equals_torch():
     g = torch.Generator().manual_seed(3)
-    R = ly.qr_positive(torch.randn(400, 9, 9, dtype=torch.float64, generator=g))[1]
+    R = qr_positive(torch.randn(400, 9, 9, dtype=torch.float64, generator=g))[1]
     for C in (torch.randn(400, 9, 9, dtype=torch.float64, generator=g).triu(),  # Ginelli's
               torch.randn(400, 9, 9, dtype=torch.float64, generator=g)):      # a full one
-        Ct, nt = ly.solve_normalize(R, C)
+        Ct, nt = solve_normalize(R, C)
         Cn, nn = sk.solve_normalize(R.numpy(), C.numpy())
         assert np.abs(Cn - Ct.numpy()).max() < 1e-12
         assert np.abs(nn / nt.numpy() - 1).max() < 1e-12
@@ -72,7 +75,7 @@ def test_solve_normalize_equals_torch():
 
 def test_fused_and_threaded_kernels_are_bitwise_equal():
     W = _nets(1500, 1.0, seed=4).numpy()
-    Q = ly.random_orthonormal(9, 9, batch=(1500,), seed=5).numpy()
+    Q = random_orthonormal(9, 9, batch=(1500,), seed=5).numpy()
     cf = st.ClosedForm("tanh", lr=0.3)
     X, Y = cf.X.numpy(), cf.Y.numpy()
     Wn, A, L = sk.push(W, Q, X, Y, 0.3, False)
@@ -102,8 +105,8 @@ def test_study_numba_backend_equals_torch_backend():
     cfg = {"n_networks": 300, "steps": 200, "lyap_steps": 80, "times": [5, 10, 20, 30],
            "ftle_window": 5, "late_window": 20, "warmup_backward": 30, "max_buffer": 40,
            "n_checkpoints": 8}
-    a = st.run_study({**cfg, "backend": "torch"})
-    b = st.run_study({**cfg, "backend": "numba", "threads": 2})
+    a = run_study(resolve_study({**cfg, "backend": "torch"}))
+    b = run_study(resolve_study({**cfg, "backend": "numba", "threads": 2}))
     assert a.attrs["config"] != b.attrs["config"]
     for v in ("loss", "ftle", "ftle_cum", "ftle_end", "w_init"):
         assert np.abs(a[v].values - b[v].values).max() < 1e-9, v

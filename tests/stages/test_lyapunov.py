@@ -1,7 +1,7 @@
-"""Lyapunov spectra of a workflow run's training map (pathdep.stages.lyapunov): the rebuilt map
-replays the baseline, known exponents of a linear model, a float64 finite-difference check of
-the leading Lyapunov vector against Benettin's accumulated log R_11, the measured rate inside
-the window, the link table, and the Hanley-McNeil AUC error of the 2-2-1 study."""
+"""Lyapunov spectra of a workflow run's training map (pathdep.stages.lyapunov): known exponents
+of a linear model, a float64 finite-difference check of the leading Lyapunov vector against
+Benettin's accumulated log R_11, the measured rate of a metrics file inside the window, the
+link table and its figures, the 2-2-1 study's files (the map itself: tests/core/test_flatstate.py)."""
 
 from __future__ import annotations
 
@@ -12,55 +12,10 @@ import torch
 import xarray as xr
 from helpers import make_dataset, tiny_run, train_tiny
 
-import pathdep.analysis.lyapunov as ly
-from pathdep.stages.lyapunov import (hanley_mcneil_se, link_table, lyapunov_for_run, measured_rate,
-                                     network_map, resolve_spec, study_roc)
+from pathdep.analysis.lyapunov_benettin import benettin
+from pathdep.stages.lyapunov import link_table, lyapunov_for_run, lyapunov_study, measured_rate, network_map
 from pathdep.stages.metrics import compute_metrics
 from pathdep.stages.train import init_ensemble
-
-
-def test_rebuilt_map_reproduces_the_recorded_baseline(tmp_path):
-    """The map used for Lyapunov spectra is the training map: replaying it from the
-    baseline's initial weights on the baseline's schedule gives the recorded trajectory
-    (float64: the vmapped ensemble and the single map agree to rounding)."""
-    data = make_dataset(tmp_path)
-    run = tiny_run({"training": {"dtype": "float64"}, "optimizer": {"momentum": 0.9}})
-    traj = train_tiny(tmp_path, run, data)
-    F, x0, info = network_map(run, traj.parent / "init.h5", data)
-    assert info["state"] == ["weights", "momentum_buffer"]  # momentum is part of the state
-    with h5py.File(traj) as f:
-        steps, W = f["steps"][()], f["weights"][:, 0]
-    x, c = x0, 1
-    for t in range(int(steps[-1])):
-        x = F(x, t)
-        if t + 1 == steps[c]:
-            np.testing.assert_allclose(x[: info["P"]].numpy(), W[c], rtol=0, atol=1e-12)
-            c += 1
-    assert c == len(steps)
-
-
-@pytest.mark.parametrize("opt", [{}, {"momentum": 0.9}, {"momentum": 0.9, "weight_decay": 1e-3}])
-def test_hand_written_tangent_push_equals_jvp_of_the_map(tmp_path, opt):
-    """With training.fast the stage pushes tangents through hand-written Hessian-vector
-    products (info['push']); on the flat state (weights + live buffers) they equal the
-    vmapped jvp of the map F to 1e-12 (float64), for plain SGD, momentum and weight decay
-    (Adam: tests/core/test_fast.py)."""
-    from torch.func import jvp, vmap
-    data = make_dataset(tmp_path)
-    run = tiny_run({"training": {"dtype": "float64", "fast": True}, "optimizer": opt})
-    traj = train_tiny(tmp_path, run, data)
-    F, x0, info = network_map(run, traj.parent / "init.h5", data)
-    assert info["push"] is not None and "Hessian-vector" in info["tangents"]
-    x = x0
-    for t in range(3):
-        x = F(x, t)
-    Q = ly.random_orthonormal(info["D"], 5, seed=1)
-    y_ref, JQ_ref = vmap(lambda v: jvp(lambda z: F(z, 3), (x,), (v,)), in_dims=1,
-                         out_dims=(0, 1))(Q)
-    y, JQ = info["push"](x, Q, 3)
-    torch.testing.assert_close(y, y_ref[0], rtol=0, atol=1e-12)
-    torch.testing.assert_close(JQ, JQ_ref, rtol=0, atol=1e-12)
-    assert (JQ - Q).abs().max() > 1e-6  # the Hessian part is not zero
 
 
 def test_linear_regression_exponents_are_log_one_minus_lr_h(tmp_path):
@@ -119,9 +74,9 @@ def test_finite_difference_along_leading_vector_matches_benettin(tmp_path):
     assert info["state"] == ["weights", "momentum_buffer"]
     T, n = 20, 25
     assert T + n <= info["n_steps"]
-    head = ly.benettin(F, x0, T, 1, seed=3, record=False)  # v_T = head.Q, x_T = head.x
-    res = ly.benettin(F, x0, n, 1, transient=T, seed=3, record=False)
-    longer = ly.benettin(F, x0, T + n, 1, seed=3, record=False)
+    head = benettin(F, x0, T, 1, seed=3, record=False)  # v_T = head.Q, x_T = head.x
+    res = benettin(F, x0, n, 1, transient=T, seed=3, record=False)
+    longer = benettin(F, x0, T + n, 1, seed=3, record=False)
     # the transient is exactly "drop the first T QRs of a longer run"
     np.testing.assert_allclose(res.log_r.numpy(), longer.log_r[T:].numpy(), rtol=0, atol=1e-12)
     acc = torch.cumsum(res.log_r[:, 0], 0).numpy()
@@ -140,16 +95,6 @@ def test_finite_difference_along_leading_vector_matches_benettin(tmp_path):
     np.testing.assert_allclose(fd, acc, rtol=0, atol=1e-4)
     other = fd_growth(torch.randn(x0.shape, generator=torch.Generator().manual_seed(9), dtype=x0.dtype))
     assert np.abs(other - acc).max() > 1e-2
-
-
-def test_spec_checks_name_the_key():
-    assert resolve_spec({"experiments": ["lr"], "steps": 300})["steps"] == 300
-    with pytest.raises(ValueError, match="lyapunov.transient"):
-        resolve_spec({"transient": -1})
-    with pytest.raises(ValueError, match="lyapunov.window"):
-        resolve_spec({"steps": 10, "window": 20})
-    with pytest.raises(ValueError, match="lyapunov.qr_every"):
-        resolve_spec({"steps": 10, "window": 5, "transient": 3, "qr_every": 2})
 
 
 def test_link_table_and_figures(tmp_path):
@@ -183,41 +128,6 @@ def test_link_table_and_figures(tmp_path):
     assert (tmp_path / "l.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_hanley_mcneil_matches_closed_form_and_resampling():
-    """At AUC 0.5 the formula is (1/4 + (p-1)/12 + (n-1)/12) / (p n); for exponential scores
-    (where its Q1, Q2 are exact) its value at the true AUC matches the spread of AUCs over
-    resampled data (5 %)."""
-    p, n = 40, 160
-    assert hanley_mcneil_se(0.5, p, n) == pytest.approx(np.sqrt((0.25 + (p - 1) / 12 + (n - 1) / 12) / (p * n)))
-    assert np.isnan(hanley_mcneil_se(0.7, 0, 10))
-    rng = np.random.default_rng(0)
-    aucs = []
-    for _ in range(2000):
-        a, b = rng.exponential(3.0, p), rng.exponential(1.0, n)
-        aucs.append((a[:, None] > b[None, :]).mean())
-    true = 0.75  # P(Exp(rate 1/3) > Exp(rate 1)) = 1 / (1 + 1/3)
-    assert np.mean(aucs) == pytest.approx(true, abs=0.005)
-    assert np.std(aucs) == pytest.approx(float(hanley_mcneil_se(true, p, n)), rel=0.05)
-
-
-def test_study_roc_adds_standard_errors():
-    """Per (activation, init range) the SE uses that combination's failure count (two
-    activations: a (2, 1) count broadcast against (2, 1, indicator, time) AUCs)."""
-    from pathdep.analysis.lyapunov_study import run_study
-
-    study = run_study({"activations": ["tanh", "relu"], "init_ranges": [3.0], "n_networks": 80, "steps": 300,
-                       "lyap_steps": 60, "times": [5, 10], "late_window": 20, "warmup_backward": 20,
-                       "max_buffer": 32})
-    roc = study_roc(study, indicators=("loss", "ftle"))
-    for a in range(2):
-        n_pos = int(roc["n_failed"].values[a, 0])
-        assert 0 < n_pos < 80
-        expected = hanley_mcneil_se(roc["auc"].values[a, 0], n_pos, 80 - n_pos)
-        np.testing.assert_allclose(roc["auc_se"].values[a, 0], expected)
-    assert roc.attrs["max_auc_se"] == pytest.approx(np.nanmax(roc["auc_se"].values))
-    assert np.isfinite(roc["auc_std"].values).all()
-
-
 def test_different_config_is_refused(tmp_path):
     data = make_dataset(tmp_path)
     run = tiny_run()
@@ -225,3 +135,15 @@ def test_different_config_is_refused(tmp_path):
     other = tiny_run({"optimizer": {"lr": 0.07}})
     with pytest.raises(ValueError, match="different config"):
         lyapunov_for_run(other, traj.parent / "init.h5", data, None, tmp_path / "x.nc")
+
+
+def test_study_files(tmp_path):
+    """The study stage writes study.nc, roc.nc (an AUC error per AUC) and the AUC table."""
+    spec = {"activations": ["tanh"], "init_ranges": [3.0], "n_networks": 40, "steps": 200, "lyap_steps": 60,
+            "times": [5, 10], "late_window": 20, "warmup_backward": 20, "max_buffer": 32}
+    study, roc = lyapunov_study(spec, tmp_path / "s.nc", tmp_path / "r.nc", tmp_path / "auc.csv")
+    back = xr.load_dataset(tmp_path / "r.nc", engine="h5netcdf")
+    assert back["auc_se"].dims == back["auc"].dims and "provenance" in back.attrs
+    assert xr.load_dataset(tmp_path / "s.nc", engine="h5netcdf").sizes["network"] == 40
+    table = (tmp_path / "auc.csv").read_text().splitlines()
+    assert table[0].startswith("activation,init_range,indicator,time,auc,auc_std,auc_se")
