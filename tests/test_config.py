@@ -397,14 +397,14 @@ def test_every_schema_block_is_closed():
 def test_schema_blocks_list_the_keys_their_jobs_read():
     """The schema's lyapunov / lyapunov.study / analysis keys are exactly the defaults of the
     code that reads them, so a key the code accepts is never refused and vice versa."""
-    from pathdep.analysis.lyapunov_study import DEFAULT_CONFIG
     from pathdep.config.analysis import DEFAULTS as ANALYSIS
     from pathdep.config.validation import _schema
-    from pathdep.stages.lyapunov import DEFAULTS as LYAP
+    from pathdep.config.lyapunov import DEFAULTS as LYAP
+    from pathdep.config.lyapunov import STUDY_DEFAULTS
 
     defs = _schema()["$defs"]
     assert set(defs["lyapunov"]["properties"]) == set(LYAP) | {"experiments", "study", "tangent_experiment"}
-    assert set(defs["lyapunov_study"]["properties"]) == set(DEFAULT_CONFIG)
+    assert set(defs["lyapunov_study"]["properties"]) == set(STUDY_DEFAULTS)
     assert set(defs["analysis_settings"]["properties"]) == set(ANALYSIS) | {"experiments"}
     for sub in ("fits", "hypersphere"):
         assert set(defs["analysis_settings"]["properties"][sub]["properties"]) == set(ANALYSIS[sub])
