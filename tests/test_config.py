@@ -111,6 +111,16 @@ def test_experiment_overrides_defaults_over_built_in_defaults():
     assert validate(c)["a"][0]["seed"] == 5  # defaults.seed over the top-level seed
 
 
+def test_training_fast_has_one_default_true_documented_in_the_schema():
+    """A config without ``training.fast`` gets the fast step; false selects the generic one."""
+    from pathdep.config.schema import load_schema
+
+    assert BASE_DEFAULTS["training"]["fast"] is True
+    assert load_schema()["$defs"]["training"]["properties"]["fast"]["default"] is True
+    assert validate(cfg_with({}))["a"][0]["training"]["fast"] is True
+    assert validate(cfg_with({"training": {"fast": False}}))["a"][0]["training"]["fast"] is False
+
+
 def test_origin_names_where_a_key_was_written():
     c = cfg_with({"optimizer": {"lr": 0.2}})
     assert origin(c, "a", "optimizer", "lr") == "experiments.a.optimizer.lr"
@@ -388,40 +398,43 @@ def test_every_schema_block_is_closed():
     """No block of the schema lets a typo through: every mapping lists its keys
     (additionalProperties: false), or says which code checks them (``$comment: keys checked
     by ...``, e.g. dataset blocks: the data registry, per source)."""
-    from pathdep.config.validation import _schema
+    from pathdep.config.schema import load_schema as _schema
 
     open_ = _open_objects(_schema())
     assert open_ == [], f"schema blocks that accept any key: {open_}"
 
 
 def test_schema_blocks_list_the_keys_their_jobs_read():
-    """The schema's lyapunov / lyapunov.study / analysis keys are exactly the defaults of the
-    code that reads them, so a key the code accepts is never refused and vice versa."""
-    from pathdep.config.analysis import DEFAULTS as ANALYSIS
-    from pathdep.config.validation import _schema
+    """The schema's lyapunov / lyapunov.study / geometry / fits keys are exactly the defaults of
+    the code that reads them, so a key the code accepts is never refused and vice versa."""
+    from pathdep.config.fits import DEFAULTS as FITS
+    from pathdep.config.geometry import DEFAULTS as GEOMETRY
+    from pathdep.config.schema import load_schema as _schema
     from pathdep.config.lyapunov import DEFAULTS as LYAP
     from pathdep.config.lyapunov import STUDY_DEFAULTS
 
     defs = _schema()["$defs"]
     assert set(defs["lyapunov"]["properties"]) == set(LYAP) | {"experiments", "study", "tangent_experiment"}
     assert set(defs["lyapunov_study"]["properties"]) == set(STUDY_DEFAULTS)
-    assert set(defs["analysis_settings"]["properties"]) == set(ANALYSIS) | {"experiments"}
-    for sub in ("fits", "hypersphere"):
-        assert set(defs["analysis_settings"]["properties"][sub]["properties"]) == set(ANALYSIS[sub])
+    assert set(defs["geometry"]["properties"]) == set(GEOMETRY) | {"experiments"}
+    assert set(defs["geometry"]["properties"]["hypersphere"]["properties"]) == set(GEOMETRY["hypersphere"])
+    assert set(defs["fits"]["properties"]) == set(FITS) | {"experiments"}
 
 
 def test_settings_blocks_are_checked_before_any_job():
     base = cfg_with({})
     ok = copy.deepcopy(base)
     ok["lyapunov"] = {"experiments": ["a"], "k": 2, "steps": 10, "study": {"n_networks": 4, "steps": 200}}
-    ok["analysis"] = {"lambdas": 5, "experiments": {"a": {"lambdas": [0.0, 0.5, 1.0]}}}
+    ok["geometry"] = {"lambdas": 5, "experiments": {"a": {"lambdas": [0.0, 0.5, 1.0]}}}
+    ok["fits"] = {"space": "linear", "experiments": {"a": {"models": ["sqrt"]}}}
     ok["figures"] = {}
     validate(ok)
     bad = {
         "lyapunov.qr_evry": (("lyapunov", "qr_evry"), 2),
         "lyapunov.study.times": (("lyapunov", "study", "times"), [5, 500]),
-        "analysis.experiments.a.fits.space": (("analysis", "experiments", "a", "fits", "space"), "loglog"),
-        "analysis.checkpoint_mode": (("analysis", "checkpoint_mode"), "percent"),
+        "fits.experiments.a.space": (("fits", "experiments", "a", "space"), "loglog"),
+        "geometry.checkpoint_mode": (("geometry", "checkpoint_mode"), "percent"),
+        "geometry.experiments.a.lambdas": (("geometry", "experiments", "a", "lambdas"), [0.2, 0.5]),
     }
     for key, (path, value) in bad.items():
         c = copy.deepcopy(ok)
