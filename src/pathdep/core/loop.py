@@ -20,19 +20,25 @@ The checkpoint at ``start`` itself is offered before the first step (index
 ``next_checkpoint``), so a fresh run records its initial weights and a resumed run
 continues at the first checkpoint it had not written.
 
+Two pieces of bookkeeping that sinks share live here too: :class:`LossLog` (per-step
+losses gathered on the device and copied to the host in blocks, and each member's first
+non-finite step) and :class:`StopSignals` (SIGTERM / SIGUSR1 become a stop request).
+
 How it was checked: ``tests/core/test_loop.py`` (hook order, a resumed loop equals an
 uninterrupted one, stop requests, a linear map as the step), ``tests/stages/test_train.py``
-(the training stage runs on this loop: bitwise determinism and bitwise resume after
-SIGKILL / SIGTERM / an interrupt) and
+(the training stage runs on this loop and its loss log and signals: bitwise determinism
+and bitwise resume after SIGKILL / SIGTERM / an interrupt, first divergence steps) and
 ``bench/check_refactor_identity.py`` (trajectories bit-identical to the loop before it was
 factored out).
 """
 
 from __future__ import annotations
 
+import signal
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
 
 class LoopStopped(Exception):
@@ -112,3 +118,55 @@ def run_loop(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, batch: Cal
         if stop_after is not None and t - start >= stop_after:
             raise KeyboardInterrupt(f"stop_after={stop_after} reached at step {t}")
     return state
+
+
+class LossLog:
+    """Per-step batch losses ``(T, K)`` and each member's first non-finite step.
+
+    Losses are collected on the device in a buffer of ``size`` steps and copied to the host
+    in blocks (one device sync per block, not per step); ``diverged[k]`` is the first step
+    whose loss was NaN/inf (-1 if none).
+    """
+
+    def __init__(self, losses: np.ndarray, diverged: np.ndarray, start: int, size: int, dtype, device):
+        self.losses, self.diverged = losses, diverged
+        self.buf = torch.empty((size, losses.shape[1]), dtype=dtype, device=device)
+        self.start = start
+
+    def record(self, t: int, lv: torch.Tensor) -> None:
+        self.buf[t - self.start] = lv
+        if t + 1 - self.start >= self.buf.shape[0] or t + 1 == len(self.losses):
+            self.flush(t + 1)
+
+    def flush(self, t_end: int) -> None:
+        n = t_end - self.start
+        if n > 0:
+            vals = self.buf[:n].float().cpu().numpy()
+            self.losses[self.start:t_end] = vals
+            bad = ~np.isfinite(vals)
+            for k in np.where(bad.any(0) & (self.diverged < 0))[0]:
+                self.diverged[k] = self.start + int(np.argmax(bad[:, k]))
+        self.start = t_end
+
+
+class StopSignals:
+    """Context manager: SIGTERM / SIGUSR1 (preemption) set a flag instead of killing the process."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.received = None
+
+    def _handler(self, signum, frame):  # noqa: ARG002
+        self.received = signum
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    def reason(self) -> str | None:
+        return None if self.received is None else f"received signal {self.received}"

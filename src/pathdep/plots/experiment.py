@@ -30,23 +30,8 @@ from pathdep.plots.common import (baseline, band, colors, figure_legend, load, l
 FIGURES = ("divergence", "loss", "cf")
 
 
-def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str) -> dict[str, plt.Figure]:
-    """Draw the divergence, loss and cf. figures of one experiment.
-
-    Args:
-        metric_files: the runs' ``metrics.nc`` (variables ``dist``, ``dist_rel``,
-            ``{train,test}_loss``, ``test_cf_acc``, ``test_cf_loss`` of dims ``member x
-            checkpoint``; coordinates ``step``, ``role``, ``diverged_step``).
-        outputs: ``{"<figure>_pdf": path, "<figure>_png": path}`` for every name in :data:`FIGURES`.
-        experiment: its name (figure titles).
-
-    Returns:
-        ``{figure name: the (closed) figure}``.
-    """
-    dss = load(metric_files)
-    cols = colors(len(dss))
-    figs = {}
-
+def _divergence_figure(dss: list, cols: list, outputs: dict, experiment: str) -> plt.Figure:
+    """Relative distance, growth over the initial distance, per-layer and per-weight distances."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
     axes = axes.ravel()
     styles = ["-", "--", ":", "-."]
@@ -81,8 +66,11 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
     if axes[2].get_legend_handles_labels()[0]:
         figure_legend(fig, axes[2], loc="outside right lower", title="layer", title_fontsize=7)
     fig.suptitle(f"{experiment}: weight distance to the baseline (mean and min-max over perturbed members)")
-    figs["divergence"] = save(fig, outputs["divergence_pdf"], outputs["divergence_png"])
+    return save(fig, outputs["divergence_pdf"], outputs["divergence_png"])
 
+
+def _loss_figure(dss: list, cols: list, outputs: dict, experiment: str) -> plt.Figure:
+    """Train and test loss: the baseline (line) and the members (band)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
     for ds, col in zip(dss, cols):
         x = step_axis(ds)
@@ -98,8 +86,11 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
     plain_ticks(*axes)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{experiment}: loss curves")
-    figs["loss"] = save(fig, outputs["loss_pdf"], outputs["loss_png"])
+    return save(fig, outputs["loss_pdf"], outputs["loss_png"])
 
+
+def _cf_figure(dss: list, cols: list, outputs: dict, experiment: str) -> plt.Figure:
+    """Disagreement with the baseline and the cf. loss on the test subset."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for ds, col in zip(dss, cols):
         x = step_axis(ds)
@@ -116,5 +107,24 @@ def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str)
     plain_ticks(*axes)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{experiment}: function-space divergence on the test subset")
-    figs["cf"] = save(fig, outputs["cf_pdf"], outputs["cf_png"])
-    return figs
+    return save(fig, outputs["cf_pdf"], outputs["cf_png"])
+
+
+def plot_experiment(metric_files: Sequence[str], outputs: dict, experiment: str) -> dict[str, plt.Figure]:
+    """Draw the divergence, loss and cf. figures of one experiment.
+
+    Args:
+        metric_files: the runs' ``metrics.nc`` (variables ``dist``, ``dist_rel``,
+            ``{train,test}_loss``, ``test_cf_acc``, ``test_cf_loss`` of dims ``member x
+            checkpoint``; coordinates ``step``, ``role``, ``diverged_step``).
+        outputs: ``{"<figure>_pdf": path, "<figure>_png": path}`` for every name in :data:`FIGURES`.
+        experiment: its name (figure titles).
+
+    Returns:
+        ``{figure name: the (closed) figure}``.
+    """
+    dss = load(metric_files)
+    cols = colors(len(dss))
+    return {"divergence": _divergence_figure(dss, cols, outputs, experiment),
+            "loss": _loss_figure(dss, cols, outputs, experiment),
+            "cf": _cf_figure(dss, cols, outputs, experiment)}

@@ -1,4 +1,5 @@
-"""Ensemble initialisation and training (rules ``init_ensemble`` and ``train_ensemble``).
+"""Ensemble initialisation and training (rule ``train_ensemble``, which writes ``init.h5`` and
+``trajectory.h5`` in one job).
 
 What it computes:
 
@@ -8,9 +9,10 @@ What it computes:
 * :func:`train_ensemble`: baseline and members trained as one tensor program (the pure
   update map of :mod:`pathdep.core.dynamics` under ``torch.vmap``), sharing the batch schedule
   unless the perturbation targets it; per-step batch losses, divergence flags, weights at
-  the checkpoint steps. The loop itself is :func:`pathdep.core.loop.run_loop`; this module
-  is its bookkeeping (:class:`TrainSink`, :class:`ResumeState`, :class:`LossLog`,
-  :class:`StopSignals`). Checkpoints and resume states are written by a background thread
+  the checkpoint steps. The loop itself is :func:`pathdep.core.loop.run_loop` (with its
+  :class:`~pathdep.core.loop.LossLog` and :class:`~pathdep.core.loop.StopSignals`); this
+  module is its file bookkeeping (:class:`TrainSink`, :class:`ResumeState`). Checkpoints
+  and resume states are written by a background thread
   (:class:`pathdep.io.trajectory.BackgroundWriter`), off the loop's critical path.
 
 Resume: the training state (weights, optimiser state, step, the losses and divergence
@@ -32,9 +34,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -44,57 +46,59 @@ import torch
 from pathdep.core.context import RunContext, canonical, run_seeds
 from pathdep.core.fast import ensemble_step_for
 from pathdep.core.init import init_params, perturb
-from pathdep.core.loop import LoopSink, LoopStopped, run_loop
+from pathdep.core.loop import LoopSink, LoopStopped, LossLog, StopSignals, run_loop
 from pathdep.core.schedule import Schedule, checkpoint_steps, swap_pairs
 from pathdep.io.provenance import collect
 from pathdep.io.trajectory import BackgroundWriter, TrajectoryWriter, load_init, save_init
 
+def _member_init(k: int, run: dict, seeds: dict, ctx: RunContext, w0: torch.Tensor) -> tuple:
+    """Member ``k > 0``: ``(initial weights, distance per tensor, info, epsilon, schedule seed, swaps)``."""
+    pert, layout, dtype = run["perturbation"], ctx.layout, ctx.dtype
+    target, kind = pert.get("target", "init"), pert.get("kind")
+    info = {"distance": 0.0, "relative_distance": 0.0}
+    sched_seed, swaps, eps_k = seeds["schedule"], [], 0.0
+    if target == "init" and kind == "reinit":
+        # an independently seeded run (the "global" scale of the spread): a fresh
+        # draw of the init scheme and its own batch order
+        w = init_params(ctx.module, layout, run["init"]["scheme"], seeds["members_perturb"][k]).to(dtype)
+        diff = (w.double() - w0.double())
+        info = {"distance": float(diff.norm()), "relative_distance": float(diff.norm() / w0.double().norm())}
+        dist = np.array([float(diff[layout.slice(nm)].norm()) for nm in layout.names])
+        return w, dist, info, eps_k, seeds["members_schedule"][k], swaps
+    if target == "init":
+        w, info = perturb(w0, layout, kind, float(pert["epsilon"]), seeds["members_perturb"][k],
+                          relative=bool(pert.get("relative", False)), granularity=pert.get("granularity", "tensor"))
+        return w.to(dtype), np.asarray(info["distance_per_tensor"], dtype=np.float64), info, float(pert["epsilon"]), \
+            sched_seed, swaps
+    if target == "schedule" and kind == "shuffle":
+        sched_seed = seeds["members_schedule"][k]
+    elif target == "schedule" and kind == "swap":
+        steps_per_epoch = ctx.meta["n_train"] // int(run["training"]["batch_size"])
+        swaps = swap_pairs(seeds["members_perturb"][k], steps_per_epoch, int(pert.get("swaps", 1)))
+    elif target == "hyperparameter":
+        eps_k = float(pert["epsilon"]) * k / int(pert["members"])
+    return w0.clone(), np.zeros(len(layout.names)), info, eps_k, sched_seed, swaps
+
+
 def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> None:
     """Write ``init.h5``: baseline + ``perturbation.members`` perturbed initial states."""
     ctx = RunContext.build(run, data_path, device="cpu")
-    meta, dtype, module, layout, hps = ctx.meta, ctx.dtype, ctx.module, ctx.layout, ctx.hps
     seeds = run_seeds(run)
     pert = run["perturbation"]
-    n = int(pert["members"])
-    target = pert.get("target", "init")
-    w0 = init_params(module, layout, run["init"]["scheme"], seeds["init"]).to(dtype)
-    weights, dists, members = [w0], [np.zeros(len(layout.names))], []
-    steps_per_epoch = meta["n_train"] // int(run["training"]["batch_size"])
-    for k in range(n + 1):
-        swaps: list = []
-        sched_seed = seeds["schedule"]
-        info = {"distance": 0.0, "relative_distance": 0.0}
-        eps_k = 0.0
-        if k > 0:
-            if target == "init" and pert["kind"] == "reinit":
-                # an independently seeded run (the "global" scale of the spread): a fresh
-                # draw of the init scheme and its own batch order
-                w = init_params(module, layout, run["init"]["scheme"], seeds["members_perturb"][k]).to(dtype)
-                diff = (w.double() - w0.double())
-                info = {"distance": float(diff.norm()),
-                        "relative_distance": float(diff.norm() / w0.double().norm())}
-                weights.append(w)
-                dists.append(np.array([float(diff[layout.slice(nm)].norm()) for nm in layout.names]))
-                sched_seed = seeds["members_schedule"][k]
-            elif target == "init":
-                w, info = perturb(w0, layout, pert["kind"], float(pert["epsilon"]), seeds["members_perturb"][k],
-                                  relative=bool(pert.get("relative", False)),
-                                  granularity=pert.get("granularity", "tensor"))
-                weights.append(w.to(dtype))
-                dists.append(np.asarray(info["distance_per_tensor"], dtype=np.float64))
-                eps_k = float(pert["epsilon"])
-            else:
-                weights.append(w0.clone())
-                dists.append(np.zeros(len(layout.names)))
-                if target == "schedule" and pert["kind"] == "shuffle":
-                    sched_seed = seeds["members_schedule"][k]
-                elif target == "schedule" and pert["kind"] == "swap":
-                    swaps = swap_pairs(seeds["members_perturb"][k], steps_per_epoch, int(pert.get("swaps", 1)))
-                elif target == "hyperparameter":
-                    eps_k = float(pert["epsilon"]) * k / n
+    w0 = init_params(ctx.module, ctx.layout, run["init"]["scheme"], seeds["init"]).to(ctx.dtype)
+    weights, dists, members = [], [], []
+    for k in range(int(pert["members"]) + 1):
+        if k == 0:
+            w, dist, info, eps_k, sched_seed, swaps = (w0, np.zeros(len(ctx.layout.names)),
+                                                       {"distance": 0.0, "relative_distance": 0.0}, 0.0,
+                                                       seeds["schedule"], [])
+        else:
+            w, dist, info, eps_k, sched_seed, swaps = _member_init(k, run, seeds, ctx, w0)
+        weights.append(w)
+        dists.append(dist)
         members.append({
             "role": "baseline" if k == 0 else "member",
-            "target": "none" if k == 0 else target,
+            "target": "none" if k == 0 else pert.get("target", "init"),
             "kind": "none" if k == 0 else str(pert.get("kind", "")),
             "epsilon": eps_k,
             "distance": float(info["distance"]),
@@ -102,10 +106,10 @@ def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> Non
             "seed_perturb": int(seeds["members_perturb"][k]),
             "seed_schedule": int(sched_seed),
             "swaps": swaps,
-            **{f"hp_{h}": float(v) for h, v in hps[k].items()},
+            **{f"hp_{h}": float(v) for h, v in ctx.hps[k].items()},
         })
     W = torch.stack(weights).cpu().numpy()
-    save_init(out_path, W, layout, members, np.stack(dists),
+    save_init(out_path, W, ctx.layout, members, np.stack(dists),
               {"config": canonical(run), "seeds": seeds, "provenance": collect(run, "cpu", seeds)})
 
 
@@ -158,58 +162,6 @@ class ResumeState:
         for p in self.dir.iterdir():
             p.unlink()
         self.dir.rmdir()
-
-
-class LossLog:
-    """Per-step batch losses ``(T, K)`` and each member's first non-finite step.
-
-    Losses are collected on the device in a buffer of ``size`` steps and copied to the host
-    in blocks (one device sync per block, not per step); ``diverged[k]`` is the first step
-    whose loss was NaN/inf (-1 if none).
-    """
-
-    def __init__(self, losses: np.ndarray, diverged: np.ndarray, start: int, size: int, dtype, device):
-        self.losses, self.diverged = losses, diverged
-        self.buf = torch.empty((size, losses.shape[1]), dtype=dtype, device=device)
-        self.start = start
-
-    def record(self, t: int, lv: torch.Tensor) -> None:
-        self.buf[t - self.start] = lv
-        if t + 1 - self.start >= self.buf.shape[0] or t + 1 == len(self.losses):
-            self.flush(t + 1)
-
-    def flush(self, t_end: int) -> None:
-        n = t_end - self.start
-        if n > 0:
-            vals = self.buf[:n].float().cpu().numpy()
-            self.losses[self.start:t_end] = vals
-            bad = ~np.isfinite(vals)
-            for k in np.where(bad.any(0) & (self.diverged < 0))[0]:
-                self.diverged[k] = self.start + int(np.argmax(bad[:, k]))
-        self.start = t_end
-
-
-class StopSignals:
-    """Context manager: SIGTERM / SIGUSR1 (preemption) set a flag instead of killing the process."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-    def __init__(self):
-        self.received = None
-
-    def _handler(self, signum, frame):  # noqa: ARG002
-        self.received = signum
-
-    def __enter__(self):
-        self._old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
-
-    def reason(self) -> str | None:
-        return None if self.received is None else f"received signal {self.received}"
 
 
 class TrainSink(LoopSink):
@@ -303,6 +255,130 @@ def _progress(run: dict, T: int, t0: int, enabled: bool):
 
 
 # ----------------------------------------------------------------------------- train_ensemble
+@dataclass
+class _Start:
+    """Where the loop starts: fresh from ``init.h5`` or resumed from a saved state."""
+
+    resume: ResumeState
+    cfg_key: str
+    state: tuple
+    t0: int
+    next_checkpoint: int
+    log: LossLog
+    save_every: int
+
+
+def _dynamics(run: dict, init, init_path, data_path, device) -> tuple:
+    """``(ctx, schedule, checkpoint steps, step, batch)``: the run's update map and batches."""
+    ctx = RunContext.build(run, data_path, device or run.get("device", "auto"), load=True)
+    _check_init(init, init_path, ctx, run)
+    x_all, y_all = ctx.train_tensors()
+    sched = _schedule(ctx, init)
+    ckpts = checkpoint_steps(run["training"]["checkpoints"], sched.n_steps)
+    # training.fast (default true, set in run resolution): the hand-written shared-batch step
+    # of pathdep.core.fast when it applies; otherwise the generic vmapped reference.
+    ens_step = ensemble_step_for(ctx.module, ctx.layout, ctx.apply, ctx.opt, ctx.loss, sched.shared,
+                                 fast=bool(run["training"]["fast"]))
+    hp = ctx.hparams()
+
+    def step(state, batch):
+        W, opt_state, lv = ens_step(state[0], state[1], batch[0], batch[1], hp)
+        return (W, opt_state), lv
+
+    def batch(t):
+        idx = torch.as_tensor(sched.batch(t), device=ctx.device)
+        return x_all[idx], y_all[idx]
+
+    return ctx, sched, ckpts, step, batch
+
+
+def _start(run: dict, out_path: Path, ctx: RunContext, init, T: int) -> _Start:
+    """The initial state: the saved resume state if it matches this config, else ``init.h5``."""
+    cfg_key = canonical(run)
+    resume = ResumeState(out_path)
+    st = resume.load(cfg_key, ctx.device)
+    if st is None:
+        resume.clear_checkpoints()
+    W, opt_state, t0, next_ck, losses, diverged = _initial_state(ctx, init, st, T)
+    save_every = int(run["training"].get("save_state_every", 200))
+    log = LossLog(losses, diverged, t0, min(save_every, max(T, 1)), ctx.dtype, ctx.device)
+    return _Start(resume, cfg_key, (W, opt_state), t0, next_ck, log, save_every)
+
+
+def _open_outputs(run: dict, out_path: Path, init, init_path, ctx: RunContext, sched: Schedule, ckpts,
+                  start: _Start) -> tuple[TrajectoryWriter, dict, float]:
+    """Open the trajectory (``.partial``) and copy in the checkpoints a resumed run already wrote.
+
+    Returns ``(writer, {checkpoint index: validity (K,)}, seconds spent)``."""
+    tw = time.perf_counter()
+    seeds = json.loads(init.attrs["seeds"])
+    prov = collect(run, ctx.device, seeds)
+    prov["threads"] = torch.get_num_threads()
+    traj = _open_trajectory(out_path, init, init_path, ctx, ckpts, sched,
+                            {"config": start.cfg_key, "seeds": seeds, "provenance": prov, "task": ctx.task,
+                             "loss": ctx.loss, "device": str(ctx.device)})
+    valid_prev = {}
+    for i in range(start.next_checkpoint):  # a resumed run: the checkpoints written before the interruption
+        Wi, valid_prev[i] = start.resume.load_checkpoint(i)
+        traj.write_weights(i, Wi)
+    return traj, valid_prev, time.perf_counter() - tw
+
+
+def _train(step, batch, T: int, ckpts, start: _Start, traj: TrajectoryWriter, writer: BackgroundWriter, bar,
+           valid_prev: dict, stop_after: int | None) -> tuple[TrainSink, float, float]:
+    """Run the loop to ``T`` with :class:`TrainSink`; ``(sink, loop seconds, writing seconds on its thread)``."""
+    with StopSignals() as signals:
+        sink = TrainSink(start.cfg_key, start.resume, start.log, writer, traj, signals, bar)
+        sink.valid.update(valid_prev)
+        t_loop = time.perf_counter()
+        run_loop(step, start.state, batch, T, sink, start=start.t0, checkpoints=ckpts,
+                 next_checkpoint=start.next_checkpoint, save_every=start.save_every, stop_after=stop_after)
+        start.log.flush(T)
+        tw = time.perf_counter()
+        writer.close()
+        train_s = tw - t_loop  # the loop's wall time, writes on its thread included (as before)
+        return sink, train_s, sink.main_write_seconds + time.perf_counter() - tw
+
+
+def _finish(traj: TrajectoryWriter, sink: TrainSink, log: LossLog, ckpts) -> float:
+    """Write validity, losses and divergence steps into the trajectory; the seconds it took."""
+    tw = time.perf_counter()
+    # The loss at w(t) is only known after checkpoint t was saved: a member whose loss
+    # first became NaN/inf at step d = ckpts[i] has invalid weights there too.
+    valid = np.stack([sink.valid[i] for i in range(len(ckpts))])
+    valid &= (log.diverged[None, :] < 0) | (ckpts[:, None] < log.diverged[None, :])
+    traj.write_valid(valid)
+    traj.write_losses(0, log.losses)
+    traj.set_diverged(log.diverged)
+    return time.perf_counter() - tw
+
+
+def _run_to_end(step, batch, T: int, ckpts, start: _Start, traj: TrajectoryWriter, bar, valid_prev: dict,
+                write_s: float, stop_after: int | None) -> dict:
+    """Train, finish the trajectory, and return the timings; on a stop request save and exit 75."""
+    writer = BackgroundWriter(maxsize=4)
+    finished = False
+    try:
+        sink, train_s, loop_write_s = _train(step, batch, T, ckpts, start, traj, writer, bar, valid_prev, stop_after)
+        write_s += loop_write_s + _finish(traj, sink, start.log, ckpts)
+        timings = {"train_seconds": train_s, "write_seconds": write_s, "write_thread_seconds": writer.seconds,
+                   "resumed_from": start.t0}
+        traj.finish(timings)
+        finished = True
+    except LoopStopped as exc:
+        print(f"{exc}: state saved to {start.resume.dir}, rerun to resume", file=sys.stderr)
+        raise SystemExit(75)
+    finally:
+        if bar is not None:
+            bar.close()
+        if not finished:
+            try:
+                writer.close()  # pending checkpoints and the resume state reach the disk
+            finally:
+                traj.close()
+    return timings | {"steps": T}
+
+
 def train_ensemble(run: dict, init_path: str | Path, data_path: str | Path, out_path: str | Path,
                    threads: int | None = None, device: str | None = None, progress: bool = True,
                    stop_after: int | None = None) -> dict:
@@ -335,93 +411,17 @@ def train_ensemble(run: dict, init_path: str | Path, data_path: str | Path, out_
         torch.set_num_threads(int(threads))
     out_path = Path(out_path)
     init = load_init(init_path)
-    ctx = RunContext.build(run, data_path, device or run.get("device", "auto"), load=True)
-    _check_init(init, init_path, ctx, run)
-    x_all, y_all = ctx.train_tensors()
-    sched = _schedule(ctx, init)
-    T = sched.n_steps
-    ckpts = checkpoint_steps(run["training"]["checkpoints"], T)
-    K = init.weights.shape[0]
-    # training.fast (default true, set in run resolution): the hand-written shared-batch step
-    # of pathdep.core.fast when it applies; otherwise the generic vmapped reference.
-    ens_step = ensemble_step_for(ctx.module, ctx.layout, ctx.apply, ctx.opt, ctx.loss, sched.shared,
-                                 fast=bool(run["training"]["fast"]))
-    hp = ctx.hparams()
-
-    def step(state, batch):
-        W, opt_state, lv = ens_step(state[0], state[1], batch[0], batch[1], hp)
-        return (W, opt_state), lv
-
-    def batch(t):
-        idx = torch.as_tensor(sched.batch(t), device=ctx.device)
-        return x_all[idx], y_all[idx]
-
-    cfg_key = canonical(run)
-    resume = ResumeState(out_path)
-    st = resume.load(cfg_key, ctx.device)
-    if st is None:
-        resume.clear_checkpoints()
-    W, opt_state, t0, next_ck, losses, diverged = _initial_state(ctx, init, st, T)
-    save_every = int(run["training"].get("save_state_every", 200))
-    log = LossLog(losses, diverged, t0, min(save_every, max(T, 1)), ctx.dtype, ctx.device)
-
-    seeds = json.loads(init.attrs["seeds"])
-    prov = collect(run, ctx.device, seeds)
-    prov["threads"] = torch.get_num_threads()
-    tw = time.perf_counter()
-    traj = _open_trajectory(out_path, init, init_path, ctx, ckpts, sched,
-                            {"config": cfg_key, "seeds": seeds, "provenance": prov, "task": ctx.task,
-                             "loss": ctx.loss, "device": str(ctx.device)})
-    valid_prev = {}
-    for i in range(next_ck):  # a resumed run: the checkpoints written before the interruption
-        Wi, valid_prev[i] = resume.load_checkpoint(i)
-        traj.write_weights(i, Wi)
-    write_s = time.perf_counter() - tw
-    writer = BackgroundWriter(maxsize=4)
-    bar = _progress(run, T, t0, progress)
-    finished = False
-    try:
-        with StopSignals() as signals:
-            sink = TrainSink(cfg_key, resume, log, writer, traj, signals, bar)
-            sink.valid.update(valid_prev)
-            t_loop = time.perf_counter()
-            run_loop(step, (W, opt_state), batch, T, sink, start=t0, checkpoints=ckpts, next_checkpoint=next_ck,
-                     save_every=save_every, stop_after=stop_after)
-            log.flush(T)
-            tw = time.perf_counter()
-            writer.close()
-            train_s = tw - t_loop  # the loop's wall time, writes on its thread included (as before)
-            write_s += sink.main_write_seconds + time.perf_counter() - tw
-        tw = time.perf_counter()
-        # The loss at w(t) is only known after checkpoint t was saved: a member whose loss
-        # first became NaN/inf at step d = ckpts[i] has invalid weights there too.
-        valid = np.stack([sink.valid[i] for i in range(len(ckpts))])
-        valid &= (diverged[None, :] < 0) | (ckpts[:, None] < diverged[None, :])
-        traj.write_valid(valid)
-        traj.write_losses(0, log.losses)
-        traj.set_diverged(log.diverged)
-        write_s += time.perf_counter() - tw
-        traj.finish({"train_seconds": train_s, "write_seconds": write_s,
-                     "write_thread_seconds": writer.seconds, "resumed_from": t0})
-        finished = True
-    except LoopStopped as exc:
-        print(f"{exc}: state saved to {resume.dir}, rerun to resume", file=sys.stderr)
-        raise SystemExit(75)
-    finally:
-        if bar is not None:
-            bar.close()
-        if not finished:
-            try:
-                writer.close()  # pending checkpoints and the resume state reach the disk
-            finally:
-                traj.close()
-    resume.remove()
-    total = time.perf_counter() - t_start
-    print(f"trained {K} members x {T} steps on {ctx.device}: loop {train_s:.2f} s, writing on the loop's thread "
-          f"{write_s:.2f} s ({100 * write_s / max(train_s, 1e-9):.1f}% of the loop; background writer "
-          f"{writer.seconds:.2f} s), total {total:.2f} s", file=sys.stderr)
-    return {"train_seconds": train_s, "write_seconds": write_s, "write_thread_seconds": writer.seconds,
-            "steps": T, "resumed_from": t0}
+    ctx, sched, ckpts, step, batch = _dynamics(run, init, init_path, data_path, device)
+    start = _start(run, out_path, ctx, init, sched.n_steps)
+    traj, valid_prev, write_s = _open_outputs(run, out_path, init, init_path, ctx, sched, ckpts, start)
+    bar = _progress(run, sched.n_steps, start.t0, progress)
+    t = _run_to_end(step, batch, sched.n_steps, ckpts, start, traj, bar, valid_prev, write_s, stop_after)
+    start.resume.remove()
+    print(f"trained {init.weights.shape[0]} members x {t['steps']} steps on {ctx.device}: loop "
+          f"{t['train_seconds']:.2f} s, writing on the loop's thread {t['write_seconds']:.2f} s "
+          f"({100 * t['write_seconds'] / max(t['train_seconds'], 1e-9):.1f}% of the loop; background writer "
+          f"{t['write_thread_seconds']:.2f} s), total {time.perf_counter() - t_start:.2f} s", file=sys.stderr)
+    return {k: t[k] for k in ("train_seconds", "write_seconds", "write_thread_seconds", "steps", "resumed_from")}
 
 
 def _members_records(init) -> list[dict]:
