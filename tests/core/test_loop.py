@@ -75,3 +75,26 @@ def test_a_different_step_function_linear_map():
     np.testing.assert_allclose(x, np.linalg.matrix_power(A, 5) @ np.ones(2), rtol=1e-15)
     np.testing.assert_array_equal(snaps[5], x)
     np.testing.assert_array_equal(snaps[0], np.ones(2))
+
+
+def test_loss_log_blocks_and_first_divergence():
+    import os
+    import signal
+
+    import torch
+
+    from pathdep.core.loop import LossLog, StopSignals
+
+    losses, diverged = np.full((7, 2), np.nan, dtype=np.float32), -np.ones(2, dtype=np.int64)
+    log = LossLog(losses, diverged, 0, 3, torch.float64, "cpu")
+    vals = [[1.0, 2.0], [1.0, float("nan")], [1.0, 3.0], [float("inf"), 4.0], [1.0, 5.0], [1.0, 6.0], [2.0, 7.0]]
+    for t, v in enumerate(vals):
+        log.record(t, torch.tensor(v, dtype=torch.float64))
+        if t == 1:  # nothing copied before a block of 3 steps is full
+            assert np.isnan(losses[0, 0])
+    np.testing.assert_array_equal(losses[:, 1], np.array([2, np.nan, 3, 4, 5, 6, 7], dtype=np.float32))
+    assert diverged.tolist() == [3, 1]  # the first non-finite step of each member, kept once set
+    with StopSignals() as sig:
+        assert sig.reason() is None
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert sig.reason() == f"received signal {int(signal.SIGUSR1)}"
