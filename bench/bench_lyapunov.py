@@ -13,7 +13,7 @@ What it measures:
    :func:`pathdep.analysis.lyapunov.qr_cholesky` for k >= 16, else LAPACK; also with a QR
    every 4 steps); the QRs alone are timed too.
 2. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks
-   (float64) with full 9x9 Jacobians (closed form, :class:`~pathdep.analysis.lyapunov_study.ClosedForm`,
+   (float64) with full 9x9 Jacobians (closed form, :class:`~pathdep.analysis.study_model.ClosedForm`,
    vs the vmapped ``jacfwd`` used before), batched QR and the Ginelli CLV buffer, in
    network-steps per second, including the loss at every step; the compiled per-network
    kernels (:mod:`pathdep.analysis.study_kernels`, numba: fused step + tangent push + 9x9
@@ -35,7 +35,7 @@ import torch
 from torch.func import grad, vmap
 
 from pathdep.analysis import lyapunov as ly
-from pathdep.analysis import lyapunov_study as st
+from pathdep.analysis import study_model as st
 from pathdep.core.fast import make_fast_step, make_tangent_push
 from pathdep.core.models import MLP, Layout, make_apply
 from pathdep.core.optim import Optimizer

@@ -14,7 +14,7 @@ print(study.attrs.get("failure_fraction", ""), "max Hanley-McNeil SE:", roc.attr
 print(roc[["auc", "auc_std", "auc_se"]].to_dataframe().to_string())
 caveat = None
 if "relu" in list(study["activation"].values):
-    caveat = ("ReLU 2-2-1 nets fail on XOR in 65-92 % of runs for every U(-a,a) tried (dead hidden units): "
-              "no range gives 5-50 %; read ReLU AUCs with that imbalance in mind")
+    caveat = ("ReLU 2-2-1 nets fail on XOR in most runs for every U(-a,a) tried (dead hidden units): "
+              "read ReLU AUCs with that class imbalance in mind")
 plot_study(study, roc, {"loss": (out.loss_pdf, out.loss_png), "ftle": (out.ftle_pdf, out.ftle_png),
                         "clv": (out.clv_pdf, out.clv_png), "roc": (out.roc_pdf, out.roc_png)}, caveat=caveat)
