@@ -145,20 +145,30 @@ def init_params(module: nn.Module, layout: Layout, scheme: str, seed: int) -> Te
         return torch.from_numpy(out).to(device=device, dtype=dtype)
 
     if scheme == "default":
-        clone = copy.deepcopy(module).to(device="cpu", dtype=torch.float32)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            with torch.no_grad():
-                for name, sub in clone.named_modules():
-                    if not any(True for _ in sub.parameters(recurse=False)):
-                        continue
-                    if not hasattr(sub, "reset_parameters"):
-                        raise ValueError(f"init.scheme: module {name!r} ({type(sub).__name__}) has "
-                                         "parameters but no reset_parameters; use another scheme")
-                    sub.reset_parameters()
-        flat = layout.flatten(dict(clone.named_parameters())).detach()
-        return flat.to(device=device, dtype=dtype)
+        return _torch_default(module, layout, seed).to(device=device, dtype=dtype)
+    return torch.from_numpy(_fan_in_scheme(layout, scheme, seed)).to(device=device, dtype=dtype)
 
+
+def _torch_default(module: nn.Module, layout: Layout, seed: int) -> Tensor:
+    """Scheme ``"default"``: each submodule's ``reset_parameters`` on a float32 CPU copy after
+    ``torch.manual_seed(seed)`` (inside ``fork_rng``), flattened ``(P,)``."""
+    clone = copy.deepcopy(module).to(device="cpu", dtype=torch.float32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for name, sub in clone.named_modules():
+                if not any(True for _ in sub.parameters(recurse=False)):
+                    continue
+                if not hasattr(sub, "reset_parameters"):
+                    raise ValueError(f"init.scheme: module {name!r} ({type(sub).__name__}) has "
+                                     "parameters but no reset_parameters; use another scheme")
+                sub.reset_parameters()
+    return layout.flatten(dict(clone.named_parameters())).detach()
+
+
+def _fan_in_scheme(layout: Layout, scheme: str, seed: int) -> np.ndarray:
+    """Schemes with ``sigma^2 = 2/fan_in`` (``kaiming_normal``, ``kaiming_uniform``,
+    ``hyperspherical``): float64 ``(P,)``, drawn tensor by tensor in layout order."""
     rng = _rng(seed)
     out = np.empty(layout.n_params, dtype=np.float64)
     for name, o, d in zip(layout.names, layout.offsets, layout.sizes):
@@ -172,7 +182,7 @@ def init_params(module: nn.Module, layout: Layout, scheme: str, seed: int) -> Te
             z = rng.standard_normal(d)
             x = z * (math.sqrt(d) * sigma / np.linalg.norm(z))
         out[o:o + d] = x
-    return torch.from_numpy(out).to(device=device, dtype=dtype)
+    return out
 
 
 def _groups(layout: Layout, n: int, granularity: str) -> list[tuple[str, slice]]:
@@ -263,6 +273,23 @@ def perturb(w0: Tensor, layout: Layout, kind: str, epsilon: float, seed: int, *,
             (unknown kind, or a sphere perturbation of an all-zero group),
             ``perturbation.granularity`` (unknown, or a single-element tensor on a sphere).
     """
+    _check_perturb_args(kind, epsilon, granularity)
+    seed = _check_seed(seed)
+    if w0.dim() != 1 or w0.shape[0] != layout.n_params:
+        raise ValueError(f"perturbation: w0 must have shape ({layout.n_params},) to match the layout, "
+                         f"got {tuple(w0.shape)}")
+    epsilon = float(epsilon)
+    if epsilon == 0.0:
+        w = w0.clone()
+    else:
+        x0 = w0.detach().to(device="cpu", dtype=torch.float64).numpy()
+        x = _perturbed(x0, layout, kind, epsilon, _rng(seed), relative, granularity)
+        w = torch.from_numpy(x).to(device=w0.device, dtype=w0.dtype)
+    return w, _distances(w, w0, layout)
+
+
+def _check_perturb_args(kind: str, epsilon: float, granularity: str) -> None:
+    """Known kind and granularity, a finite ``epsilon >= 0``."""
     if kind not in PERTURBATIONS:
         raise ValueError(f"perturbation.kind: expected one of {list(PERTURBATIONS)}, got {kind!r}")
     if granularity not in GRANULARITIES:
@@ -272,36 +299,33 @@ def perturb(w0: Tensor, layout: Layout, kind: str, epsilon: float, seed: int, *,
         raise ValueError(f"perturbation.epsilon: expected a finite number >= 0, got {epsilon!r}")
     if epsilon < 0:
         raise ValueError(f"perturbation.epsilon: expected >= 0, got {epsilon!r}")
-    seed = _check_seed(seed)
-    if w0.dim() != 1 or w0.shape[0] != layout.n_params:
-        raise ValueError(f"perturbation: w0 must have shape ({layout.n_params},) to match the layout, "
-                         f"got {tuple(w0.shape)}")
-    epsilon = float(epsilon)
 
-    if epsilon == 0.0:
-        w = w0.clone()
-    else:
-        x0 = w0.detach().to(device="cpu", dtype=torch.float64).numpy()
-        x = x0.copy()
-        rng = _rng(seed)
-        for name, sl in _groups(layout, x0.size, granularity):
-            g0 = x0[sl]
-            z = rng.standard_normal(g0.size)
-            r = float(np.linalg.norm(g0))
-            if kind == "gaussian":
-                scale = epsilon * r / math.sqrt(g0.size) if relative else epsilon
-                x[sl] = g0 + scale * z
-            elif kind == "norm":
-                x[sl] = g0 + (epsilon * r if relative else epsilon) * z / np.linalg.norm(z)
-            else:
-                c = epsilon * r if relative else epsilon
-                x[sl] = _sphere_step(g0, c, z, name)
-        w = torch.from_numpy(x).to(device=w0.device, dtype=w0.dtype)
 
+def _perturbed(x0: np.ndarray, layout: Layout, kind: str, epsilon: float, rng: np.random.Generator,
+               relative: bool, granularity: str) -> np.ndarray:
+    """float64 ``x0`` perturbed group by group in layout order (one normal draw per group)."""
+    x = x0.copy()
+    for name, sl in _groups(layout, x0.size, granularity):
+        g0 = x0[sl]
+        z = rng.standard_normal(g0.size)
+        r = float(np.linalg.norm(g0))
+        if kind == "gaussian":
+            scale = epsilon * r / math.sqrt(g0.size) if relative else epsilon
+            x[sl] = g0 + scale * z
+        elif kind == "norm":
+            x[sl] = g0 + (epsilon * r if relative else epsilon) * z / np.linalg.norm(z)
+        else:
+            c = epsilon * r if relative else epsilon
+            x[sl] = _sphere_step(g0, c, z, name)
+    return x
+
+
+def _distances(w: Tensor, w0: Tensor, layout: Layout) -> dict:
+    """``distance``, ``distance_per_tensor`` and ``relative_distance`` of ``w`` from ``w0`` (float64)."""
     diff = (w.detach().double() - w0.detach().double()).cpu()
     norm0 = float(w0.detach().double().norm())
     dist = float(diff.norm())
     per = [float(diff[sl].norm()) for _, sl in _groups(layout, diff.numel(), "tensor")]
     info = {"distance": dist, "distance_per_tensor": per,
             "relative_distance": dist / norm0 if norm0 > 0 else float("inf") if dist > 0 else 0.0}
-    return w, info
+    return info
