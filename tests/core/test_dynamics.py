@@ -226,3 +226,15 @@ def test_ensemble_eval_and_losses():
     assert task_loss("classification") == "cross_entropy" and task_loss("regression") == "mse"
     with pytest.raises(ValueError, match="loss"):
         loss_value("hinge", o, yr)
+
+
+def test_ensemble_optimizer_state_is_per_member_init():
+    from pathdep.core.dynamics import ensemble_optimizer_state
+
+    _, _, W = _members(torch.float64)
+    for name in ("sgd", "adam"):
+        opt = Optimizer(name)
+        ens = ensemble_optimizer_state(opt, W)
+        for k in range(K):
+            for a, b in zip(ens, opt.init(W[k])):
+                assert torch.equal(a[k], b)

@@ -28,7 +28,7 @@ from pathdep.core.evaluate import ensemble_forward
 from pathdep.core.losses import LOSSES, loss_value, sample_losses, task_loss
 
 __all__ = ["LOSSES", "loss_value", "task_loss", "make_loss", "make_step", "make_ensemble_step",
-           "make_ensemble_eval"]
+           "ensemble_optimizer_state", "make_ensemble_eval"]
 
 def make_loss(apply: Callable, loss: str) -> Callable:
     """``L(w, x, y) -> scalar`` for ``apply(w, x) -> outputs``."""
@@ -74,6 +74,11 @@ def make_ensemble_step(step: Callable, shared_batch: bool = True) -> Callable:
     """
     b = None if shared_batch else 0
     return torch.vmap(step, in_dims=(0, 0, b, b, 0))
+
+
+def ensemble_optimizer_state(optimizer, W: torch.Tensor) -> tuple:
+    """The optimiser's initial state of every member, ``optimizer.init`` vmapped over ``W (K, P)``."""
+    return torch.vmap(optimizer.init)(W)
 
 
 def make_ensemble_eval(apply: Callable, loss: str) -> Callable:

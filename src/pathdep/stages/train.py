@@ -7,7 +7,7 @@ What it computes:
   members (perturbed initial weights, batch schedule or one hyperparameter), each member's
   seeds and hyperparameters, into ``init.h5``.
 * :func:`train_ensemble`: baseline and members trained as one tensor program (the pure
-  update map of :mod:`pathdep.core.dynamics` under ``torch.vmap``), sharing the batch schedule
+  update map of :mod:`pathdep.core.dynamics`, vectorised over members), sharing the batch schedule
   unless the perturbation targets it; per-step batch losses, divergence flags, weights at
   the checkpoint steps. The loop itself is :func:`pathdep.core.loop.run_loop` (with its
   :class:`~pathdep.core.loop.LossLog` and :class:`~pathdep.core.loop.StopSignals`); this
@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from pathdep.core.context import RunContext, canonical, run_seeds
+from pathdep.core.dynamics import ensemble_optimizer_state
 from pathdep.core.fast import ensemble_step_for
 from pathdep.core.init import init_params, perturb
 from pathdep.core.loop import LoopSink, LoopStopped, LossLog, StopSignals, run_loop
@@ -226,7 +227,7 @@ def _initial_state(ctx: RunContext, init, st: dict | None, T: int):
                 st["diverged"])
     K = init.weights.shape[0]
     W = torch.as_tensor(init.weights, dtype=ctx.dtype, device=ctx.device)
-    return (W, torch.vmap(ctx.opt.init)(W), 0, 0, np.full((T, K), np.nan, dtype=np.float32),
+    return (W, ensemble_optimizer_state(ctx.opt, W), 0, 0, np.full((T, K), np.nan, dtype=np.float32),
             -np.ones(K, dtype=np.int64))
 
 
