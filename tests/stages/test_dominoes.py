@@ -72,3 +72,42 @@ def test_refuses_other_config(domino_run):
     with pytest.raises(ValueError, match="different config"):
         evaluate_patterns(traj, data, tmp / "x.nc", expected_config=other)
     assert not (tmp / "x.nc").exists()
+
+
+def _fake_patterns(path, p_top, onset_top):
+    """A patterns.nc whose accuracy curves are sigmoids with known onsets (members shifted by 0, 1, 2 steps)."""
+    import json
+
+    from pathdep.stages.dominoes import fit_patterns
+
+    sets = ["both", "top_only", "bottom_only", "top_randomized", "bottom_randomized"]
+    steps = np.arange(0, 200, 5)
+    acc = np.empty((len(sets), 3, len(steps)))
+    for i, s in enumerate(sets):
+        t0 = onset_top if s.startswith("top") else 40.0
+        acc[i] = 0.1 + 0.8 / (1 + np.exp(-0.1 * (steps - t0 - np.arange(3)[:, None])))
+    ds = xr.Dataset({"acc": (("set", "member", "checkpoint"), acc)},
+                    coords={"set": sets, "member": np.arange(3), "checkpoint": np.arange(len(steps)),
+                            "step": ("checkpoint", steps)})
+    ds.attrs.update({"n_classes": 10, "run": f"ptop{p_top}", "swept": json.dumps({"data.prevalence.top": p_top}),
+                     "achieved_prevalence_top": p_top, "achieved_prevalence_bottom": 1.0,
+                     "achieved_reliability_top": 1.0, "achieved_reliability_bottom": 1.0})
+    fit_patterns(ds).to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def test_summary_table(tmp_path):
+    import pandas as pd
+
+    from pathdep.stages.dominoes import summarize_patterns
+
+    files = [_fake_patterns(tmp_path / f"p{i}.nc", p, o) for i, (p, o) in enumerate([(0.5, 90.0), (1.0, 30.0)])]
+    df = summarize_patterns(files, tmp_path / "s.csv", simplicity={"top": 1.0})
+    back = pd.read_csv(tmp_path / "s.csv")
+    assert list(back.columns[:3]) == ["run", "pattern", "swept:data.prevalence.top"] and len(back) == 4
+    top = back[back["pattern"] == "top"]
+    np.testing.assert_allclose(top["onset"], [91.0, 31.0], atol=0.6)  # member-mean curve: t0 + 1
+    np.testing.assert_allclose(top["sigmoid_onset"], [90.0, 30.0], atol=0.5)  # the baseline's fit
+    assert (top["simplicity"] == 1.0).all()
+    ok = np.isfinite(df["toy_onset_steps"])
+    assert np.mean(np.log(df["toy_onset_steps"][ok])) == pytest.approx(np.mean(np.log(df["onset"][ok])), abs=1e-9)
