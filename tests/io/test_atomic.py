@@ -104,6 +104,7 @@ def test_trajectory_writer_uses_the_same_partial_name(tmp_path):
     w = TrajectoryWriter(path, layout, [{"role": "baseline"}], np.zeros((1, 1)), np.array([0, 1]), 1, 1,
                          np.float64, {"config": "{}"})
     assert partial_path(path).exists() and not path.exists()
-    w.write_checkpoint(0, np.zeros((1, 2)), np.ones(1, bool))
+    w.write_weights(0, np.zeros((1, 2)))
+    w.write_valid(np.array([[True], [False]]))
     w.finish()
     assert path.exists() and not partial_path(path).exists()

@@ -42,7 +42,8 @@ def _write(path, finish=True, dtype=np.float64, seed=0):
                          attrs={"config": json.dumps(cfg), "seeds": {"root": 1}, "provenance": {"torch": "x"},
                                 "task": "classification"})
     for i in range(len(steps)):
-        w.write_checkpoint(i, W[i], valid[i])
+        w.write_weights(i, W[i])
+    w.write_valid(valid)
     w.write_losses(0, loss[:6])
     w.write_losses(6, loss[6:])
     w.set_diverged(np.array([-1, -1, 7]))

@@ -56,7 +56,8 @@ def _hand_trajectory(path, run):
                          steps_per_epoch=3, dtype=np.float64,
                          attrs={"config": canonical(run), "seeds": {}, "provenance": {"who": "test"}})
     for i in range(4):
-        w.write_checkpoint(i, W[i], valid[i])
+        w.write_weights(i, W[i])
+    w.write_valid(valid)
     w.set_diverged(np.array([-1, 7]))
     w.finish()
     return layout, W

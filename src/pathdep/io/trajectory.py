@@ -189,11 +189,6 @@ class TrajectoryWriter:
         for key, v in attrs.items():
             f.attrs[key] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
 
-    def write_checkpoint(self, i: int, weights: np.ndarray, valid: np.ndarray) -> None:
-        """Weights ``(K, P)`` and validity ``(K,)`` of checkpoint ``i``."""
-        self.f["weights"][i] = weights
-        self.f["valid"][i] = valid
-
     def write_weights(self, i: int, weights: np.ndarray) -> None:
         """Weights ``(K, P)`` of checkpoint ``i`` (one chunk)."""
         self.f["weights"][i] = weights
