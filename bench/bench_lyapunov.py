@@ -8,7 +8,7 @@ What it measures:
    per step of Benettin's method with k = 1, 8, 32 tangent vectors relative to it:
    before (vmapped ``torch.func.jvp`` of that generic step + Householder QR) and after
    (jvp of :func:`pathdep.core.fast.make_fast_step`, or the hand-written Hessian-vector
-   products of :func:`pathdep.core.fast.make_tangent_push` (what the lyapunov stage uses),
+   products of :func:`pathdep.core.tangents.make_tangent_push` (what the lyapunov stage uses),
    whose first-layer tangents of all k vectors are one GEMM, with ``qr="auto"``: CholeskyQR2
    :func:`pathdep.analysis.lyapunov.qr_cholesky` for k >= 16, else LAPACK; also with a QR
    every 4 steps); the QRs alone are timed too.
@@ -36,9 +36,10 @@ from torch.func import grad, vmap
 
 from pathdep.analysis import lyapunov as ly
 from pathdep.analysis import study_model as st
-from pathdep.core.fast import make_fast_step, make_tangent_push
+from pathdep.core.fast import make_fast_step
 from pathdep.core.models import MLP, Layout, make_apply
 from pathdep.core.optim import Optimizer
+from pathdep.core.tangents import make_tangent_push
 
 
 def timeit(fn, repeat: int, wall: bool = False) -> tuple[float, float]:

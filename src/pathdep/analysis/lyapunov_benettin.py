@@ -31,7 +31,7 @@ the Henon map ``qr_every=2`` with CholeskyQR2 gives the exponents of a QR every 
 (1e-10); a closed-form ``jacobian_fn`` / custom ``push`` equals the jacfwd / jvp path.
 
 Cost (bench/bench_lyapunov.py): ``push`` replaces the vmapped jvps, e.g. by the
-hand-written Hessian-vector products of :func:`pathdep.core.fast.make_tangent_push` (what
+hand-written Hessian-vector products of :func:`pathdep.core.tangents.make_tangent_push` (what
 the lyapunov stage uses for MLPs: ~2.5x cheaper than the jvp at k = 8); ``qr="cholesky"``
 (:mod:`pathdep.analysis.lyapunov_qr`) makes the QR of a tall ``(D, 32)`` panel ~2x cheaper;
 ``qr_every > 1`` divides the QR cost (exponents unchanged while the tangent vectors stay
@@ -241,7 +241,7 @@ def benettin(F: Map, x0: torch.Tensor, steps: int, k: int, *, qr_every: int = 1,
             columns) or ``"auto"`` (:func:`qr_auto`: the cheaper of the two by shape).
         push: optional ``push(x (D,), Q (D, k), t) -> (F(x, t), J_t Q)`` replacing the
             vmapped jvps (e.g. explicit batched Hessian-vector products,
-            :func:`pathdep.core.fast.make_tangent_push`); ``F`` is then unused.
+            :func:`pathdep.core.tangents.make_tangent_push`); ``F`` is then unused.
 
     Returns:
         :class:`LyapunovResult` with ``exponents (k,)``, ``running (steps, k)``,

@@ -14,7 +14,7 @@ linearised (NTK-style analyses):
   optimiser state of step ``t``);
 * :func:`flat_training_map`: ``(F, x0, info)`` for one network from a
   :class:`pathdep.core.context.RunContext`, its initial weights and a batch schedule, with
-  ``info["push"]`` the hand-written tangent push of :func:`pathdep.core.fast.make_tangent_push`
+  ``info["push"]`` the hand-written tangent push of :func:`pathdep.core.tangents.make_tangent_push`
   where it applies (``fast`` set, an MLP with hand-written Hessian-vector products), else
   None (the caller pushes tangents by the generic jvp of ``F``).
 
@@ -32,10 +32,11 @@ from typing import Callable
 import torch
 
 from pathdep.core.context import RunContext
-from pathdep.core.fast import make_fast_step, make_tangent_push, supports, supports_hvp
+from pathdep.core.fast import make_fast_step, supports
 from pathdep.core.models import MLP
 from pathdep.core.optim import Optimizer
 from pathdep.core.schedule import Schedule
+from pathdep.core.tangents import make_tangent_push, supports_hvp
 
 __all__ = ["inert_buffers", "FlatState", "flat_training_map"]
 
@@ -105,7 +106,7 @@ class FlatState:
 
 def _tangent_push(ctx: RunContext, flat: FlatState, batch: Callable, hp: dict) -> Callable:
     """``push(x (D,), Q (D, k), t) -> (F(x, t), J_t Q (D, k))`` by hand-written
-    Hessian-vector products (:func:`pathdep.core.fast.make_tangent_push`)."""
+    Hessian-vector products (:func:`pathdep.core.tangents.make_tangent_push`)."""
     tpush = make_tangent_push(ctx.module, ctx.layout, ctx.loss, ctx.opt)
 
     def push(x: torch.Tensor, Q: torch.Tensor, t: int):
@@ -164,8 +165,8 @@ def flat_training_map(ctx: RunContext, w0: torch.Tensor, schedule: Schedule, mem
     if fast and supports_hvp(ctx.module):
         # hand-written Hessian-vector products: the k tangents share the primal pass and
         # the first layer's tangent and gradient tangent are one GEMM each (2.7x cheaper
-        # than the jvp at k = 8; equal to it to 1e-12 in float64, tests/core/test_fast.py)
+        # than the jvp at k = 8; equal to it to 1e-12 in float64, tests/core/test_tangents.py)
         info["push"] = _tangent_push(ctx, flat, batch, hp)
         info["tangents"] = ("hand-written Hessian-vector products "
-                            "(pathdep.core.fast.make_tangent_push)")
+                            "(pathdep.core.tangents.make_tangent_push)")
     return F, x0, info
