@@ -1,6 +1,7 @@
 # pathdep: how much does a trained network depend on its path through weight space?
-# The DAG: prepare_dataset -> init_ensemble -> train_ensemble -> compute_metrics -> figures,
-# and trajectory/metrics -> analyze_run -> fit_experiment -> analysis figures, fits_summary.csv.
+# The DAG: prepare_dataset -> train_ensemble (init.h5, trajectory.h5) -> compute_metrics -> figures,
+# trajectory -> geometry (geometry.nc) -> plot_geometry; metrics + geometry -> fit_experiment ->
+# plot_fits, fits_summary.csv.
 # All logic lives in the pathdep package (src/pathdep); rules only pass config slices.
 from snakemake.utils import min_version
 
@@ -21,7 +22,8 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/metrics.smk"
 include: "rules/figures.smk"
-include: "rules/analysis.smk"
+include: "rules/geometry.smk"
+include: "rules/fits.smk"
 include: "rules/lyapunov.smk"
 include: "rules/spread.smk"
 include: "rules/koopman.smk"

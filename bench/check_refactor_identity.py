@@ -2,17 +2,19 @@
 
 For a few tiny configs (sklearn digits / teacher-student, MLP, SGD with momentum or Adam,
 init / schedule / hyperparameter perturbations, a few hundred steps) it runs
-prepare_dataset + init_ensemble + train_ensemble + compute_metrics + analyze_run once with the OLD
+prepare_dataset + init_ensemble + train_ensemble + compute_metrics + geometry once with the OLD
 package (a checkout given by ``--old``, imported through ``PYTHONPATH=<old>/src``) and once
 with the NEW one (this checkout's ``src``), each in its own interpreter, and compares
 
 * every HDF5 dataset of the dataset file, ``init.h5`` and ``trajectory.h5`` bit for bit
   (NaN positions included), and
-* every variable of ``metrics.nc`` and ``analysis.nc`` (analyze_run with a small spec) to
-  an absolute tolerance (default 1e-12).
+* every variable of ``metrics.nc`` and ``geometry.nc`` (the per-run geometry with a small
+  spec) to an absolute tolerance (default 1e-12).
 
-The old layout (flat modules ``pathdep.train``, ``pathdep.metrics``) and the layered one
-(``pathdep.stages.train``, ``pathdep.stages.metrics``) are both recognised.
+The old layouts (flat modules ``pathdep.train``, ``pathdep.metrics``, ``pathdep.analysis.run``;
+the per-run geometry as ``pathdep.stages.analysis.analyze_run``) and the current one
+(``pathdep.stages.train``, ``pathdep.stages.metrics``, ``pathdep.stages.geometry.compute_geometry``)
+are all recognised; both sides write ``geometry.nc``.
 
 Usage::
 
@@ -73,8 +75,8 @@ CASES = {
 }
 
 
-# analysis.nc (analyze_run) on every case: every checkpoint aligned, 2 members interpolated
-ANALYSIS = {"checkpoints": [0.0, 0.5, 1.0], "lambdas": 5, "interp_members": 2, "eval_train": 200,
+# geometry.nc on every case: every checkpoint aligned, 2 members interpolated
+GEOMETRY = {"checkpoints": [0.0, 0.5, 1.0], "lambdas": 5, "interp_members": 2, "eval_train": 200,
             "eval_test": 100, "batch_size": 100}
 
 
@@ -83,6 +85,20 @@ def _merge(a: dict, b: dict) -> dict:
     for k, v in b.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
+
+
+def _geometry_stage():
+    """The per-run geometry stage of whichever package is importable (same signature in all)."""
+    try:
+        from pathdep.stages.geometry import compute_geometry
+        return compute_geometry
+    except ImportError:
+        pass
+    try:  # the rule family was called "analysis" (rule analyze_run)
+        from pathdep.stages.analysis import analyze_run
+    except ImportError:  # flat package
+        from pathdep.analysis.run import analyze_run
+    return analyze_run
 
 
 def worker(out: Path, threads: int) -> None:
@@ -94,13 +110,12 @@ def worker(out: Path, threads: int) -> None:
     from pathdep.data import prepare_dataset
 
     try:  # layered package
-        from pathdep.stages.analysis import analyze_run
         from pathdep.stages.metrics import compute_metrics
         from pathdep.stages.train import init_ensemble, train_ensemble
     except ImportError:  # flat package (before the regrouping)
-        from pathdep.analysis.run import analyze_run
         from pathdep.metrics import compute_metrics
         from pathdep.train import init_ensemble, train_ensemble
+    compute_geometry = _geometry_stage()
     import pathdep
 
     print(f"worker: pathdep from {Path(pathdep.__file__).parent}", file=sys.stderr)
@@ -116,8 +131,8 @@ def worker(out: Path, threads: int) -> None:
         init_ensemble(run, data, d / "init.h5")
         t = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=threads, progress=False)
         compute_metrics(d / "trajectory.h5", data, d / "metrics.nc", threads=threads)
-        analyze_run(d / "trajectory.h5", data, d / "analysis.nc", spec=ANALYSIS, threads=threads,
-                    log=lambda *a: None)
+        compute_geometry(d / "trajectory.h5", data, d / "geometry.nc", spec=GEOMETRY, threads=threads,
+                         log=lambda *a: None)
         timings[name] = t
     (out / "timings.json").write_text(json.dumps(timings, default=float))
 
@@ -152,7 +167,7 @@ def compare(old: Path, new: Path, tol: float) -> list[str]:
                                    f"(max |diff| {np.nanmax(np.abs(x.astype(float) - y.astype(float))):.3g})")
                 elif not np.array_equal(x, y):
                     bad.append(f"{name}/{fname}:{k}: values differ")
-        for nc in ("metrics.nc", "analysis.nc"):
+        for nc in ("metrics.nc", "geometry.nc"):
             ma = xr.load_dataset(old / name / nc, engine="h5netcdf")
             mb = xr.load_dataset(new / name / nc, engine="h5netcdf")
             if set(ma.variables) != set(mb.variables):
@@ -199,7 +214,7 @@ def main(argv=None) -> int:
         print("\n".join(bad))
         print(f"DIFFERENT: {len(bad)} differences (outputs in {tmp})")
         return 1
-    print(f"IDENTICAL: {len(CASES)} cases; every HDF5 dataset bit for bit, metrics.nc and analysis.nc to "
+    print(f"IDENTICAL: {len(CASES)} cases; every HDF5 dataset bit for bit, metrics.nc and geometry.nc to "
           f"{a.tol:g} ({tmp})")
     return 0
 

@@ -93,19 +93,45 @@ def get_metrics_files(wildcards):
     return run_outputs("compute_metrics", [wildcards.exp])
 
 
-# ---- analyses (rules/analysis.smk) ----
-def get_analysis_spec(wildcards):
-    """The `analysis:` block with `analysis.experiments.<exp>` merged in (defaults in
-    pathdep.config.analysis.DEFAULTS are applied inside the job)."""
+# ---- geometry and fits (rules/geometry.smk, rules/fits.smk) ----
+def _per_experiment(block, exp):
+    """The top-level `block:` with `<block>.experiments.<exp>` merged in (defaults are applied
+    inside the job by pathdep.config.<block>.resolve)."""
     from pathdep.config import deep_merge
 
-    spec = dict(config.get("analysis") or {})
+    spec = dict(config.get(block) or {})
     per_exp = spec.pop("experiments", None) or {}
-    return deep_merge(spec, per_exp.get(wildcards.exp) or {})
+    return deep_merge(spec, per_exp.get(exp) or {})
 
 
-def get_analysis_files(wildcards):
-    return run_outputs("analyze_run", [wildcards.exp])
+def get_geometry_spec(wildcards):
+    """The `geometry:` settings of one experiment, without the hypersphere theory's."""
+    spec = _per_experiment("geometry", wildcards.exp)
+    spec.pop("hypersphere", None)
+    return spec
+
+
+def get_hypersphere_spec():
+    return dict((config.get("geometry") or {}).get("hypersphere") or {})
+
+
+def get_fits_spec(wildcards):
+    return _per_experiment("fits", wildcards.exp)
+
+
+def get_geometry_files(wildcards):
+    return run_outputs("geometry", [wildcards.exp])
+
+
+def get_figure_outputs(figures):
+    """Named outputs `<name>_pdf`, `<name>_png` (the PNG in the report, caption
+    report/<name>.rst) of `{name: (file stem under results/figures/, report category)}`."""
+    out = {}
+    for name, (stem, category) in figures.items():
+        out[f"{name}_pdf"] = f"results/figures/{stem}.pdf"
+        out[f"{name}_png"] = report(f"results/figures/{stem}.png", caption=f"../report/{name}.rst",
+                                    category=category, subcategory="{exp}")
+    return out
 
 
 # ---- Lyapunov analyses (rules/lyapunov.smk) ----
@@ -246,9 +272,9 @@ def get_ntk_path_metrics():
     return [f"results/{exp}/{r['run']}/metrics.nc" for r in RUNS[exp]] if exp else []
 
 
-def get_ntk_path_analysis():
+def get_ntk_path_geometry():
     exp = get_ntk_path_experiment()
-    return run_outputs("analyze_run", [exp]) if exp else []
+    return run_outputs("geometry", [exp]) if exp else []
 
 
 def get_ntk_targets():
@@ -274,7 +300,8 @@ def get_all_targets():
     exps = get_standard_experiments()
     return (
         rule_outputs("plot_experiment", exp=exps)
-        + rule_outputs("plot_analysis", exp=exps)
+        + rule_outputs("plot_geometry", exp=exps)
+        + rule_outputs("plot_fits", exp=exps)
         + rule_outputs("plot_hypersphere_theory")
         + rule_outputs("summarize_fits")
         + get_lyapunov_targets()

@@ -2,7 +2,8 @@
 # of kernel/parameter change (4a), network vs linearisation (4b), closed-form MSE dynamics
 # vs an ensemble (4c), the catapult learning-rate sweep (4d), each a self-contained job on a
 # prepared dataset; and path dependence vs width (4e) from an existing width experiment's
-# metrics.nc and analysis.nc (aligned distance, barriers). Settings: the top-level `ntk:` block, passed through params:.
+# metrics.nc and geometry.nc (aligned distance, barriers). Settings: the top-level `ntk:` block
+# (defaults and section names: pathdep.config.ntk), passed through params:.
 
 
 rule ntk_section:
@@ -38,7 +39,7 @@ rule ntk_section:
 rule ntk_path_width:
     input:
         metrics=get_ntk_path_metrics(),
-        analysis=get_ntk_path_analysis(),
+        geometry=get_ntk_path_geometry(),
     output:
         nc="results/ntk/path_vs_width.nc",
         pdf="results/figures/ntk_path_vs_width.pdf",

@@ -2,7 +2,7 @@
 
 ``tiny_workflow`` runs ``snakemake --cores 2 --configfile tests/data/config_tiny.yaml``
 (every rule: training, metrics, analyses, fits, Lyapunov, figures) once per test session
-in a temporary directory; tests/test_workflow.py and tests/test_analysis_workflow.py assert
+in a temporary directory; tests/test_workflow.py and tests/test_geometry_workflow.py assert
 on its outputs and must not change them (a report or a dry run beside them is fine).
 
 Once per session, also under ``make test`` (``-n 2``, pytest-xdist): every worker's

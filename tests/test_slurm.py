@@ -299,7 +299,7 @@ def test_each_resource_has_one_source():
         assert not both, f"{rule}: {both} set both in rules/*.smk and profiles/slurm"
     # the jobs of the core pipeline are sized by their rules, not by the profile's default
     # (a rule that declares nothing gets default-resources: 1 CPU, 2 GB, 30 min)
-    for rule in ("prepare_dataset", "train_ensemble", "compute_metrics", "analyze_run",
+    for rule in ("prepare_dataset", "train_ensemble", "compute_metrics", "geometry",
                  "fit_experiment", "lyapunov", "lyapunov_study"):
         assert not rules[rule]["local"], rule
         assert {"mem_mb", "runtime"} <= rules[rule]["resources"], f"{rule} declares no mem_mb/runtime"
@@ -322,7 +322,7 @@ def test_slurm_profile_without_site_variables():
         assert "slurm_partition" not in res[rule] and "gpu_model" not in res[rule]
     gpu = sorted(r for r, v in res.items() if "gpu" in v)
     assert gpu == sorted(GPU_RULES), gpu
-    for rule in ("compute_metrics", "analyze_run"):
+    for rule in ("compute_metrics", "geometry"):
         assert "gpu" not in res[rule] and res[rule]["cpus_per_task"] == "2"
 
 

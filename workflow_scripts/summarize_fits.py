@@ -3,6 +3,6 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.stages.analysis import summarize_fits  # noqa: E402
+from pathdep.stages.fits import summarize_fits  # noqa: E402
 
 summarize_fits(snakemake.input.scaling, snakemake.input.fits, snakemake.output.csv)  # noqa: F821

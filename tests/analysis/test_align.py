@@ -95,3 +95,29 @@ def test_align_ensemble_and_numpy():
     aligned, dist, perms = align_ensemble(w, np.stack(members), layout, spec)
     assert aligned.shape == (3, layout.n_params) and len(perms) == 3
     np.testing.assert_allclose(dist, 0, atol=1e-10)
+
+
+def test_align_to_baseline_planted_permutation_gives_zero():
+    from pathdep.analysis.align import align_to_baseline
+
+    m, layout, w, _ = _net("mlp", 2)
+    spec = permutation_spec(layout)
+    rng = np.random.default_rng(5)
+    w = w.numpy()
+    other = _net("mlp", 3)[2].numpy()
+    C = 3
+    W = np.empty((C, 4, w.size))
+    for c in range(C):
+        base = w * (1 + 0.1 * c)
+        planted = {p: rng.permutation(n) for p, n in spec.perm_sizes.items()}
+        W[c] = [base, apply_permutation(base, layout, spec, planted), base, other]
+    ok = np.ones((C, 4), dtype=bool)
+    ok[2, 2] = False
+    res = align_to_baseline(W, ok, layout, checkpoints=[0, 2], keep=[(1, 1)])
+    assert res.aligned.tolist() == [True, False, True]
+    np.testing.assert_allclose(res.dist_aligned[1, [0, 2]], 0.0, atol=1e-12)  # the planted permutation undone
+    assert np.all(res.dist[1] > 1.0) and np.all(np.isnan(res.dist_aligned[:, 1]))
+    assert np.isnan(res.dist[2, 2]) and np.isnan(res.dist_aligned[2, 2]) and res.dist_aligned[2, 0] == 0
+    assert np.all(res.dist_aligned[3, [0, 2]] <= res.dist[3, [0, 2]]) and np.all(res.dist_aligned[0, [0, 2]] == 0)
+    assert set(res.gather) == {(1, 1)}  # kept although checkpoint 1 is not reported
+    np.testing.assert_allclose(W[1, 1][res.gather[(1, 1)]], W[1, 0], atol=1e-12)

@@ -72,3 +72,29 @@ def test_decorrelation_time():
     got = decorrelation_time(t, corr)
     np.testing.assert_allclose(got[:2], tau[:2], rtol=1e-2)
     assert np.isnan(got[2])
+
+
+def test_trajectory_autocorrelations_known_cosines():
+    from pathdep.analysis.autocorr import trajectory_autocorrelations
+
+    theta = np.array([0.0, 0.3, 0.9, 1.6])
+    e1, e2 = np.eye(4)[0], np.eye(4)[1]
+    base = np.stack([np.cos(th) * e1 + np.sin(th) * e2 for th in theta])  # rotates away from its start
+    W = np.stack([base, base, 2.0 * base[:1].repeat(4, 0)], axis=1)  # (C, K=3, P): baseline, copy, frozen
+    ok = np.ones((4, 3), dtype=bool)
+    ok[3, 1] = False
+    outs = {c: W[c][:, None, :2] for c in range(4)}  # outputs (K, N=1, 2)
+    calls = []
+
+    def outputs(c):
+        calls.append(c)
+        return outs[c]
+
+    ac, tau = trajectory_autocorrelations(W, ok, np.arange(4) * 10, outputs)
+    assert calls == [0, 1, 2, 3]
+    np.testing.assert_allclose(ac["ac_w_init"][0], np.cos(theta), rtol=1e-12)
+    np.testing.assert_allclose(ac["ac_w_init"][2], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(ac["ac_w_base"][2], np.cos(theta), rtol=1e-12)
+    np.testing.assert_allclose(ac["ac_out_base"][1, :3], 1.0, rtol=1e-12)
+    assert np.isnan(ac["ac_w_init"][1, 3]) and np.isnan(ac["ac_out_init"][1, 3])
+    assert 20 < tau["tau_w_init"][0] < 30 and np.isnan(tau["tau_w_init"][2])

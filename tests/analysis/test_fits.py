@@ -1,11 +1,10 @@
 """Fitted divergence laws: known parameters recovered, AIC picks the generating form."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pathdep.analysis.fits import (DEFAULT_MODELS, MODELS, best_fit, dataset_to_frame, fit_all, fit_model,
-                                   fits_to_dataset, write_fits_csv)
+                                   fits_to_dataset)
 
 T = np.linspace(0, 300, 151)
 TRUTH = {
@@ -72,7 +71,7 @@ def test_linear_space_additive_noise_and_exact_data():
     assert not few.success and few.aic == np.inf
 
 
-def test_dataset_frame_csv(tmp_path):
+def test_dataset_frame():
     single = fit_all(T, _curve("sqrt"))
     ds = fits_to_dataset(single, {"run": "lr0.01", "member": 3})
     assert ds["value"].dims == ("model", "param")
@@ -87,9 +86,4 @@ def test_dataset_frame_csv(tmp_path):
     assert len(df) == 3 * len(DEFAULT_MODELS)
     assert {"lr", "exp", "model", "aic", "best", "a", "a_stderr", "t_c"} <= set(df.columns)
     assert df[df.best].model.tolist() == ["sqrt", "power_law", "sphere"]
-    path = tmp_path / "fits.csv"
-    write_fits_csv(path, ds2)
-    back = pd.read_csv(path)
-    assert len(back) == len(df)
-    np.testing.assert_allclose(back.aic.values, df.aic.values)
     assert best_fit(curves[1]).model == "power_law"

@@ -56,3 +56,38 @@ def test_bad_inputs():
         simulate_sphere_walk(1, 1.0, 1.0, 0.1, 10, 5)
     with pytest.raises(ValueError):
         fit_diffusion(np.arange(3), np.ones((4, 5)))
+
+
+def test_theory_curves_msd_matches_closed_form_within_mc_error():
+    from pathdep.analysis.hypersphere import theory_curves
+
+    cur = theory_curves([3, 20], R=1.5, D=0.3, rate_dt=0.005, t_max_rate=3.0, walkers=800, seed=2)
+    assert cur["x"].shape == cur["sq"].shape == (2, 41) and cur["x_line"].shape == (2, 200)
+    x = cur["x"][:, 1:]
+    # 2 R^2 (1 - exp(-D (n-1) t / R^2)) at x = D (n-1) t / R^2
+    expect = 2 * 1.5**2 * -np.expm1(-x)
+    z = (cur["sq"][:, 1:] - expect) / cur["sq_sem"][:, 1:]
+    assert np.abs(z).max() < 4, z
+    np.testing.assert_allclose(cur["cos_line"], np.exp(-cur["x_line"]), rtol=1e-12)
+    np.testing.assert_allclose(cur["x"][:, -1], 3.0, rtol=1e-12)
+
+
+def test_sphere_diffusion_recovers_D_of_unit_walks():
+    from pathdep.analysis.hypersphere import sphere_diffusion
+
+    n, D = 30, 0.01
+    t, x = sphere_walk_paths(n, 1.0, D, dt=0.05, steps=400, walkers=1, seed=4, record_every=20)
+    W = np.repeat(x * 3.0, 3, axis=1)  # (C, K=3, n): the same walk, radius 3 (the fit uses directions)
+    ok = np.ones(W.shape[:2], dtype=bool)
+    ok[:, 2] = False  # a member with no valid checkpoint: NaN
+    steps = np.round(t / 0.05).astype(np.int64)
+    vals, failed = sphere_diffusion(steps, W, ok)
+    assert not failed and np.isnan(vals["sphere_D"][2]) and np.isnan(vals["sphere_sq_disp"][2]).all()
+    np.testing.assert_allclose(vals["norm_ratio"][:2], 1.0, rtol=1e-12)
+    u = x[:, 0] / np.linalg.norm(x[:, 0], axis=1, keepdims=True)
+    np.testing.assert_allclose(vals["sphere_sq_disp"][0], np.sum((u - u[0]) ** 2, axis=1), rtol=1e-12, atol=1e-15)
+    fit = fit_diffusion(steps.astype(float), W[:, 0])
+    assert vals["sphere_D"][0] == fit.D and vals["sphere_rate"][0] == fit.rate
+    np.testing.assert_allclose(vals["sphere_theory"][0], 2 * -np.expm1(-fit.rate * steps), rtol=1e-12)
+    # per step D (n-1) ~ D_true dt (n-1): within the walk's sampling error of a single path
+    assert 0.3 < vals["sphere_rate"][0] / (D * 0.05 * (n - 1)) < 3

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pathdep.analysis.fits import MODELS, dataset_to_frame, fit_all, fits_to_dataset
-from pathdep.analysis.scaling import lr_corrected_time, power_law_fit, scaling_table, table_power_laws
+from pathdep.analysis.scaling import power_law_fit, scaling_table, table_power_laws
 
 
 def test_exact_power_law():
@@ -27,11 +27,6 @@ def test_noisy_power_law_stderr():
     k, A, se = power_law_fit(x, y)
     assert 0 < se < 0.02
     assert abs(k - 1.3) < 4 * se
-
-
-def test_lr_corrected_time():
-    np.testing.assert_allclose(lr_corrected_time(np.arange(4), 0.1), [0, 0.1, 0.2, 0.3])
-    assert lr_corrected_time(np.arange(3)[:, None], np.array([0.1, 0.01])).shape == (3, 2)
 
 
 def test_scaling_table_from_fits():

@@ -32,7 +32,7 @@ def test_figures(name, tmp_path):
 
 
 def test_path_width_figure(tmp_path):
-    """4e from synthetic width-experiment files (metrics.nc + analysis.nc)."""
+    """4e from synthetic width-experiment files (metrics.nc + geometry.nc)."""
     import numpy as np
     import xarray as xr
 

@@ -31,6 +31,7 @@ distance never exceeds the raw distance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -46,6 +47,8 @@ __all__ = [
     "apply_permutation",
     "aligned_distance",
     "align_ensemble",
+    "BaselineAlignment",
+    "align_to_baseline",
 ]
 
 
@@ -262,3 +265,72 @@ def align_ensemble(w_ref, members, layout: Layout, spec: PermutationSpec | None 
         perms_all.append(perms)
     dist = np.linalg.norm(aligned - ref[None], axis=-1)
     return aligned, dist, perms_all
+
+
+class BaselineAlignment(NamedTuple):
+    """Result of :func:`align_to_baseline`.
+
+    Attributes:
+        dist: ``(K, C)`` raw L2 distance ``|w_k(t) - w_0(t)|`` (NaN where a member is invalid).
+        dist_aligned: ``(K, C)`` ``|w_0(t) - P(w_k(t))|`` after weight matching, at the
+            aligned checkpoints only (NaN elsewhere; 0 for the baseline).
+        aligned: ``(C,)`` bool, the aligned checkpoints.
+        gather: ``{(checkpoint, member): flat gather index (P,)}`` that aligns the member to
+            the baseline (``w_k[gather]``), for the requested pairs.
+    """
+
+    dist: np.ndarray
+    dist_aligned: np.ndarray
+    aligned: np.ndarray
+    gather: dict
+
+
+def align_to_baseline(W, ok, layout: Layout, checkpoints, keep=(), max_iter: int = 100,
+                      seed: int = 0) -> BaselineAlignment:
+    """Raw and permutation-aligned distances of every member to the baseline (member 0).
+
+    Weight matching (:func:`weight_matching`, float64) of each valid member to the baseline
+    at the same checkpoint, at ``checkpoints`` and at the checkpoints of ``keep``.
+
+    Args:
+        W: weights ``(C, K, P)`` (any float dtype; distances in float64).
+        ok: ``(C, K)`` bool, valid (finite) entries.
+        layout: their layout.
+        checkpoints: indices of the checkpoints whose aligned distances are reported.
+        keep: ``(checkpoint, member)`` pairs whose gather indices are returned (aligned
+            even where their checkpoint is not in ``checkpoints``).
+        max_iter, seed: passed to :func:`weight_matching`.
+
+    Returns:
+        :class:`BaselineAlignment`.
+
+    How it was checked: ``tests/analysis/test_align.py`` (a planted permutation of the
+    baseline gives aligned distance 0 and a gather index that undoes it).
+    """
+    C, K, _ = W.shape
+    spec = permutation_spec(layout)
+    keep = {(int(c), int(k)) for c, k in keep}
+    dist = np.full((K, C), np.nan)
+    dist_al = np.full((K, C), np.nan)
+    gather: dict[tuple[int, int], np.ndarray] = {}
+    for c in range(C):
+        Wc = W[c].astype(np.float64)
+        dist[:, c] = np.linalg.norm(Wc - Wc[0], axis=1)
+    for c in sorted({int(c) for c in checkpoints} | {c for c, _ in keep}):
+        Wc = W[c].astype(np.float64)
+        if not ok[c, 0]:
+            continue
+        dist_al[0, c] = 0.0
+        for k in range(1, K):
+            if not ok[c, k]:
+                continue
+            perms = weight_matching(Wc[0], Wc[k], layout, spec, max_iter=max_iter, seed=seed)
+            idx = permutation_index(layout, spec, perms)
+            dist_al[k, c] = float(np.linalg.norm(Wc[0] - Wc[k][idx]))
+            if (c, k) in keep:
+                gather[(c, k)] = idx
+    aligned = np.zeros(C, dtype=bool)
+    aligned[np.asarray(checkpoints, dtype=np.int64)] = True
+    dist_al[:, ~aligned] = np.nan
+    dist[~np.asarray(ok).T] = np.nan
+    return BaselineAlignment(dist, dist_al, aligned, gather)

@@ -26,10 +26,12 @@ orthogonal one 0, a rotation by a known angle ``theta_t`` in a random plane of R
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
-__all__ = ["autocorrelation", "output_autocorrelation", "decorrelation_time"]
+__all__ = ["autocorrelation", "output_autocorrelation", "decorrelation_time", "trajectory_autocorrelations"]
 
 
 def _np(a) -> np.ndarray:
@@ -122,3 +124,35 @@ def decorrelation_time(t, corr, level: float = float(np.exp(-1.0))) -> np.ndarra
         c0, c1 = c2[i - 1, j], c2[i, j]
         out[j] = t[i - 1] + (c0 - level) / (c0 - c1) * (t[i] - t[i - 1])
     return out.reshape(c.shape[1:]) if c.ndim > 1 else out[0]
+
+
+def trajectory_autocorrelations(W, ok, steps, outputs: Callable[[int], np.ndarray]) -> tuple[dict, dict]:
+    """Weight and output autocorrelations of an ensemble trajectory, and their ``1/e`` times.
+
+    Args:
+        W: weights ``(C, K, P)``; ``ok`` ``(C, K)`` bool (invalid entries become NaN).
+        steps: checkpoint times ``(C,)``.
+        outputs: ``outputs(c) -> (K, N, out)`` the members' outputs on a fixed set at
+            checkpoint ``c`` (called once per checkpoint).
+
+    Returns:
+        ``(ac, tau)``: ``ac`` ``{"ac_w_init", "ac_w_base", "ac_out_init", "ac_out_base"}``
+        ``(K, C)`` (cosine with the member's own start, with the baseline at the same
+        checkpoint; weights, outputs flattened over samples and classes) and ``tau``
+        ``{"tau_w_init", ...}`` ``(K,)`` (:func:`decorrelation_time`).
+    """
+    C, K, _ = W.shape
+    ac = {n: np.full((K, C), np.nan) for n in ("ac_w_init", "ac_w_base", "ac_out_init", "ac_out_base")}
+    W0 = W[0].astype(np.float64)
+    O0 = outputs(0)
+    for c in range(C):
+        Wc = W[c].astype(np.float64)
+        ac["ac_w_init"][:, c] = autocorrelation(Wc[None], ref=W0[None])[0]
+        ac["ac_w_base"][:, c] = autocorrelation(Wc[None], ref="baseline")[0]
+        Oc = O0 if c == 0 else outputs(c)
+        ac["ac_out_init"][:, c] = output_autocorrelation(Oc[None], ref=O0[None])[0]
+        ac["ac_out_base"][:, c] = output_autocorrelation(Oc[None], ref="baseline")[0]
+    for v in ac.values():
+        v[~np.asarray(ok).T] = np.nan
+    taus = {f"tau_{n[3:]}": decorrelation_time(steps, ac[n].T) for n in ac}
+    return ac, taus

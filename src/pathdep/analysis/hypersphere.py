@@ -36,7 +36,7 @@ import torch
 from scipy.optimize import curve_fit
 
 __all__ = ["simulate_sphere_walk", "sphere_walk_paths", "theory_cos", "theory_sq_disp",
-           "fit_diffusion", "DiffusionFit"]
+           "fit_diffusion", "DiffusionFit", "sphere_diffusion", "theory_curves"]
 
 
 def theory_cos(t, n: int, R: float, D: float) -> np.ndarray:
@@ -191,3 +191,83 @@ def fit_diffusion(t, w) -> DiffusionFit:
     rate = float(popt[0])
     se = float(np.sqrt(pcov[0, 0])) if np.isfinite(pcov[0, 0]) else float("nan")
     return DiffusionFit(D=rate / (n - 1), norm_ratio=norms / norms[:1], D_stderr=se / (n - 1), rate=rate, n=n)
+
+
+def sphere_diffusion(steps, W, ok) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """Angular diffusion of each member's weight direction ``u = w / |w|`` on the unit sphere.
+
+    Per member (its own walk, over its valid checkpoints, at least 3):
+    ``sphere_sq_disp = |u_t - u_0|^2``, :func:`fit_diffusion` (time in steps) for ``D``,
+    and the theory ``2 (1 - exp(-D (P-1) t))`` (:func:`theory_sq_disp`, R = 1) at its D.
+
+    Args:
+        steps: checkpoint steps ``(C,)``.
+        W: weights ``(C, K, P)``; ``ok`` ``(C, K)`` bool.
+
+    Returns:
+        ``(values, failures)``: ``values`` holds ``sphere_sq_disp``, ``norm_ratio``,
+        ``sphere_theory`` ``(K, C)`` and ``sphere_D``, ``sphere_D_stderr``, ``sphere_rate``
+        ``(K,)`` (NaN where no fit); ``failures`` ``{member: reason}`` for flat curves
+        the fit refused.
+    """
+    C, K, P = W.shape
+    steps = np.asarray(steps)
+    sq, nr = np.full((K, C), np.nan), np.full((K, C), np.nan)
+    sD, sDse, srate = np.full(K, np.nan), np.full(K, np.nan), np.full(K, np.nan)
+    failures: dict[int, str] = {}
+    for k in range(K):
+        good = ok[:, k]
+        if good.sum() < 3:
+            continue
+        wk = W[good, k].astype(np.float64)
+        u = wk / np.linalg.norm(wk, axis=1, keepdims=True)
+        sq[k, good] = np.sum((u - u[:1]) ** 2, axis=1)
+        try:
+            fit = fit_diffusion(steps[good].astype(np.float64), wk)
+        except (RuntimeError, ValueError) as exc:  # a flat curve: no diffusion to fit
+            failures[k] = str(exc).splitlines()[0]
+            continue
+        nr[k, good] = fit.norm_ratio
+        sD[k], sDse[k], srate[k] = fit.D, fit.D_stderr, fit.rate
+    tau = (steps - steps[0]).astype(np.float64)
+    theory = theory_sq_disp(tau[None, :], P, 1.0, sD[:, None])
+    return ({"sphere_sq_disp": sq, "norm_ratio": nr, "sphere_theory": theory,
+             "sphere_D": sD, "sphere_D_stderr": sDse, "sphere_rate": srate}, failures)
+
+
+def theory_curves(dims, R: float = 1.0, D: float = 1.0, rate_dt: float = 0.002, t_max_rate: float = 4.0,
+                  walkers: int = 1000, seed: int = 0, points: int = 40, line_points: int = 200) -> dict:
+    """Simulated Brownian motion on S^{n-1}(R) for several n, with the closed forms.
+
+    Each sphere is simulated (:func:`simulate_sphere_walk`) with ``dt = rate_dt R^2 / (D (n-1))``
+    until ``D (n-1) t / R^2 = t_max_rate``, recorded at about ``points`` times; the closed
+    forms :func:`theory_cos` and :func:`theory_sq_disp` on ``line_points`` times.
+
+    Args:
+        dims: the ambient dimensions n.
+        R, D: radius and diffusion constant.
+        rate_dt: ``D (n-1) dt / R^2`` per step; the scheme's relative bias is about
+            ``D (n+2) dt / R^2``, so keep it small.
+        t_max_rate: the last ``D (n-1) t / R^2``.
+        walkers, seed: as in :func:`simulate_sphere_walk`.
+
+    Returns:
+        ``{"x": (n_dims, T), "cos", "cos_sem", "sq", "sq_sem": (n_dims, T),
+        "x_line": (n_dims, Tl), "cos_line", "sq_line": (n_dims, Tl)}`` with the time axis
+        in units of ``D (n-1) t / R^2``.
+    """
+    R, D = float(R), float(D)
+    steps = int(round(float(t_max_rate) / float(rate_dt)))
+    every = max(1, steps // points)
+    out = {k: [] for k in ("x", "cos", "cos_sem", "sq", "sq_sem", "x_line", "cos_line", "sq_line")}
+    for n in dims:
+        n = int(n)
+        dt = float(rate_dt) * R**2 / (D * (n - 1))
+        t, cos, sq, cs, qs = simulate_sphere_walk(n, R, D, dt, steps, int(walkers), seed=int(seed),
+                                                  record_every=every, return_sem=True)
+        tt = np.linspace(0, t.max(), line_points)
+        for key, v in (("x", D * (n - 1) * t / R**2), ("cos", cos), ("cos_sem", cs), ("sq", sq), ("sq_sem", qs),
+                       ("x_line", D * (n - 1) * tt / R**2), ("cos_line", theory_cos(tt, n, R, D)),
+                       ("sq_line", theory_sq_disp(tt, n, R, D))):
+            out[key].append(v)
+    return {k: np.stack(v) for k, v in out.items()}

@@ -1,9 +1,7 @@
-"""pathdep.plots.analysis: every analysis figure drawn from small synthetic files (two runs of an
-epsilon sweep: metrics.nc, analysis.nc with planted barriers and aligned distances, fits.nc
-fitted by pathdep.analysis.fits to exact power laws, a scaling table with a planted power law),
-checked by content: the baseline never enters a band, the plotted means are the planted values,
-the fitted power law passes through its points, the scaling line is prefactor * x^exponent,
-and the hypersphere simulation lies on its closed form."""
+"""pathdep.plots.fits: every fit figure drawn from small synthetic files (two runs of an
+epsilon sweep: metrics.nc, geometry.nc, fits.nc fitted by pathdep.analysis.fits to exact
+power laws, a scaling table with a planted power law), checked by content: the fitted power
+law passes through its points, the sweep is sorted, the scaling line is prefactor * x^exponent."""
 
 import json
 
@@ -15,7 +13,8 @@ import xarray as xr
 from helpers import assert_figure_files, synthetic_metrics
 
 from pathdep.analysis import fits as FT
-from pathdep.plots.analysis import FIGURES, plot_analysis, plot_hypersphere_theory
+from pathdep.config.fits import FIGURES
+from pathdep.plots.fits import plot_fits
 
 EPS = (0.001, 0.1)
 H_RAW, H_ALIGNED = 0.3, 0.05  # planted interpolation barriers
@@ -23,8 +22,8 @@ ALIGNED_RATIO = 0.6  # planted |w_0 - P w_k| / |w_k - w_0|
 POWER = (2.0, 0.5)  # dist = a t^b of the perturbed members (times their index)
 
 
-def _analysis(dm: xr.Dataset, eps: float, n_ck: int = 3, n_lam: int = 5) -> xr.Dataset:
-    """A synthetic analysis.nc for the metrics dataset ``dm`` (baseline row 0, 2 interpolated members)."""
+def _geometry(dm: xr.Dataset, eps: float, n_ck: int = 3, n_lam: int = 5) -> xr.Dataset:
+    """A synthetic geometry.nc for the metrics dataset ``dm`` (baseline row 0, 2 interpolated members)."""
     K, C = dm["dist"].shape
     t = dm["step"].values
     dist = dm["dist"].values
@@ -72,8 +71,8 @@ def _scaling_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory):
-    d = tmp_path_factory.mktemp("analysis_figs")
-    mfiles, afiles, dms, das, results, co = [], [], [], [], [], {"quantity": [], "run": [], "member": []}
+    d = tmp_path_factory.mktemp("figs")
+    mfiles, gfiles, dms, dgs, results, co = [], [], [], [], [], {"quantity": [], "run": [], "member": []}
     for i, e in enumerate(EPS):
         dm = synthetic_metrics(d / f"m{i}.nc", run=f"eps{e}", swept={"perturbation.epsilon": e}, eps=e,
                                steps=(0, 1, 2, 5, 10, 20, 50, 100, 200))
@@ -82,8 +81,8 @@ def drawn(tmp_path_factory):
         dm["dist"] = (("member", "checkpoint"), e * scale * POWER[0] * t ** POWER[1])
         dm["fs_l2_logits"] = 5 * dm["dist"]
         dm.to_netcdf(d / f"m{i}.nc", engine="h5netcdf")
-        da = _analysis(dm, e)
-        da.to_netcdf(d / f"a{i}.nc", engine="h5netcdf")
+        dg = _geometry(dm, e)
+        dg.to_netcdf(d / f"g{i}.nc", engine="h5netcdf")
         for q in ("dist", "fs_l2_logits"):
             for k in range(1, dm.sizes["member"]):
                 results.append(FT.fit_all(t, dm[q].values[k], ["power_law", "exp_linear"]))
@@ -91,14 +90,14 @@ def drawn(tmp_path_factory):
                 co["run"].append(f"eps{e}")
                 co["member"].append(k)
         mfiles.append(d / f"m{i}.nc")
-        afiles.append(d / f"a{i}.nc")
+        gfiles.append(d / f"g{i}.nc")
         dms.append(dm)
-        das.append(da)
+        dgs.append(dg)
     FT.fits_to_dataset(results, co, dim="curve").to_netcdf(d / "fits.nc", engine="h5netcdf")
     _scaling_table().to_csv(d / "scaling.csv", index=False)
     out = {f"{f}_{x}": str(d / "figures" / f"{f}.{x}") for f in FIGURES for x in ("pdf", "png")}
-    figs = plot_analysis(mfiles, afiles, d / "fits.nc", d / "scaling.csv", out, "t")
-    return figs, out, dms, das
+    figs = plot_fits(mfiles, gfiles, d / "fits.nc", d / "scaling.csv", out, "t")
+    return figs, out, dms, dgs
 
 
 def test_every_figure_written_and_closed(drawn):
@@ -106,68 +105,6 @@ def test_every_figure_written_and_closed(drawn):
     assert set(figs) == set(FIGURES) and plt.get_fignums() == []
     for f in FIGURES:
         assert_figure_files(out[f"{f}_pdf"], out[f"{f}_png"])
-
-
-def test_aligned_ratio_is_the_planted_one(drawn):
-    figs, _, dms, das = drawn
-    ax0, ax1 = figs["aligned"].axes[:2]
-    assert len(ax0.lines) == 4 and len(ax1.lines) == 2  # raw + aligned per run; ratio per run
-    for line in ax1.lines:
-        y = line.get_ydata()  # only aligned checkpoints are drawn; 0 / 0 at step 0
-        assert np.isnan(y[0]) and np.allclose(y[1:], ALIGNED_RATIO)
-        assert len(line.get_xdata()) == das[0].sizes["checkpoint"] - 1
-    labels = [t.get_text() for t in figs["aligned"].legends[0].get_texts()]  # outside the axes
-    assert labels == ["epsilon=0.001", "epsilon=0.1"] and ax0.get_legend() is None
-    assert not ax1.texts and not ax1.yaxis.get_major_formatter().get_useOffset()
-
-
-def test_aligned_ratio_of_one_is_said_in_words(drawn, tmp_path):
-    """Alignment that changes nothing: ratio 1 (to 1e-12) is a text on sane limits, no "1e-12+1" offset."""
-    _, _, dms, das = drawn
-    out = {f"{f}_{x}": str(tmp_path / f"{f}.{x}") for f in FIGURES for x in ("pdf", "png")}
-    from pathdep.plots.analysis import _fig_aligned
-
-    same = [da.assign(dist_aligned=da["dist"] * (1 + 1e-12)) for da in das]
-    fig = _fig_aligned(same, ["C0", "C1"], "t", out)
-    ax1 = fig.axes[1]
-    fig.canvas.draw()
-    assert "alignment changes nothing" in ax1.texts[0].get_text()
-    assert ax1.get_ylim() == (0.0, 1.1) and ax1.yaxis.get_offset_text().get_text() == ""
-
-
-def test_interpolation_and_barriers_show_the_planted_barriers(drawn):
-    figs, _, _, das = drawn
-    axes = figs["interpolation"].axes
-    assert len(axes) == 2 * das[0].sizes["icheckpoint"]
-    lam = das[0]["lam"].values
-    mid = np.argmin(np.abs(lam - 0.5))
-    ys = sorted(ln.get_ydata()[mid] - 1.1 for ln in axes[0].lines)  # chord at l = 0.5 is 1.1
-    np.testing.assert_allclose(ys, [H_ALIGNED, H_ALIGNED, H_RAW, H_RAW])
-    ax = figs["barriers"].axes[0]
-    heights = sorted({round(float(v), 12) for ln in ax.lines for v in ln.get_ydata()})
-    assert heights == [H_ALIGNED, H_RAW]
-    steps = das[0]["icheckpoint_step"].values
-    lo, hi = ax.get_xlim()
-    assert lo < steps.min() and hi > steps.max()  # the end markers are not cut by the axes
-    # legends outside the axes; no offset notation, and flat curves are not blown up
-    assert figs["interpolation"].legends and axes[0].get_legend() is None
-    for a in axes:
-        lo, hi = a.get_ylim()
-        assert hi - lo >= 1e-3 * max(abs(lo), abs(hi)) * (1 - 1e-9)
-        assert not a.yaxis.get_major_formatter().get_useOffset()
-
-
-def test_autocorr_bands_exclude_the_baseline(drawn):
-    figs, _, _, das = drawn
-    axes = figs["autocorr"].axes
-    assert len(axes) == 4 and all(len(ax.lines) == 2 for ax in axes)
-    assert not any(ax.yaxis.get_major_formatter().get_useOffset() for ax in axes)
-    # ac_w_base of the baseline is cos(0) = 1; including it would pull the mean up
-    ds = das[1]
-    got = axes[1].lines[1].get_ydata()
-    np.testing.assert_allclose(got[1:], ds["ac_w_base"].values[1:, 1:].mean(0))
-    assert not np.allclose(got[1:], ds["ac_w_base"].values[:, 1:].mean(0))
-    assert np.all(axes[1].collections[1].get_paths()[0].vertices[:, 1] < 1.0)
 
 
 def test_fits_power_law_passes_through_its_points(drawn):
@@ -215,14 +152,3 @@ def test_scaling_line_is_the_planted_power_law(drawn):
     assert "exponent 0.25" in axes[0].get_legend().get_texts()[0].get_text()
 
 
-def test_hypersphere_theory_matches_the_simulation(tmp_path):
-    spec = {"dims": [3, 20], "walkers": 400, "t_max_rate": 2.0, "rate_dt": 0.01}
-    fig = plot_hypersphere_theory(tmp_path / "h.pdf", tmp_path / "h.png", spec)
-    assert_figure_files(tmp_path / "h.pdf", tmp_path / "h.png")
-    ax = fig.axes[0]
-    assert len(ax.containers) == 2 and len(ax.lines) >= 2  # simulated points and closed form per n
-    for cont, line in zip(ax.containers, [ln for ln in ax.lines if ln.get_marker() in ("None", "", None)]):
-        xs, ys = cont.lines[0].get_data()
-        theory = np.interp(xs, *line.get_data())
-        np.testing.assert_allclose(theory[0], 1.0)
-        assert np.max(np.abs(ys - theory)) < 0.1  # within the scheme's bias and 400 walkers' noise

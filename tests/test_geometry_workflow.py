@@ -1,9 +1,10 @@
-"""Workflow-level tests of the analysis rules (rules/analysis.smk) on the tiny config: the jobs
-they plan, and the tiny end-to-end run (the session fixture ``tiny_workflow``, conftest.py,
-shared with test_workflow.py) whose outputs are checked by meaning (aligned <= raw
-distance, barriers >= 0 and 0 between identical networks, autocorrelations equal to the
-metrics' cosines, fits and scaling tables complete, every figure written, the HTML report,
-and an analysis-only config change re-running analyses but not training)."""
+"""Workflow-level tests of the geometry and fits rules (rules/geometry.smk, rules/fits.smk) on
+the tiny config: the jobs they plan, and the tiny end-to-end run (the session fixture
+``tiny_workflow``, conftest.py, shared with test_workflow.py) whose outputs are checked by
+meaning (aligned <= raw distance, barriers >= 0 and 0 between identical networks,
+autocorrelations equal to the metrics' cosines, fits and scaling tables complete, every
+figure written, the HTML report, a geometry-only config change re-running the geometry and
+fits but not training, a fits-only change re-running only the fits)."""
 
 from __future__ import annotations
 
@@ -16,46 +17,54 @@ import xarray as xr
 import yaml
 from helpers import ROOT, TINY, job_counts, smk
 
-FIGS = ["aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere"]
+FIGS = ["aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere"]  # the file names
 
 
 def _figures(exp):
     return [f"{exp}_{f}" for f in FIGS] + [f"divergence_vs_{exp}", f"scaling_{exp}"]
 
 
-def test_dry_run_plans_analysis_jobs(tmp_path):
+def test_dry_run_plans_geometry_and_fits_jobs(tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path)], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     c = job_counts(r.stdout)
     # 3 runs (eps: 2 epsilons, sched: 1) in 2 experiments
-    assert (c["analyze_run"], c["fit_experiment"], c["plot_analysis"]) == (3, 2, 2)
-    assert c["plot_hypersphere_theory"] == 1 and c["summarize_fits"] == 1
+    assert (c["geometry"], c["plot_geometry"], c["fit_experiment"], c["plot_fits"]) == (3, 2, 2, 2)
+    assert c["hypersphere_theory"] == c["plot_hypersphere_theory"] == c["summarize_fits"] == 1
 
 
 def test_one_scaling_figure_plans_only_its_experiment(tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path), "results/figures/scaling_eps.pdf"], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     assert job_counts(r.stdout) == {"prepare_dataset": 1, "train_ensemble": 2, "compute_metrics": 2,
-                                    "analyze_run": 2, "fit_experiment": 1, "plot_analysis": 1, "total": 9}
+                                    "geometry": 2, "fit_experiment": 1, "plot_fits": 1, "total": 8}
 
 
-def test_unknown_analysis_experiment_is_one_line(tmp_path):
+def test_one_geometry_figure_plans_no_fits(tmp_path):
+    r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path), "results/figures/eps_barriers.png"],
+            ROOT)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    assert job_counts(r.stdout) == {"prepare_dataset": 1, "train_ensemble": 2, "geometry": 2, "plot_geometry": 1,
+                                    "total": 6}
+
+
+def test_unknown_geometry_experiment_is_one_line(tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
-    cfg["analysis"]["experiments"] = {"nope": {"lambdas": 3}}
+    cfg["geometry"]["experiments"] = {"nope": {"lambdas": 3}}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     r = smk(["-n", "--cores", "1", "--configfile", str(path), "-d", str(tmp_path)], ROOT)
     assert r.returncode != 0
-    assert "config: analysis.experiments.nope: unknown experiment" in r.stdout + r.stderr
+    assert "config: geometry.experiments.nope: unknown experiment" in r.stdout + r.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("tiny_workflow")
-def test_analysis_outputs_by_meaning(tiny_workflow):
+def test_geometry_and_fits_outputs_by_meaning(tiny_workflow):
     res = tiny_workflow.results
     for exp, runs in {"eps": ["eps0.01", "eps0.1"], "sched": ["base"]}.items():
         for run in runs:
-            da = xr.load_dataset(res / exp / run / "analysis.nc", engine="h5netcdf")
+            da = xr.load_dataset(res / exp / run / "geometry.nc", engine="h5netcdf")
             dm = xr.load_dataset(res / exp / run / "metrics.nc", engine="h5netcdf")
             K, C = dm["dist"].shape
             assert da["dist_aligned"].shape == (K, C) and bool(da["aligned_checkpoint"].all())
@@ -95,6 +104,8 @@ def test_analysis_outputs_by_meaning(tiny_workflow):
             assert (res / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
             assert (res / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert (res / "figures" / "hypersphere_theory.png").read_bytes()[:4] == b"\x89PNG"
+    theory = xr.load_dataset(res / "hypersphere" / "theory.nc", engine="h5netcdf")
+    assert list(theory["n"].values) == [3, 10] and int(theory.attrs["walkers"]) == 200
     summary = pd.read_csv(res / "fits_summary.csv")
     assert set(summary["experiment"]) == {"eps", "sched"}
     assert {"best_model", "b_median", "pl_exponent", "pl_exponent_stderr"} <= set(summary.columns)
@@ -116,7 +127,7 @@ def test_report_has_every_figure_and_the_config(tiny_workflow, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("tiny_workflow")
-def test_analysis_config_change_reruns_analyses_not_training(tiny_workflow, tmp_path):
+def test_geometry_config_change_reruns_geometry_not_training(tiny_workflow, tmp_path):
     text = TINY.read_text()
     assert "  lambdas: 5\n" in text
     path = tmp_path / "c.yaml"
@@ -125,5 +136,22 @@ def test_analysis_config_change_reruns_analyses_not_training(tiny_workflow, tmp_
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     c = job_counts(r.stdout)
     assert "train_ensemble" not in c and "compute_metrics" not in c and "plot_experiment" not in c
-    assert (c["analyze_run"], c["fit_experiment"], c["plot_analysis"], c["summarize_fits"]) == (3, 2, 2, 1)
+    assert "hypersphere_theory" not in c and "plot_hypersphere_theory" not in c
+    assert (c["geometry"], c["plot_geometry"], c["fit_experiment"], c["plot_fits"], c["summarize_fits"]) == (
+        3, 2, 2, 2, 1)
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("tiny_workflow")
+def test_fits_config_change_reruns_only_the_fits(tiny_workflow, tmp_path):
+    text = TINY.read_text()
+    assert "fits: {quantities:" in text
+    path = tmp_path / "c.yaml"
+    path.write_text(text.replace("fits: {quantities:", "fits: {space: linear, quantities:"))
+    r = smk(["-n", "--cores", "1", "--configfile", str(path), "-d", str(tiny_workflow.dir)], ROOT)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    c = job_counts(r.stdout)
+    assert (c["fit_experiment"], c["plot_fits"], c["summarize_fits"]) == (2, 2, 1)
+    assert "geometry" not in c and "plot_geometry" not in c and "train_ensemble" not in c
     shutil.rmtree(tmp_path, ignore_errors=True)
