@@ -50,6 +50,13 @@ block (deep-merged into the named dataset's block); :func:`derive_dataset` names
 distinct resolved block ``<dataset>-<8 hex of its hash>`` and adds it to the config's
 ``datasets`` so it is prepared once and reused by every run that asks for it.
 
+Modules: :mod:`~pathdep.data.dominoes.counts` (the count solver and the draws),
+:mod:`~pathdep.data.dominoes.spec` (the block's keys, defaults, checks and shapes),
+:mod:`~pathdep.data.dominoes.build` (sides, splits and stacked images in memory),
+:mod:`~pathdep.data.dominoes.files` (the prepared file and its evaluation sets),
+:mod:`~pathdep.data.dominoes.sweeps` (derived datasets); the ``dominoes`` and ``synthetic``
+sources are registered in :mod:`pathdep.data.sources`.
+
 How it was checked: ``tests/datasets/test_dominoes.py`` (the count solver over a grid of
 requests including empty sides: achieved values within sampling error, exact counts;
 impossible requests; flags against the pixels: blank sides equal ``blank_value``, shown
