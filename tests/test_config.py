@@ -424,13 +424,15 @@ def test_schema_blocks_list_the_keys_their_jobs_read():
 def test_settings_blocks_are_checked_before_any_job():
     base = cfg_with({})
     ok = copy.deepcopy(base)
-    ok["lyapunov"] = {"experiments": ["a"], "k": 2, "steps": 10, "study": {"n_networks": 4, "steps": 200}}
+    ok["lyapunov"] = {"experiments": ["a"], "k": 2, "steps": 10, "window": 5,
+                      "study": {"n_networks": 4, "steps": 200}}
     ok["geometry"] = {"lambdas": 5, "experiments": {"a": {"lambdas": [0.0, 0.5, 1.0]}}}
     ok["fits"] = {"space": "linear", "experiments": {"a": {"models": ["sqrt"]}}}
     ok["figures"] = {}
     validate(ok)
     bad = {
         "lyapunov.qr_evry": (("lyapunov", "qr_evry"), 2),
+        "lyapunov.window": (("lyapunov", "window"), 20),
         "lyapunov.study.times": (("lyapunov", "study", "times"), [5, 500]),
         "fits.experiments.a.space": (("fits", "experiments", "a", "space"), "loglog"),
         "geometry.checkpoint_mode": (("geometry", "checkpoint_mode"), "percent"),
