@@ -23,7 +23,7 @@ def _baseline_map(run, init_path, data):
     init = load_init(init_path)
     sched = ctx.schedule([int(init.members["seed_schedule"].iloc[0])])
     w0 = torch.as_tensor(init.weights[0], dtype=ctx.dtype)
-    return flat_training_map(ctx, w0, sched, fast=bool(run["training"].get("fast", False)))
+    return flat_training_map(ctx, w0, sched, fast=bool(run["training"]["fast"]))
 
 
 def test_flat_map_reproduces_the_recorded_baseline(tmp_path):

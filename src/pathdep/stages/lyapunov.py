@@ -81,7 +81,7 @@ def network_map(run: dict, init_path: str | Path, data_path: str | Path, device:
     init = load_init(init_path)
     sched = ctx.schedule([int(init.members["seed_schedule"].iloc[0])])
     w0 = torch.as_tensor(init.weights[0], dtype=ctx.dtype, device=ctx.device)
-    return flat_training_map(ctx, w0, sched, member=0, fast=bool(run["training"].get("fast", False)))
+    return flat_training_map(ctx, w0, sched, member=0, fast=bool(run["training"]["fast"]))
 
 
 def measured_rate(metrics_path: str | Path, start: float, stop: float) -> tuple[float, float, int]:
