@@ -195,12 +195,9 @@ def get_lyapunov_targets():
 # ---- spread by source (rules/spread.smk) ----
 def get_spread_inputs(wildcards):
     """{label: metrics.nc} of the `spread:` block's ensembles (checked by validate())."""
-    from pathdep.config.spread import resolve_spread
+    from pathdep.config import spread
 
-    return {
-        label: f"results/{exp}/{run}/metrics.nc"
-        for label, (exp, run) in resolve_spread(config, RUNS).items()
-    }
+    return {label: f"results/{exp}/{run}/metrics.nc" for label, (exp, run) in spread.resolve(config, RUNS).items()}
 
 
 def get_spread_targets():
@@ -220,11 +217,11 @@ def get_koopman_experiments():
 
 
 def get_koopman_spec(wildcards):
-    """Top-level `koopman:` settings with `koopman.experiments.<exp>` merged in."""
-    spec = dict(config.get("koopman") or {})
-    spec.pop("toy", None)
-    per_exp = spec.pop("experiments", None) or {}
-    return {**spec, **(per_exp.get(wildcards.exp) or {})}
+    """Top-level `koopman:` settings with `koopman.experiments.<exp>` merged in (defaults are
+    applied inside the job by pathdep.config.koopman.resolve)."""
+    from pathdep.config.koopman import experiment_spec
+
+    return experiment_spec(config.get("koopman"), wildcards.exp)
 
 
 def get_koopman_trajectories(wildcards):
@@ -242,8 +239,10 @@ def get_koopman_targets():
             + rule_outputs("plot_koopman_windows", exp=win))
 
 
-# ---- neural tangent kernels (rules/ntk.smk) ----
-NTK_SECTIONS = ["width_sweep", "linearization", "kernel_regression", "catapult"]
+# ---- neural tangent kernels (rules/ntk.smk; settings, sections: pathdep.config.ntk) ----
+from pathdep.config import ntk as ntk_config  # noqa: E402
+
+NTK_SECTIONS = list(ntk_config.SECTIONS)
 
 
 def get_ntk_spec():
@@ -251,20 +250,13 @@ def get_ntk_spec():
 
 
 def get_ntk_dataset_file():
-    ds = get_ntk_spec().get("dataset") or (config.get("defaults") or {}).get("dataset")
-    if ds not in (config.get("datasets") or {}):
-        sys.exit(f"config: ntk.dataset: unknown dataset {ds!r} (expected one of: {', '.join(config['datasets'])})")
-    return f"results/data/{ds}.h5"
+    """The prepared dataset the NTK sections read (validate() checked that it exists)."""
+    return f"results/data/{ntk_config.dataset(config)}.h5"
 
 
 def get_ntk_path_experiment():
-    """The experiment sweeping model width for 4e (`ntk.path_experiment`, default `width`)."""
-    exp = get_ntk_spec().get("path_experiment", "width")
-    if exp is not None and exp not in RUNS:
-        if "path_experiment" in get_ntk_spec():
-            sys.exit(f"config: ntk.path_experiment: unknown experiment {exp!r} (expected one of: {', '.join(RUNS)})")
-        return None
-    return exp
+    """The experiment sweeping model width for the path-vs-width figure, or None."""
+    return ntk_config.path_experiment(config, RUNS)
 
 
 def get_ntk_path_metrics():
@@ -280,12 +272,8 @@ def get_ntk_path_geometry():
 def get_ntk_targets():
     if "ntk" not in config:
         return []
-    spec = get_ntk_spec()
-    get_ntk_dataset_file()
-    out = [f"results/figures/ntk_{s}.{e}" for s in NTK_SECTIONS if spec.get(s, {}) is not None for e in ("pdf", "png")]
-    if get_ntk_path_experiment():
-        out += ["results/figures/ntk_path_vs_width.pdf", "results/figures/ntk_path_vs_width.png"]
-    return out
+    out = rule_outputs("ntk_section", section=ntk_config.sections(config))
+    return out + (rule_outputs("ntk_path_width") if get_ntk_path_experiment() else [])
 
 
 def get_standard_experiments():

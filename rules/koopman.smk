@@ -1,4 +1,4 @@
-# Koopman spectra (issue 10; Redman et al., NeurIPS 2024): the OMD/OGD/bisection validation
+# Koopman spectra (Redman et al., NeurIPS 2024): the OMD/OGD/bisection validation
 # toy, and per-experiment spectra of recorded trajectories (koopman.experiments: the FCN
 # width study and the path-dependence sweeps) with W1 distances and permutation tests.
 # Settings: the top-level `koopman:` block, passed through params:. Analyses read

@@ -1,4 +1,4 @@
-# Neural tangent kernels (issue 11; seed ntk-gradient-descent-wide-networks): width sweep
+# Neural tangent kernels (seed ntk-gradient-descent-wide-networks): width sweep
 # of kernel/parameter change (4a), network vs linearisation (4b), closed-form MSE dynamics
 # vs an ensemble (4c), the catapult learning-rate sweep (4d), each a self-contained job on a
 # prepared dataset; and path dependence vs width (4e) from an existing width experiment's
@@ -18,7 +18,7 @@ rule ntk_section:
             category="NTK",
         ),
     wildcard_constraints:
-        section="width_sweep|linearization|kernel_regression|catapult",
+        section="|".join(NTK_SECTIONS),
     params:
         spec=get_ntk_spec(),
     threads: get_threads()

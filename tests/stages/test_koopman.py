@@ -11,7 +11,7 @@ from pathdep.analysis.koopman import spectral_distance
 from pathdep.analysis.koopman_toy import toy_study
 from pathdep.io.layout import Layout
 from pathdep.io.trajectory import TrajectoryWriter
-from pathdep.stages.koopman import _uniform_segment, experiment, observations, toy
+from pathdep.stages.koopman import experiment, observations, toy
 
 
 def _system(eigs, seed):
@@ -35,7 +35,8 @@ def _write(path, eigs, seed, steps, k=4, noise=1e-3):
     wr = TrajectoryWriter(path, layout, members, np.zeros((k, 2)), np.asarray(steps), int(steps[-1]) + 1,
                           100, np.float64, {"config": json.dumps(config), "provenance": "{}"})
     for i in range(len(steps)):
-        wr.write_checkpoint(i, w[i], np.ones(k, bool))
+        wr.write_weights(i, w[i])
+    wr.write_valid(np.ones((len(steps), k), bool))
     wr.write_losses(0, np.exp(-0.05 * np.arange(int(steps[-1]) + 1))[:, None] * np.ones(k))
     wr.finish()
     return config
@@ -54,11 +55,6 @@ def test_toy_files_hold_the_numerics(tmp_path):
     assert "git_commit" in ds.attrs["provenance"]
     with pytest.raises(ValueError, match="koopman.toy.etaa"):
         toy({"etaa": 1}, tmp_path / "x.nc", tmp_path / "x.csv")
-
-
-def test_uniform_segment():
-    assert _uniform_segment(np.array([0, 1, 2, 4, 8, 10, 12, 14, 16])) == slice(4, 9)
-    assert _uniform_segment(np.arange(0, 50, 5)) == slice(0, 10)
 
 
 def test_experiment_separates_settings_and_groups_replicates(tmp_path):
@@ -119,7 +115,8 @@ def _write_switch(path, seed, n_steps=80, switch=40, spe=20, k=3, every=1):
     wr = TrajectoryWriter(path, layout, members, np.zeros((k, 4)), steps, n_steps, spe, np.float64,
                           {"config": json.dumps(config), "provenance": "{}"})
     for i, st in enumerate(steps):
-        wr.write_checkpoint(i, w[st], np.ones(k, bool))
+        wr.write_weights(i, w[st])
+    wr.write_valid(np.ones((len(steps), k), bool))
     wr.write_losses(0, np.exp(-0.05 * np.arange(n_steps))[:, None] * np.ones(k))
     wr.finish()
     return {**config, "run": f"r{seed}"}, a, b

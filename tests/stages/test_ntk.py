@@ -104,10 +104,18 @@ def test_path_vs_width(tmp_path):
     assert int(out["final_step"].values[0]) == 20
     # without analysis files: the metrics-only variables
     assert "dist_aligned" not in S.path_vs_width(metrics, tmp_path / "q.nc")
-    with pytest.raises(ValueError, match="one analysis.nc per metrics.nc"):
+    with pytest.raises(ValueError, match="one geometry.nc per metrics.nc"):
         S.path_vs_width(metrics, tmp_path / "r.nc", analyses[:1])
 
 
 def test_unknown_section(tmp_path):
     with pytest.raises(ValueError, match="ntk: unknown section"):
         S.run_section("nope", {}, tmp_path / "x.h5", tmp_path / "y.nc")
+
+
+def test_sections_have_one_source():
+    from pathdep.config.ntk import SECTIONS
+    from pathdep.plots.ntk import PLOTS
+
+    assert tuple(S.RUNNERS) == SECTIONS
+    assert set(PLOTS) == set(SECTIONS) | {"path_vs_width"}

@@ -1,13 +1,10 @@
-"""pathdep.stages.spread + pathdep.plots.spread on synthetic metrics files; the spread block's
-one-line errors."""
+"""pathdep.stages.spread + pathdep.plots.spread on synthetic metrics files."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from pathdep.config import ConfigError
-from pathdep.config.spread import resolve_spread
 from pathdep.plots.spread import plot_spread
 from pathdep.stages.spread import spread_table
 
@@ -49,13 +46,3 @@ def test_spread_table_and_figure(tmp_path):
     assert (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
     assert not list(tmp_path.glob("*.partial"))
 
-
-def test_spread_block_errors():
-    runs = {"epsilon": [{"run": "eps0.0001"}], "schedule": [{"run": "base"}]}
-    assert resolve_spread({"spread": {"init": "epsilon/eps0.0001"}}, runs) == {"init": ("epsilon", "eps0.0001")}
-    with pytest.raises(ConfigError, match=r"^config: spread.init: experiment 'epsilon' has no run 'eps1'"):
-        resolve_spread({"spread": {"init": "epsilon/eps1"}}, runs)
-    with pytest.raises(ConfigError, match=r"^config: spread.x: unknown experiment 'nope'"):
-        resolve_spread({"spread": {"x": "nope/base"}}, runs)
-    with pytest.raises(ConfigError, match=r"^config: spread.x: expected '<experiment>/<run>'"):
-        resolve_spread({"spread": {"x": "schedule"}}, runs)

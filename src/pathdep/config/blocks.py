@@ -30,6 +30,7 @@ import re
 from typing import Callable
 
 from pathdep.config import lyapunov
+from pathdep.config import koopman, ntk, spread
 from pathdep.config.errors import ConfigError
 
 _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.*)$", re.S)
@@ -75,31 +76,14 @@ def _check_figures(config: dict, runs: dict) -> None:
                               f"{', '.join(exps)})")
 
 
-def _check_koopman(config: dict, runs: dict) -> None:
-    spec, exps = config.get("koopman") or {}, _experiments(config)
-    for e in spec.get("experiments") or {}:
-        if e not in exps:
-            raise ConfigError(f"config: koopman.experiments.{e}: unknown experiment (expected some of: "
-                              f"{', '.join(exps)})")
-    toy = spec.get("toy") or {}
-    if not 2 <= toy.get("n_groups", 5) <= toy.get("grid", 5) ** 2 // 2:
-        raise ConfigError("config: koopman.toy.n_groups: expected 2 .. grid^2 // 2 (one replicate spectrum "
-                          "per disjoint group of initial conditions)")
-
-
-def _check_spread(config: dict, runs: dict) -> None:
-    from pathdep.config.spread import resolve_spread
-
-    resolve_spread(config, runs)
-
-
 #: Cross-key checks per top-level block, in order.
 CHECKS: dict[str, Callable[[dict, dict], None]] = {
     "analysis": _check_analysis,
     "lyapunov": lyapunov.check,
     "figures": _check_figures,
-    "koopman": _check_koopman,
-    "spread": _check_spread,
+    "koopman": koopman.check,
+    "spread": spread.check,
+    "ntk": ntk.check,
 }
 
 

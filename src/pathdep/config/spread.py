@@ -1,12 +1,18 @@
 """The ``spread:`` config block: ``{source label: "<experiment>/<run>"}``, the ensembles whose
-spreads the ``spread`` rule compares (e.g. init, schedule, hyperparameter, global)."""
+spreads the ``spread`` rule compares (e.g. init, schedule, hyperparameter, global).
+
+The block has no defaults (every entry names a run). :func:`resolve` turns it into
+``{label: (experiment, run)}``; :func:`check` is the cross-key check ``validate()`` runs
+(through :data:`pathdep.config.blocks.CHECKS`). How it was checked:
+tests/stages/test_spread.py (known and unknown experiments and runs, malformed entries).
+"""
 
 from __future__ import annotations
 
 from pathdep.config.errors import ConfigError
 
 
-def resolve_spread(config: dict, runs: dict[str, list[dict]]) -> dict[str, tuple[str, str]]:
+def resolve(config: dict, runs: dict[str, list[dict]]) -> dict[str, tuple[str, str]]:
     """``{label: (experiment, run)}`` of the ``spread:`` block, checked against the runs.
 
     Args:
@@ -33,3 +39,9 @@ def resolve_spread(config: dict, runs: dict[str, list[dict]]) -> dict[str, tuple
                               f"(expected one of: {', '.join(names)})")
         out[str(label)] = (exp, run)
     return out
+
+
+def check(config: dict, runs: dict[str, list[dict]]) -> None:
+    """Every ``spread:`` entry names a configured run (raises :class:`ConfigError`)."""
+    resolve(config, runs)
+

@@ -26,6 +26,9 @@ What it computes:
   members, and the window x window W1 matrix per run
   (:func:`pathdep.analysis.koopman.windowed_spectra`), written to the same netCDF.
 
+The numerics live in :mod:`pathdep.analysis.koopman` and
+:mod:`pathdep.analysis.koopman_groups`, the settings in :mod:`pathdep.config.koopman`.
+
 How it was checked: tests/stages/test_koopman.py (the toy files hold the table the numerics
 give; a synthetic trajectory.h5 pair of linear systems comes out conjugate within a group
 and not between groups; an uneven checkpoint grid and a too-short series give one-line
@@ -35,7 +38,6 @@ step gives the block structure of W1 between windows, per-epoch windows included
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 from typing import Sequence
@@ -44,64 +46,53 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pathdep.analysis.koopman import (
-    DegenerateSpectrumError, check_spectrum, conjugacy_test, koopman_eigenvalues, spectral_distance,
-    window_bounds, windowed_spectra,
+from pathdep.analysis.koopman import window_bounds, windowed_spectra
+from pathdep.analysis.koopman_groups import (
+    TABLE_COLUMNS, group_pair_tests, pad_runs, pad_spectra, pad_windows, run_spectra, uniform_segment,
+    w1_between_runs,
 )
 from pathdep.analysis.koopman_toy import METHODS, toy_study
+from pathdep.config.koopman import OBSERVABLES, group_of, resolve, window_size
 from pathdep.io.atomic import write_csv, write_netcdf
 from pathdep.io.provenance import collect
 from pathdep.io.trajectory import Trajectory
-
-TOY_DEFAULTS = {"eta": 1e-2, "T": 100, "grid": 5, "n_delays": 4, "rank": None, "n_groups": 5,
-                "n_perm": 2000, "seed": 0}
-EXP_DEFAULTS = {"observable": "output_weights", "n_delays": 0, "rank": 10, "group_by": None,
-                "window": None, "windows": None, "n_perm": 1000, "collapse_tol": 1e-3, "seed": 0}
-OBSERVABLES = ("output_weights", "weights", "loss")
-WINDOW_KEYS = ("size", "stride", "per_epoch")
-
-
-def _split(ev: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Complex (r,) -> real, imag padded with NaN to n."""
-    out = np.full(n, np.nan + 0j)
-    out[:len(ev)] = ev
-    return out.real, out.imag
 
 
 def _prov(spec: dict) -> str:
     return json.dumps(collect(spec), default=str)
 
 
+def _toy_variables(res: dict) -> dict:
+    """netCDF variables of :func:`pathdep.analysis.koopman_toy.toy_study`'s result."""
+    traj = res["trajectories"]
+    r = max(len(e) for e in res["eigenvalues"].values())
+    rg = max(g.shape[1] for g in res["group_eigenvalues"].values())
+    ev = pad_spectra([res["eigenvalues"][m] for m in METHODS], r)
+    gev = np.stack([pad_spectra(list(res["group_eigenvalues"][m]), rg) for m in METHODS])
+    return {
+        "iterate": (("algorithm", "ic", "t", "dim"), np.stack([traj[m] for m in METHODS])),
+        "loss": (("algorithm", "ic", "t"), np.stack([traj[f"loss_{m}"] for m in METHODS])),
+        "group": (("ic",), res["groups"]),
+        "eig_real": (("algorithm", "mode"), ev.real), "eig_imag": (("algorithm", "mode"), ev.imag),
+        "group_eig_real": (("algorithm", "replicate", "gmode"), gev.real),
+        "group_eig_imag": (("algorithm", "replicate", "gmode"), gev.imag),
+    }
+
+
 def toy(spec: dict, nc: str | Path, csv: str | Path) -> pd.DataFrame:
     """Run the OMD/OGD/BM study and write its netCDF and CSV table.
 
     Args:
-        spec: ``koopman.toy`` (keys of :data:`TOY_DEFAULTS`).
+        spec: ``koopman.toy`` (keys of :data:`pathdep.config.koopman.DEFAULTS` ``["toy"]``).
         nc, csv: outputs.
 
     Returns:
         The table (one row per pair of methods).
     """
-    s = {**TOY_DEFAULTS, **(spec or {})}
-    unknown = set(s) - set(TOY_DEFAULTS)
-    if unknown:
-        raise ValueError(f"koopman.toy.{sorted(unknown)[0]}: unknown key")
+    s = resolve(spec, "toy")
     res = toy_study(**s)
-    traj = res["trajectories"]
-    r = max(len(e) for e in res["eigenvalues"].values())
-    rg = max(g.shape[1] for g in res["group_eigenvalues"].values())
-    data = {
-        "iterate": (("algorithm", "ic", "t", "dim"), np.stack([traj[m] for m in METHODS])),
-        "loss": (("algorithm", "ic", "t"), np.stack([traj[f"loss_{m}"] for m in METHODS])),
-        "group": (("ic",), res["groups"]),
-    }
-    re_, im_ = zip(*[_split(res["eigenvalues"][m], r) for m in METHODS])
-    data["eig_real"], data["eig_imag"] = (("algorithm", "mode"), np.array(re_)), (("algorithm", "mode"), np.array(im_))
-    g = [[_split(e, rg) for e in res["group_eigenvalues"][m]] for m in METHODS]
-    data["group_eig_real"] = (("algorithm", "replicate", "gmode"), np.array([[x[0] for x in gm] for gm in g]))
-    data["group_eig_imag"] = (("algorithm", "replicate", "gmode"), np.array([[x[1] for x in gm] for gm in g]))
     table = pd.DataFrame(res["table"])
-    ds = xr.Dataset(data, coords={"algorithm": list(METHODS)},
+    ds = xr.Dataset(_toy_variables(res), coords={"algorithm": list(METHODS)},
                     attrs={"spec": json.dumps(s), "provenance": _prov(s),
                            "table": table.to_json(orient="records"),
                            "description": "Redman et al. 2024 validation: OMD (x) vs OGD (u = log x) vs "
@@ -111,19 +102,17 @@ def toy(spec: dict, nc: str | Path, csv: str | Path) -> pd.DataFrame:
     return table
 
 
-def _uniform_segment(steps: np.ndarray) -> slice:
-    """The longest run of checkpoints with one constant spacing."""
-    steps = np.asarray(steps)
-    if len(steps) < 2:
-        return slice(0, len(steps))
-    d = np.diff(steps)
-    best, start = (0, 1), 0
-    for i in range(1, len(d) + 1):
-        if i == len(d) or d[i] != d[start]:
-            if i - start > best[1] - best[0]:
-                best = (start, i)
-            start = i
-    return slice(best[0], best[1] + 1)
+def _read_series(tr: Trajectory, observable: str) -> tuple[np.ndarray, np.ndarray]:
+    """(y (K, T, D) float64, steps (T,)) of an open trajectory file."""
+    if observable == "loss":
+        loss = tr.loss() if callable(tr.loss) else tr.loss              # (T, K)
+        y = np.asarray(loss, dtype=np.float64).T[:, :, None]         # (K, T, 1)
+        return y, np.arange(y.shape[1])
+    seg = uniform_segment(tr.steps)
+    wnames = [n for n in tr.layout.names if n.endswith("weight")] or list(tr.layout.names)
+    sl = tr.layout.slice(wnames[-1]) if observable == "output_weights" else slice(None)
+    w = tr.f["weights"][seg.start:seg.stop, :, sl]                     # (T, K, D)
+    return np.transpose(np.asarray(w, dtype=np.float64), (1, 0, 2)), np.asarray(tr.steps[seg])
 
 
 def observations(path: str | Path, observable: str, window: Sequence[int] | None = None,
@@ -132,7 +121,7 @@ def observations(path: str | Path, observable: str, window: Sequence[int] | None
 
     Args:
         path: trajectory.h5.
-        observable: one of :data:`OBSERVABLES`.
+        observable: one of :data:`pathdep.config.koopman.OBSERVABLES`.
         window: optional [first, last] training step (inclusive) to keep.
         need: fewest time points accepted.
 
@@ -144,17 +133,7 @@ def observations(path: str | Path, observable: str, window: Sequence[int] | None
         raise ValueError(f"koopman.observable: expected one of {list(OBSERVABLES)}, got {observable!r}")
     with Trajectory(path) as tr:
         roles = np.asarray(tr.members["role"]).astype(str)
-        if observable == "loss":
-            loss = tr.loss() if callable(tr.loss) else tr.loss              # (T, K)
-            y = np.asarray(loss, dtype=np.float64).T[:, :, None]         # (K, T, 1)
-            steps = np.arange(y.shape[1])
-        else:
-            seg = _uniform_segment(tr.steps)
-            steps = np.asarray(tr.steps[seg])
-            wnames = [n for n in tr.layout.names if n.endswith("weight")] or list(tr.layout.names)
-            sl = tr.layout.slice(wnames[-1]) if observable == "output_weights" else slice(None)
-            w = tr.f["weights"][seg.start:seg.stop, :, sl]                 # (T, K, D)
-            y = np.transpose(np.asarray(w, dtype=np.float64), (1, 0, 2))
+        y, steps = _read_series(tr, observable)
         config = tr.config
         steps_per_epoch = int(tr.f.attrs.get("steps_per_epoch", 0))
     if window is not None:
@@ -168,49 +147,51 @@ def observations(path: str | Path, observable: str, window: Sequence[int] | None
     return y, steps, {"config": config, "roles": roles, "spacing": spacing, "steps_per_epoch": steps_per_epoch}
 
 
-def _get(d: dict, dotted: str):
-    for k in dotted.split("."):
-        if not isinstance(d, dict) or k not in d:
-            raise ValueError(f"koopman.group_by: key {dotted!r} not in the run config")
-        d = d[k]
-    return d
+def _windows(y, steps, info, s, path, name) -> tuple:
+    """(bounds, spectra, notes, W1 matrix) of one run's windows of training."""
+    size, stride = window_size(s["windows"], info["steps_per_epoch"])
+    need = s["n_delays"] + 3
+    bounds = window_bounds(steps, size, stride, need=need)
+    if len(bounds) < 2:
+        raise ValueError(f"{path}: koopman.windows: {len(bounds)} complete window(s) of {size} steps "
+                         f"with >= {need} samples in steps {steps[0]}..{steps[-1]}, need >= 2")
+    ok = np.all(np.isfinite(y), axis=(1, 2))                            # diverged members drop out
+    return (bounds, *windowed_spectra(y[ok], bounds, s["n_delays"], s["rank"], s["collapse_tol"],
+                                      name=f"{name} window"))
 
 
-def window_size(windows: dict, steps_per_epoch: int) -> tuple[int, int]:
-    """(size, stride) in training steps of a ``koopman.windows`` block.
-
-    Args:
-        windows: ``{size: N, stride: M}`` (stride defaults to size) or ``{per_epoch: true}``
-            (size = stride = one epoch).
-        steps_per_epoch: of the run (from its trajectory.h5).
-    """
-    if not isinstance(windows, dict):
-        raise ValueError(f"koopman.windows: expected a mapping {{size, stride}} or {{per_epoch: true}}, got {windows!r}")
-    unknown = set(windows) - set(WINDOW_KEYS)
-    if unknown:
-        raise ValueError(f"koopman.windows.{sorted(unknown)[0]}: unknown key (expected some of {list(WINDOW_KEYS)})")
-    if windows.get("per_epoch"):
-        if "size" in windows:
-            raise ValueError("koopman.windows: give either size or per_epoch: true, not both")
-        if steps_per_epoch < 1:
-            raise ValueError("koopman.windows.per_epoch: the trajectory does not record steps_per_epoch")
-        size = steps_per_epoch
-    elif "size" in windows:
-        size = int(windows["size"])
-    else:
-        raise ValueError("koopman.windows: expected size (steps) or per_epoch: true")
-    stride = int(windows.get("stride", size))
-    if size < 1 or stride < 1:
-        raise ValueError(f"koopman.windows: size and stride must be >= 1 step, got {size}, {stride}")
-    return size, stride
+def _run(run: dict, path, s: dict, exp: str) -> dict:
+    """Spectra (and windows) of one run's trajectory file."""
+    y, steps, info = observations(path, s["observable"], s["window"], need=s["n_delays"] + 3)
+    name = f"{exp}/{run['run']}"
+    out = {"windows": _windows(y, steps, info, s, path, name) if s["windows"] else None}
+    out.update(run_spectra(y, s["n_delays"], s["rank"], s["collapse_tol"], name))
+    out["label"] = group_of(run, s["group_by"])
+    return out
 
 
-def _safe_spectrum(y, spec, name):
-    try:
-        ev = koopman_eigenvalues(y, n_delays=spec["n_delays"], rank=spec["rank"])
-        return check_spectrum(ev, tol=spec["collapse_tol"], name=name), ""
-    except (DegenerateSpectrumError, ValueError) as exc:
-        return None, str(exc)
+def _experiment_dataset(names, res, table, s, exp) -> xr.Dataset:
+    pr, mr, mw = pad_runs([r["pooled"] for r in res], [r["members"] for r in res], [r["member_w1"] for r in res])
+    wvars, wcoords = {}, {}
+    if s["windows"]:
+        w = pad_windows([r["windows"] for r in res])
+        wvars = {"window_eig_real": (("run", "window", "wmode"), w["eig"].real),
+                 "window_eig_imag": (("run", "window", "wmode"), w["eig"].imag),
+                 "w1_windows": (("run", "window", "window2"), w["w1"]),
+                 "window_start": (("run", "window"), w["start"]), "window_stop": (("run", "window"), w["stop"]),
+                 "window_note": (("run", "window"), w["note"])}
+        wcoords = {"window": np.arange(w["w1"].shape[1]), "window2": np.arange(w["w1"].shape[1])}
+    return xr.Dataset(
+        {**wvars, "eig_real": (("run", "mode"), pr.real), "eig_imag": (("run", "mode"), pr.imag),
+         "member_eig_real": (("run", "member", "mode"), mr.real),
+         "member_eig_imag": (("run", "member", "mode"), mr.imag),
+         "w1_baseline_member": (("run", "member"), mw),
+         "w1_runs": (("run", "run2"), w1_between_runs([r["pooled"] for r in res])),
+         "group": (("run",), np.array([r["label"] for r in res], dtype=object).astype(str)),
+         "note": (("run",), np.array([r["note"] for r in res], dtype=object).astype(str))},
+        coords={"run": names, "run2": names, **wcoords},
+        attrs={"experiment": exp, "spec": json.dumps(s), "provenance": _prov(s),
+               "group_by": s["group_by"] or "", "table": table.to_json(orient="records")})
 
 
 def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dict, exp: str,
@@ -220,7 +201,8 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
     Args:
         runs: resolved run configs (``run`` = name), aligned with ``traj_files``.
         traj_files: trajectory.h5 of each run.
-        spec: ``koopman`` settings for this experiment (keys of :data:`EXP_DEFAULTS`).
+        spec: ``koopman`` settings for this experiment
+            (:func:`pathdep.config.koopman.experiment_spec`).
         exp: experiment name.
         nc: netCDF with per-run pooled and per-member eigenvalues, and the run x run W1;
             with ``windows`` also ``window_eig_* (run, window, wmode)``, ``w1_windows (run,
@@ -231,106 +213,12 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
     Returns:
         The group-pair table.
     """
-    s = {**EXP_DEFAULTS, **(spec or {})}
-    names = [r["run"] for r in runs]
-    pooled, members, member_w1, notes, labels = [], [], [], [], []
-    win = []                                   # per run: (bounds, spectra, notes, W1 matrix)
-    for run, path in zip(runs, traj_files):
-        y, steps, info = observations(path, s["observable"], s["window"], need=s["n_delays"] + 3)
-        ok = np.all(np.isfinite(y), axis=(1, 2))                        # diverged members drop out
-        if s["windows"]:
-            size, stride = window_size(s["windows"], info["steps_per_epoch"])
-            bounds = window_bounds(steps, size, stride, need=s["n_delays"] + 3)
-            if len(bounds) < 2:
-                raise ValueError(f"{path}: koopman.windows: {len(bounds)} complete window(s) of {size} steps "
-                                 f"with >= {s['n_delays'] + 3} samples in steps {steps[0]}..{steps[-1]}, need >= 2")
-            wsp, wnotes, wd = windowed_spectra(y[ok], bounds, s["n_delays"], s["rank"], s["collapse_tol"],
-                                               name=f"{exp}/{run['run']} window")
-            win.append((bounds, wsp, wnotes, wd))
-        ev, note = _safe_spectrum(y[ok], s, f"{exp}/{run['run']}")
-        pooled.append(ev)
-        mev = [(_safe_spectrum(y[k:k + 1], s, f"{exp}/{run['run']}/member{k}")[0] if ok[k] else None)
-               for k in range(y.shape[0])]
-        members.append(mev)
-        base = mev[0]
-        member_w1.append([spectral_distance(base, e) if base is not None and e is not None else np.nan
-                          for e in mev])
-        notes.append(note)
-        labels.append(str(_get(run, s["group_by"])) if s["group_by"] else run["run"])
-    # W1 between runs' pooled spectra.
-    n = len(runs)
-    d = np.full((n, n), np.nan)
-    for i in range(n):
-        for j in range(n):
-            if pooled[i] is not None and pooled[j] is not None:
-                d[i, j] = 0.0 if i == j else spectral_distance(pooled[i], pooled[j])
-    # Group pairs and permutation tests.
-    groups = list(dict.fromkeys(labels))
-    rows = []
-    for ga, gb in itertools.combinations(groups, 2):
-        if s["group_by"]:
-            rep_a = [pooled[i] for i in range(n) if labels[i] == ga and pooled[i] is not None]
-            rep_b = [pooled[i] for i in range(n) if labels[i] == gb and pooled[i] is not None]
-        else:
-            rep_a = [e for e in members[labels.index(ga)] if e is not None]
-            rep_b = [e for e in members[labels.index(gb)] if e is not None]
-        row = {"experiment": exp, "a": ga, "b": gb, "n_a": len(rep_a), "n_b": len(rep_b)}
-        try:
-            t = conjugacy_test(rep_a, rep_b, n_perm=s["n_perm"], seed=s["seed"], tol=s["collapse_tol"])
-            row.update({k: t[k] for k in ("w1_between", "w1_within", "w1_within_a", "w1_within_b",
-                                          "p_value")}, note="")
-        except (DegenerateSpectrumError, ValueError) as exc:
-            row.update({k: np.nan for k in ("w1_between", "w1_within", "w1_within_a", "w1_within_b",
-                                            "p_value")}, note=str(exc))
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=["experiment", "a", "b", "n_a", "n_b", "w1_between", "w1_within",
-                                        "w1_within_a", "w1_within_b", "p_value", "note"])
-    r = max([len(e) for e in pooled if e is not None] + [len(e) for m in members for e in m if e is not None] + [1])
-    kmax = max(len(m) for m in members)
-    pr = np.full((n, r), np.nan + 0j)
-    mr = np.full((n, kmax, r), np.nan + 0j)
-    mw = np.full((n, kmax), np.nan)
-    for i in range(n):
-        if pooled[i] is not None:
-            pr[i, :len(pooled[i])] = pooled[i]
-        for k, e in enumerate(members[i]):
-            if e is not None:
-                mr[i, k, :len(e)] = e
-        mw[i, :len(member_w1[i])] = member_w1[i]
-    wvars, wcoords = {}, {}
-    if win:
-        nw = max(len(b) for b, *_ in win)
-        rw = max([len(e) for _, sp, *_ in win for e in sp if e is not None] + [1])
-        we = np.full((n, nw, rw), np.nan + 0j)
-        wd = np.full((n, nw, nw), np.nan)
-        wb = np.full((n, nw, 2), -1, dtype=np.int64)
-        wn = np.full((n, nw), "", dtype=object)
-        for i, (bounds, sp, wnotes, d_w) in enumerate(win):
-            k = len(bounds)
-            wd[i, :k, :k] = d_w
-            wb[i, :k] = [(b[2], b[3]) for b in bounds]
-            wn[i, :k] = wnotes
-            for j, e in enumerate(sp):
-                if e is not None:
-                    we[i, j, :len(e)] = e
-        wvars = {"window_eig_real": (("run", "window", "wmode"), we.real),
-                 "window_eig_imag": (("run", "window", "wmode"), we.imag),
-                 "w1_windows": (("run", "window", "window2"), wd),
-                 "window_start": (("run", "window"), wb[..., 0]),
-                 "window_stop": (("run", "window"), wb[..., 1]),
-                 "window_note": (("run", "window"), wn.astype(str))}
-        wcoords = {"window": np.arange(nw), "window2": np.arange(nw)}
-    ds = xr.Dataset(
-        {**wvars, "eig_real": (("run", "mode"), pr.real), "eig_imag": (("run", "mode"), pr.imag),
-         "member_eig_real": (("run", "member", "mode"), mr.real),
-         "member_eig_imag": (("run", "member", "mode"), mr.imag),
-         "w1_baseline_member": (("run", "member"), mw),
-         "w1_runs": (("run", "run2"), d),
-         "group": (("run",), np.array(labels, dtype=object).astype(str)),
-         "note": (("run",), np.array(notes, dtype=object).astype(str))},
-        coords={"run": names, "run2": names, **wcoords},
-        attrs={"experiment": exp, "spec": json.dumps(s), "provenance": _prov(s),
-               "group_by": s["group_by"] or "", "table": table.to_json(orient="records")})
+    s = resolve(spec)
+    res = [_run(run, path, s, exp) for run, path in zip(runs, traj_files)]
+    rows = group_pair_tests([r["label"] for r in res], [r["pooled"] for r in res], [r["members"] for r in res],
+                            by_run=bool(s["group_by"]), n_perm=s["n_perm"], seed=s["seed"], tol=s["collapse_tol"])
+    table = pd.DataFrame([{"experiment": exp, **row} for row in rows], columns=list(TABLE_COLUMNS))
+    ds = _experiment_dataset([r["run"] for r in runs], res, table, s, exp)
     write_netcdf(ds, nc)
     write_csv(table, csv)
     return table
