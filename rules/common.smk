@@ -1,4 +1,5 @@
-# Validation and the get_* helpers: the only place in the workflow with `def`.
+# Validation (one call, pathdep.config.validate) and the path/target helpers (get_*): the only
+# place in the workflow with `def`. Checks, defaults and name lists live in the package.
 import os
 import sys
 from pathlib import Path
@@ -6,6 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from pathdep.config import ConfigError, validate  # noqa: E402
+from pathdep.config import figures as figures_config  # noqa: E402
+from pathdep.config.datasets import NAME_RE, RUN_RE  # noqa: E402
 
 try:
     # One line (config: <key>: ...) before any job; the main process also checks the
@@ -44,8 +47,8 @@ def run_outputs(name, exps):
 # (e.g. lyapunov_study_loss.pdf) never parse as `{exp}_loss.pdf`.
 wildcard_constraints:
     exp="|".join(sorted(RUNS, key=len, reverse=True)),
-    run="[A-Za-z0-9_.+-]+",
-    dataset="[A-Za-z0-9_-]+",
+    run=RUN_RE.pattern,
+    dataset=NAME_RE.pattern,
 
 
 def get_run(wildcards):
@@ -278,9 +281,8 @@ def get_ntk_targets():
 
 def get_standard_experiments():
     """Experiments with the standard path-dependence figures and analyses (all but
-    `figures.exclude`)."""
-    skip = set((config.get("figures") or {}).get("exclude") or [])
-    return [e for e in RUNS if e not in skip]
+    `figures.exclude`: pathdep.config.figures)."""
+    return figures_config.standard_experiments(config)
 
 
 def get_all_targets():
