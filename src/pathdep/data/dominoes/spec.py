@@ -101,7 +101,6 @@ def check_dominoes(name: str, spec: dict, datasets: dict | None = None) -> dict:
     return p
 
 
-
 def dominoes_info(name: str, spec: dict, side_info, datasets: dict | None = None) -> dict:
     """Input shape, classes and train size of a dominoes block, from its sides' info.
 

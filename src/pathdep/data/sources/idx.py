@@ -44,7 +44,6 @@ _IDX_FILES = {
 }
 
 
-
 def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
     """Read an IDX file (the MNIST format), plain or gzip-compressed.
 
@@ -220,4 +219,3 @@ class IdxSource(Source):
         return dict(x_train=arrays["train_images"][:, None], y_train=arrays["train_labels"],
                     x_test=arrays["test_images"][:, None], y_test=arrays["test_labels"],
                     classes=classes, pixel_scale=255.0, split="official train/test")
-
