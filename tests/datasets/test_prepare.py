@@ -107,7 +107,7 @@ def test_info_of_every_source_matches_the_prepared_file(tmp_path, mnist_arrays):
         "teacher": {"source": "teacher_student", "d_in": 4, "n_train": 50, "n_test": 10},
         "teacher_defaults": {"source": "teacher_student"},
     }
-    assert set(D.SOURCES) >= {s["source"] for s in specs.values()}
+    assert set(D.REGISTRY) >= {s["source"] for s in specs.values()}
     for name, spec in specs.items():
         prepare_dataset(name, spec, tmp_path / f"{name}.h5")
         info = D.dataset_info(name, spec, check_files=True)
@@ -119,7 +119,7 @@ def test_info_of_every_source_matches_the_prepared_file(tmp_path, mnist_arrays):
         assert {k: info[k] for k in got} == got, name
         assert info["exact"] is True
         assert D.dataset_info(name, spec, data_dir=tmp_path) == {**got, "exact": True}  # read from the file
-    ts = D.SOURCES["teacher_student"]
+    ts = D.REGISTRY["teacher_student"]
     assert prepared_shapes(tmp_path / "teacher_defaults.h5") == {
         "in_shape": (ts.defaults["d_in"],), "out_dim": ts.defaults["d_out"], "n_train": ts.defaults["n_train"]}
 
@@ -152,7 +152,7 @@ def test_a_registered_source_needs_no_other_change(tmp_path, monkeypatch):
 
     monkeypatch.setitem(REGISTRY, "ramp_test", None)  # removed again after the test
     register(Ramp)
-    assert isinstance(D.SOURCES["ramp_test"], Ramp)
+    assert isinstance(D.REGISTRY["ramp_test"], Ramp)
     prepare_dataset("r", {"source": "ramp_test", "width": 5}, tmp_path / "r.h5")
     assert prepared_shapes(tmp_path / "r.h5") == {"in_shape": (5,), "out_dim": 2, "n_train": 12}
     cfg = {"datasets": {"r": {"source": "ramp_test", "width": 5}},

@@ -16,6 +16,6 @@ from pathdep.data.registry import (  # noqa: F401
     prepared_info,
     register,
 )
-from pathdep.data.sources import SOURCES, idx_header, read_idx, teacher_forward  # noqa: F401  (registers them)
+from pathdep.data.sources import idx_header, read_idx, teacher_forward  # noqa: F401  (registers them)
 from pathdep.data.dataset import FORMAT, Dataset, load_dataset  # noqa: F401
 from pathdep.data.prepare import prepare_dataset  # noqa: F401

@@ -16,11 +16,6 @@ A new source is one more module here, imported below (the import order is the or
 errors list the sources).
 """
 
-from pathdep.data.registry import REGISTRY
 from pathdep.data.sources import idx, torchvision, sklearn_digits, teacher_student, synthetic, dominoes  # noqa: F401
 from pathdep.data.sources.idx import idx_header, read_idx  # noqa: F401
 from pathdep.data.sources.teacher_student import teacher_forward  # noqa: F401
-
-#: The registered sources (name -> :class:`pathdep.data.registry.Source`; the registry itself,
-#: so a source registered later is listed too).
-SOURCES = REGISTRY
