@@ -124,6 +124,7 @@ def study_files(tmp_path):
     angle = rng.uniform(0.1, 1.5, size=(2, 2, N, 2))
     study = xr.Dataset({"final_loss": (("activation", "init_range", "network"), final),
                         "failed": (("activation", "init_range", "network"), failed),
+                        "failure_fraction": (("activation", "init_range"), failed.mean(-1)),
                         "ftle": (("activation", "init_range", "network", "time", "exponent"), ftle),
                         "min_clv_angle": (("activation", "init_range", "network", "time"), angle)},
                        coords={"activation": acts, "init_range": ranges, "network": np.arange(N), "time": times,
@@ -159,6 +160,7 @@ def test_loss_floor_labelled(tmp_path):
     """Final losses at 0 are drawn at log10(1e-30): the pile is labelled with its count."""
     study = xr.Dataset({"final_loss": (("activation", "init_range", "network"), np.array([[[0.0, 1e-40, 0.1, 1e-5]]])),
                         "failed": (("activation", "init_range", "network"), np.array([[[False, False, True, False]]])),
+                        "failure_fraction": (("activation", "init_range"), np.array([[0.25]])),
                         "ftle": (("activation", "init_range", "network", "time", "exponent"), np.zeros((1, 1, 4, 1, 1))),
                         "min_clv_angle": (("activation", "init_range", "network", "time"), np.ones((1, 1, 4, 1)))},
                        coords={"activation": ["tanh"], "init_range": [1.0], "time": [5], "exponent": [1]},

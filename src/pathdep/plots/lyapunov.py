@@ -309,7 +309,7 @@ def _grid(study: xr.Dataset):
 
 
 def _title(study, a, r):
-    frac = float(study["failed"].sel(activation=a, init_range=r).values.mean())
+    frac = float(study["failure_fraction"].sel(activation=a, init_range=r))
     return f"{a}, U(-{r:g},{r:g}): {100 * frac:.1f}% failed"
 
 
@@ -343,7 +343,8 @@ def plot_study(study: xr.Dataset | str | Path, roc: xr.Dataset | str | Path, out
 
     Args:
         study: ``pathdep.analysis.lyapunov_study.run_study``'s dataset or its netCDF file.
-        roc: ``roc_by_time``'s dataset (optionally with ``auc_std``, ``auc_se``) or its file.
+        roc: ``pathdep.analysis.study_roc.roc_with_errors``'s dataset (``auc``, ``auc_std``,
+            ``auc_se``, ``tpr``; ``roc_by_time``'s without the errors works too) or its file.
         out: ``{"loss" | "ftle" | "clv" | "roc": (pdf, png)}``.
         caveat: optional line added under the ROC figure's title.
 
