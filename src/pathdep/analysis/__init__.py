@@ -9,8 +9,15 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.fits` - functional forms fitted to divergence curves, AIC/BIC.
 * :mod:`~pathdep.analysis.scaling` - fitted parameters against swept hyperparameters.
 * :mod:`~pathdep.analysis.hypersphere` - Brownian motion on spheres; diffusion fits of weights.
-* :mod:`~pathdep.analysis.lyapunov` - Benettin spectra, FTLEs, covariant Lyapunov vectors.
-* :mod:`~pathdep.analysis.lyapunov_study` - the 2-2-1 weight-dynamics study and its ROC.
+* :mod:`~pathdep.analysis.lyapunov` - one import for the three Lyapunov modules below.
+* :mod:`~pathdep.analysis.lyapunov_qr` - QR with a positive diagonal (Householder, CholeskyQR2), seeded bases.
+* :mod:`~pathdep.analysis.lyapunov_benettin` - Benettin spectra, running estimates, FTLEs.
+* :mod:`~pathdep.analysis.lyapunov_clv` - Ginelli's covariant Lyapunov vectors, growth rates, angles.
+* :mod:`~pathdep.analysis.lyapunov_link` - lambda_max against the measured divergence rate.
+* :mod:`~pathdep.analysis.lyapunov_study` - the 2-2-1 weight-dynamics study (runner).
+* :mod:`~pathdep.analysis.study_model` - the 2-2-1 networks' update map and closed-form Jacobian.
+* :mod:`~pathdep.analysis.study_kernels` - compiled (numba) kernels of the 2-2-1 study.
+* :mod:`~pathdep.analysis.study_roc` - the study's cross-validated ROC, AUCs, Hanley-McNeil errors.
 * :mod:`~pathdep.analysis.quantities` - the divergence curves the fits read.
 
 Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) with
@@ -19,8 +26,9 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 
 import importlib
 
-__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "lyapunov", "lyapunov_study",
-           "quantities", "scaling"]
+__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "lyapunov",
+           "lyapunov_benettin", "lyapunov_clv", "lyapunov_link", "lyapunov_qr", "lyapunov_study",
+           "quantities", "scaling", "study_kernels", "study_model", "study_roc"]
 
 
 def __getattr__(name: str):
