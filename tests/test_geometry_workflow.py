@@ -37,7 +37,7 @@ def test_one_scaling_figure_plans_only_its_experiment(tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path), "results/figures/scaling_eps.pdf"], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     assert job_counts(r.stdout) == {"prepare_dataset": 1, "train_ensemble": 2, "compute_metrics": 2,
-                                    "geometry": 2, "fit_experiment": 1, "plot_fits": 1, "total": 8}
+                                    "geometry": 2, "fit_experiment": 1, "plot_fits": 1, "total": 9}
 
 
 def test_one_geometry_figure_plans_no_fits(tmp_path):
