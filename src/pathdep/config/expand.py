@@ -30,8 +30,7 @@ from pathdep.data.dominoes import DATA_SHORT, derive_dataset
 __all__ = ["BASE_DEFAULTS", "LIST_VALUED", "SHORT", "expand_experiment", "origin", "check_sweeps", "collapse"]
 
 # Keys whose value is a list by nature: they sweep only with a list of lists.
-LIST_VALUED = {("model", "hidden"), ("optimizer", "betas"), ("training", "checkpoints", "steps"),
-               ("analysis", "lambdas"), ("analysis", "checkpoints"), ("analysis", "align_checkpoints")}
+LIST_VALUED = {("model", "hidden"), ("optimizer", "betas"), ("training", "checkpoints", "steps")}
 
 # Short names used in run names for swept keys (the last path component otherwise).
 SHORT = {("perturbation", "epsilon"): "eps", ("optimizer", "weight_decay"): "wd",
@@ -94,7 +93,7 @@ def check_sweeps(block: Any, where: str, prefix: tuple[str, ...] = ()) -> None:
                     raise ConfigError(f"config: {key}: expected a list of values, or a list of lists to sweep it "
                                       f"(e.g. [[100], [100, 100]]); got a mix, {value_text(v)}")
                 continue
-            if p[:1] == ("analysis",):
+            if p[:1] == ("analysis",):  # takes no keys: the schema pass names a key written there
                 continue
             if not v:
                 raise ConfigError(f"config: {key}: empty sweep list (give a value or a non-empty list of values)")
