@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from pathdep.config import ConfigError, validate  # noqa: E402
+from pathdep.config import ConfigError, top_setting, validate  # noqa: E402
 from pathdep.config import figures as figures_config  # noqa: E402
 from pathdep.config.datasets import NAME_RE, RUN_RE  # noqa: E402
 
@@ -89,7 +89,7 @@ def get_dominoes_targets():
 
 def get_threads():
     """Torch threads per heavy job: config `threads`, at most this machine's cores."""
-    return max(1, min(int(config.get("threads", 2)), os.cpu_count() or 1))
+    return max(1, min(int(top_setting(config, "threads")), os.cpu_count() or 1))
 
 
 def get_metrics_files(wildcards):

@@ -19,7 +19,7 @@ rule geometry:
     params:
         run=get_run,
         geometry=get_geometry_spec,
-        device=config.get("device", "auto"),
+        device=top_setting(config, "device"),
     threads: get_threads()
     resources:
         cpu_threads=get_threads(),

@@ -18,7 +18,7 @@ rule lyapunov:
     params:
         run=get_run,
         spec=get_lyapunov_spec(),
-        device=config.get("device", "auto"),
+        device=top_setting(config, "device"),
     threads: get_threads()
     resources:
         cpu_threads=get_threads(),

@@ -9,7 +9,7 @@ rule train_ensemble:
         h5="results/{exp}/{run}/trajectory.h5",
     params:
         run=get_run,
-        device=config.get("device", "auto"),
+        device=top_setting(config, "device"),
     threads: get_threads()
     resources:
         cpu_threads=get_threads(),

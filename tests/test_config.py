@@ -121,6 +121,16 @@ def test_training_fast_has_one_default_true_documented_in_the_schema():
     assert validate(cfg_with({"training": {"fast": False}}))["a"][0]["training"]["fast"] is False
 
 
+def test_top_level_settings_have_one_default_each():
+    from pathdep.config import TOP_DEFAULTS, top_setting
+
+    c = cfg_with({})
+    c.pop("device", None)
+    assert validate(c)["a"][0]["device"] == TOP_DEFAULTS["device"] == "auto"
+    assert top_setting({"threads": 3}, "threads") == 3 and top_setting({}, "threads") == TOP_DEFAULTS["threads"]
+    assert top_setting({}, "offline") is False
+
+
 def test_origin_names_where_a_key_was_written():
     c = cfg_with({"optimizer": {"lr": 0.2}})
     assert origin(c, "a", "optimizer", "lr") == "experiments.a.optimizer.lr"

@@ -14,7 +14,7 @@ block (its ``DEFAULTS``, ``resolve`` and ``check``).
 
 from pathdep.config.datasets import dataset_info  # noqa: F401
 from pathdep.config.errors import ConfigError  # noqa: F401
-from pathdep.config.expand import BASE_DEFAULTS, expand_experiment, origin  # noqa: F401
+from pathdep.config.expand import BASE_DEFAULTS, TOP_DEFAULTS, expand_experiment, origin, top_setting  # noqa: F401
 from pathdep.config.merge import deep_merge  # noqa: F401
 from pathdep.config.runs import resolve_model  # noqa: F401
 from pathdep.config.schema import load_config  # noqa: F401

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 from pathdep.config.errors import ConfigError
+from pathdep.config.expand import top_setting
 from pathdep.config.schema import value_text
 
 __all__ = ["NAME_RE", "RUN_RE", "check_names", "check_datasets", "dataset_info"]
@@ -57,7 +58,7 @@ def check_datasets(config: dict) -> None:
     datasets = config["datasets"]
     for name, spec in datasets.items():
         try:
-            check_spec(name, spec, offline=bool(config.get("offline", False)), datasets=datasets)
+            check_spec(name, spec, offline=bool(top_setting(config, "offline")), datasets=datasets)
         except ValueError as exc:
             raise ConfigError(f"config: {exc}") from None
 

@@ -27,7 +27,8 @@ from pathdep.config.merge import deep_merge
 from pathdep.config.schema import value_text
 from pathdep.data.dominoes import DATA_SHORT, derive_dataset
 
-__all__ = ["BASE_DEFAULTS", "LIST_VALUED", "SHORT", "expand_experiment", "origin", "check_sweeps", "collapse"]
+__all__ = ["BASE_DEFAULTS", "TOP_DEFAULTS", "top_setting", "LIST_VALUED", "SHORT", "expand_experiment", "origin",
+           "check_sweeps", "collapse"]
 
 # Keys whose value is a list by nature: they sweep only with a list of lists.
 LIST_VALUED = {("model", "hidden"), ("optimizer", "betas"), ("training", "checkpoints", "steps")}
@@ -37,6 +38,21 @@ SHORT = {("perturbation", "epsilon"): "eps", ("optimizer", "weight_decay"): "wd"
          ("optimizer", "name"): "opt", ("model", "kind"): "model", ("model", "hidden"): "hidden"}
 # Dataset parameters swept in an experiment's `data:` block (dominoes: ptop, rbottom, stop, ...).
 SHORT.update(DATA_SHORT)
+
+# Top-level settings of the whole config (not of one run): the defaults applied where they are
+# read (validation for device and offline, rules/common.smk get_threads for threads).
+TOP_DEFAULTS: dict[str, Any] = {
+    "device": "auto",   # the job's GPU when there is one, else the CPU
+    "threads": 2,       # torch threads per heavy job (capped at the machine's cores by the workflow)
+    "offline": False,   # true: refuse datasets with download: true
+}
+
+
+def top_setting(config: dict, key: str) -> Any:
+    """``config[key]`` of a top-level setting, or its :data:`TOP_DEFAULTS` value when absent or null."""
+    v = config.get(key)
+    return TOP_DEFAULTS[key] if v is None else v
+
 
 # Built-in defaults under everything the config gives (config.yaml sets most of them in its
 # `defaults:` block): the seed's MLP with one hidden layer of 100, Kaiming-normal init, plain SGD

@@ -44,7 +44,7 @@ from pathlib import Path
 from pathdep.config.blocks import check_blocks
 from pathdep.config.datasets import RUN_RE, check_datasets, check_names, dataset_info
 from pathdep.config.errors import ConfigError
-from pathdep.config.expand import check_sweeps, collapse, expand_experiment, origin
+from pathdep.config.expand import check_sweeps, collapse, expand_experiment, origin, top_setting
 from pathdep.config.runs import check_run
 from pathdep.config.schema import load_config, load_schema, schema_check, value_text
 
@@ -108,7 +108,7 @@ def _experiment_runs(config: dict, exp: str, run_schema: dict, infos: dict, chec
         ds = run.get("dataset")
         if isinstance(ds, str) and ds in datasets and ds not in infos:  # dataset-level errors: no run suffix
             infos[ds] = dataset_info(ds, datasets[ds], check_files=check_files, data_dir=data_dir,
-                                     offline=bool(config.get("offline", False)), datasets=datasets)
+                                     offline=bool(top_setting(config, "offline")), datasets=datasets)
         try:
             check_run(run, run_schema, at, datasets, infos)
         except ConfigError as exc:
@@ -117,7 +117,7 @@ def _experiment_runs(config: dict, exp: str, run_schema: dict, infos: dict, chec
             raise
         _check_run_name(run, exp, names)
         run["dataset_spec"] = datasets[ds]
-        run["device"] = config.get("device", "auto")
+        run["device"] = top_setting(config, "device")
     return runs
 
 
