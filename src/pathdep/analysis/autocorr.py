@@ -31,7 +31,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-__all__ = ["autocorrelation", "output_autocorrelation", "decorrelation_time", "trajectory_autocorrelations"]
+__all__ = ["autocorrelation", "output_autocorrelation", "decorrelation_time", "trajectory_autocorrelations",
+           "checkpoint_outputs"]
 
 
 def _np(a) -> np.ndarray:
@@ -156,3 +157,27 @@ def trajectory_autocorrelations(W, ok, steps, outputs: Callable[[int], np.ndarra
         v[~np.asarray(ok).T] = np.nan
     taus = {f"tau_{n[3:]}": decorrelation_time(steps, ac[n].T) for n in ac}
     return ac, taus
+
+
+def checkpoint_outputs(apply: Callable, W, x, y, loss: str, batch_size: int, dtype, device) -> Callable[[int], np.ndarray]:
+    """``outputs(c) -> (K, N, out)`` float64: the members' outputs on ``x`` at checkpoint ``c``.
+
+    The outputs of the one batched ensemble evaluation
+    (:func:`pathdep.core.evaluate.evaluate`, chunks of ``batch_size`` samples), for
+    :func:`trajectory_autocorrelations`.
+
+    Args:
+        apply: ``apply(w (P,), x) -> outputs``; ``W``: weights ``(C, K, P)`` (numpy).
+        x, y: inputs and labels / targets on ``device``; ``loss``: their loss kind.
+        dtype, device: of the forward passes.
+    """
+    from pathdep.core.evaluate import ensemble_forward, evaluate
+
+    forward = ensemble_forward(apply)
+
+    def outputs(c: int) -> np.ndarray:
+        Wt = torch.as_tensor(W[c], dtype=dtype, device=device)
+        ev = evaluate(apply, Wt, x, y, loss, int(batch_size), outputs=True, forward=forward)
+        return ev.outputs.double().cpu().numpy()
+
+    return outputs

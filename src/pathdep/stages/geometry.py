@@ -17,7 +17,7 @@ calls the numerics of :mod:`pathdep.analysis` and writes files):
     (Git Re-Basin code) and ``barrier_integral`` (:mod:`pathdep.analysis.barriers`);
   - ``ac_w_init``, ``ac_w_base``, ``ac_out_init``, ``ac_out_base`` and the ``1/e``
     decorrelation times ``tau_*`` (:func:`pathdep.analysis.autocorr.trajectory_autocorrelations`;
-    outputs on the test subset by :func:`pathdep.core.evaluate.evaluate`);
+    outputs on the test subset by :func:`pathdep.analysis.autocorr.checkpoint_outputs`);
   - ``sphere_sq_disp``, ``norm_ratio``, ``sphere_theory`` and per member ``sphere_D``
     (:func:`pathdep.analysis.hypersphere.sphere_diffusion`, time in steps).
 
@@ -117,22 +117,6 @@ def _eval_sets(ctx, spec: dict, seed: int):
     return xs, ys
 
 
-def _outputs(ctx, W: np.ndarray, x, y, batch_size: int):
-    """``outputs(c) -> (K, N, out)`` float64: the members' outputs on ``x`` at checkpoint ``c``."""
-    import torch
-
-    from pathdep.core.evaluate import ensemble_forward, evaluate
-
-    forward = ensemble_forward(ctx.apply)
-
-    def outputs(c: int) -> np.ndarray:
-        Wt = torch.as_tensor(W[c], dtype=ctx.dtype, device=ctx.device)
-        ev = evaluate(ctx.apply, Wt, x, y, _loss_kind(ctx), int(batch_size), outputs=True, forward=forward)
-        return ev.outputs.double().cpu().numpy()
-
-    return outputs
-
-
 def _context(rw: _RunWeights, traj_path, data_path, device: str):
     """The run's :class:`~pathdep.core.context.RunContext`; refuses a trajectory of another model."""
     from pathdep.core.context import RunContext
@@ -191,7 +175,8 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
     log(f"interpolated {len(sel.members)} members at {len(sel.interp)} checkpoints x {len(lam)} lambdas in "
         f"{timings['interpolate']:.2f} s")
     ac, taus = _timed(timings, "autocorr", autocorr.trajectory_autocorrelations, rw.W, rw.ok, rw.steps,
-                      _outputs(ctx, rw.W, xs["test"], ys["test"], spec["batch_size"]))
+                      autocorr.checkpoint_outputs(ctx.apply, rw.W, xs["test"], ys["test"], _loss_kind(ctx),
+                                                  spec["batch_size"], ctx.dtype, ctx.device))
     sphere, failed = _timed(timings, "hypersphere", hypersphere.sphere_diffusion, rw.steps, rw.W, rw.ok)
     for k, why in failed.items():
         log(f"member {k}: hypersphere fit failed ({why})")
