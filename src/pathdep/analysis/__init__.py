@@ -4,9 +4,11 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 
 * :mod:`~pathdep.analysis.align` - permutation alignment by weight matching (Git Re-Basin).
 * :mod:`~pathdep.analysis.interpolate` - loss/accuracy along linear interpolations, barriers.
+* :mod:`~pathdep.analysis.barriers` - interpolation grids baseline-to-member over training, barriers.
 * :mod:`~pathdep.analysis.function_space` - distances between networks' outputs.
 * :mod:`~pathdep.analysis.autocorr` - normalised autocorrelations of weight/output trajectories.
 * :mod:`~pathdep.analysis.fits` - functional forms fitted to divergence curves, AIC/BIC.
+* :mod:`~pathdep.analysis.fit_forms` - the candidate forms, their starting points and bounds.
 * :mod:`~pathdep.analysis.scaling` - fitted parameters against swept hyperparameters.
 * :mod:`~pathdep.analysis.hypersphere` - Brownian motion on spheres; diffusion fits of weights.
 * :mod:`~pathdep.analysis.lyapunov` - one import for the three Lyapunov modules below.
@@ -26,7 +28,8 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 
 import importlib
 
-__all__ = ["align", "autocorr", "fits", "function_space", "hypersphere", "interpolate", "lyapunov",
+__all__ = ["align", "autocorr", "barriers", "fit_forms", "fits", "function_space", "hypersphere", "interpolate",
+           "lyapunov",
            "lyapunov_benettin", "lyapunov_clv", "lyapunov_link", "lyapunov_qr", "lyapunov_study",
            "quantities", "scaling", "study_kernels", "study_model", "study_roc"]
 
