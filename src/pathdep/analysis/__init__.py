@@ -29,8 +29,7 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 import importlib
 
 __all__ = ["align", "autocorr", "barriers", "fit_forms", "fits", "function_space", "hypersphere", "interpolate",
-           "lyapunov",
-           "lyapunov_benettin", "lyapunov_clv", "lyapunov_link", "lyapunov_qr", "lyapunov_study",
+           "lyapunov", "lyapunov_benettin", "lyapunov_clv", "lyapunov_link", "lyapunov_qr", "lyapunov_study",
            "quantities", "scaling", "study_kernels", "study_model", "study_roc"]
 
 
