@@ -5,8 +5,10 @@
 from pathdep.config.geometry import FIGURES as GEOMETRY_FIGURES
 
 
+# the figures and the small sphere simulation (seconds) run on the submitting host
 localrules:
     plot_geometry,
+    hypersphere_theory,
     plot_hypersphere_theory,
 
 
