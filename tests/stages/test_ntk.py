@@ -68,7 +68,7 @@ def test_catapult(data, tmp_path):
 
 
 def write_width_files(tmp_path, widths=(25, 100, 400)):
-    """Synthetic metrics.nc + analysis.nc of a width experiment with planted power laws:
+    """Synthetic metrics.nc + geometry.nc of a width experiment with planted power laws:
     dist ~ w^-1/2, dist_aligned = dist / 2, barriers ~ w^-1 (raw) and w^-2 (aligned)."""
     metrics, analyses = [], []
     K, C = 4, 3
