@@ -60,3 +60,33 @@ def test_scaling_table_plain_frame():
     np.testing.assert_allclose(tab["slope_std"], [np.sqrt(2), np.sqrt(2)])
     with pytest.raises(ValueError):
         scaling_table(df, "lr")
+
+
+def test_scaling_frame_planted_power_law_and_best_counts():
+    from pathdep.analysis.scaling import SCALING_COLUMNS, scaling_frame, summary_table
+
+    rows = []
+    for lr in (0.001, 0.01, 0.1):
+        for member in (1, 2):
+            for model, best in (("power_law", member == 1 or lr == 0.1), ("sqrt", not (member == 1 or lr == 0.1))):
+                rows.append({"run": f"lr{lr}", "member": member, "quantity": "dist", "model": model, "best": best,
+                             "lr": lr, "lr_eff": lr / 0.1, "a": 3.0 * lr**0.5 * (1 + 0.01 * member), "b": 0.7,
+                             "d0": 1.0, "success": True, "aic": 0.0})
+    sphere = pd.DataFrame([{"run": f"lr{lr}", "member": 1, "lr": lr, "lr_eff": lr / 0.1, "quantity": "direction",
+                            "model": "sphere_walk", "best": True, "D": 2e-6 * lr**2, "D_stderr": 0.0}
+                           for lr in (0.001, 0.01, 0.1)])
+    table = scaling_frame(pd.DataFrame(rows), sphere, ["lr"], "e", lr_sweep=True)
+    assert list(table.columns) == SCALING_COLUMNS and set(table["hparam"]) == {"lr", "lr_eff"}
+    a = table[(table.hparam == "lr") & (table.model == "power_law") & (table.param == "a")]
+    np.testing.assert_allclose(a["pl_exponent"], 0.5, atol=1e-3)
+    np.testing.assert_allclose(a["mean"], 3.0 * np.array([0.001, 0.01, 0.1]) ** 0.5 * 1.015, rtol=1e-12)
+    assert a["n_best"].tolist() == [1, 1, 2] and set(a["n"]) == {2} and set(a["pl_points"]) == {3}
+    D = table[(table.hparam == "lr") & (table.quantity == "direction")]
+    np.testing.assert_allclose(D["pl_exponent"], 2.0, rtol=1e-9)
+    fits = pd.DataFrame(rows)
+    summary = summary_table([("e", table, fits), ("empty", table.iloc[:0], fits)])
+    assert set(summary["experiment"]) == {"e"}
+    row = summary[(summary.quantity == "dist") & (summary.model == "power_law") & (summary.param == "b")
+                  & (summary.hparam == "lr")].iloc[0]
+    assert row.best_model == "power_law" and row.best_share == 4 / 6 and row.b_median == 0.7
+    assert summary[summary.quantity == "direction"]["pl_exponent"].iloc[0] == pytest.approx(2.0)

@@ -14,8 +14,9 @@ How it was checked: ``tests/analysis/test_scaling.py``: exact power laws are rec
 (exponent and prefactor to 1e-12, exponent standard error ~0), a noisy power law's
 exponent lies within its standard error band, and ``scaling_table`` gives the right
 per-value means from both a fits dataset and a data frame; ``scaling_frame`` recovers a
-planted power law of a fitted parameter and counts the AIC-best forms; ``summary_table``
-reports the preferred form and the exponents (``tests/stages/test_fits.py`` end to end).
+planted power law of a fitted parameter (and of the hypersphere D) and counts the AIC-best
+forms; ``summary_table`` reports the preferred form, its share and the exponents
+(``tests/stages/test_fits.py`` end to end on synthetic files).
 """
 
 from __future__ import annotations
