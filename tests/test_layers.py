@@ -114,3 +114,137 @@ def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
             test_no_upward_imports(fake)
     finally:
         fake.unlink()
+
+
+# ---------------------------------------------------------------------------- rooms by content
+# Stages read files, call pure functions of analysis/ (or core/) and write files; plots only
+# draw what a stage wrote. Imports alone do not show that, so the checks below read the code:
+# a stage may not hold numerics (no linear algebra, transforms, autodiff or vectorising maps,
+# no fits; no module of numerics imported), functions and files stay short enough to name
+# what they hold, and a plot runs no torch, scipy or simulation.
+
+STAGES, PLOTS = PKG / "stages", PKG / "plots"
+MAX_STAGE_FUNCTION, MAX_FUNCTION, MAX_FILE = 50, 80, 500
+NUMERIC_IMPORTS = ("torch.nn.functional", "torch.func", "torch.linalg", "scipy", "sklearn", "numba")
+NUMERIC_ATTRS = ("np.linalg", "numpy.linalg", "torch.linalg", "np.einsum", "torch.einsum", "np.fft", "torch.fft",
+                 "torch.vmap", "torch.autograd", "torch.func", "np.polyfit", "np.lstsq", "F.")
+PLOT_IMPORTS = ("torch", "scipy", "sklearn", "numba", "pathdep.core", "pathdep.stages", "pathdep.data")
+# what a plot may take from analysis/: closed forms it evaluates on its own axis (a fitted
+# form's curve, a sigmoid) and the names of quantities; nothing that simulates or fits
+PLOT_MAY_USE = {"pathdep.analysis.fits": {"MODELS", "predict"}, "pathdep.analysis.patterns": {"sigmoid"},
+                "pathdep.analysis.quantities": {"quantity_values", "QUANTITIES", "LABELS"}}
+
+
+def _dotted(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _functions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def _imported(path: Path) -> list[tuple[str, list[str], int]]:
+    """(module, imported names, line) of every import, relative ones resolved."""
+    out = []
+    name = _module_name(path)
+    pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(a.name, [], node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level:
+                mod = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([mod] if mod else []))
+            out.append((mod, [a.name for a in node.names], node.lineno))
+    return out
+
+
+def stage_numerics(path: Path) -> list[str]:
+    """What in a stage module is numerics rather than read / call / write."""
+    bad = []
+    for mod, names, line in _imported(path):
+        if any(mod == m or mod.startswith(m + ".") for m in NUMERIC_IMPORTS):
+            bad.append(f"line {line}: imports {mod}")
+        if mod.startswith("pathdep.stages") and any(n.startswith("_") for n in names):
+            bad.append(f"line {line}: imports another stage's private name {[n for n in names if n.startswith('_')]}")
+    used: set[tuple[int, str]] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute):
+            d = _dotted(node)
+            if any((d + ".").startswith(a if a.endswith(".") else a + ".") for a in NUMERIC_ATTRS):
+                used.add((node.lineno, d))
+    # the whole name only (np.linalg.norm, not also np.linalg)
+    used = {(ln, d) for ln, d in used if not any(ln == l2 and d2.startswith(d + ".") for l2, d2 in used)}
+    return sorted(set(bad)) + [f"line {ln}: uses {d}" for ln, d in sorted(used)]
+
+
+def long_rooms(path: Path) -> list[str]:
+    limit = MAX_STAGE_FUNCTION if STAGES in path.parents else MAX_FUNCTION
+    bad = [f"{f.name} (line {f.lineno}) is {f.end_lineno - f.lineno + 1} lines (at most {limit})"
+           for f in _functions(path) if f.end_lineno - f.lineno + 1 > limit]
+    n = len(path.read_text().splitlines())
+    if n > MAX_FILE:
+        bad.append(f"the file is {n} lines (at most {MAX_FILE})")
+    return bad
+
+
+def plot_computes(path: Path) -> list[str]:
+    bad = []
+    for mod, names, line in _imported(path):
+        if any(mod == m or mod.startswith(m + ".") for m in PLOT_IMPORTS):
+            bad.append(f"line {line}: imports {mod}")
+        elif mod.startswith("pathdep.analysis"):
+            pairs = [(f"{mod}.{n}", set()) if f"{mod}.{n}" in PLOT_MAY_USE else (mod, {n}) for n in names] or [(mod, set())]
+            for m, ns in pairs:
+                if m not in PLOT_MAY_USE or not ns <= PLOT_MAY_USE[m]:
+                    bad.append(f"line {line}: imports {m} {sorted(ns) or ''} (only {sorted(PLOT_MAY_USE)})")
+    return bad
+
+
+@pytest.mark.parametrize("path", sorted(STAGES.glob("*.py")), ids=lambda p: p.name)
+def test_stages_only_read_call_write(path):
+    bad = stage_numerics(path)
+    assert not bad, f"{path.relative_to(PKG)} holds numerics (move them to analysis/ or core/):\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PKG)))
+def test_rooms_are_short(path):
+    bad = long_rooms(path)
+    assert not bad, f"{path.relative_to(PKG)}: split into rooms that say what they hold:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", sorted(PLOTS.glob("*.py")), ids=lambda p: p.name)
+def test_plots_only_draw(path):
+    bad = plot_computes(path)
+    assert not bad, f"{path.relative_to(PKG)} computes (plots draw what a stage wrote):\n" + "\n".join(bad)
+
+
+def test_the_content_checks_can_fail(tmp_path):
+    """Each check rejects a module that breaks it, and passes a clean one."""
+    stage = STAGES / "_probe_numerics.py"
+    stage.write_text("import numpy as np\nimport torch.nn.functional as F\nfrom pathdep.stages.train import _x\n\n"
+                     "def f(a):\n    return np.linalg.norm(a) + F.relu(a)\n\n"
+                     "def long():\n" + "    x = 1\n" * 60 + "    return x\n")
+    plot = PLOTS / "_probe_plot.py"
+    plot.write_text("import torch\nfrom pathdep.core.models import build_model\n"
+                    "from pathdep.analysis import hypersphere\nfrom pathdep.analysis.fits import MODELS\n")
+    clean = STAGES / "_probe_clean.py"
+    clean.write_text("from pathdep.analysis import align\n\n\ndef f(path):\n    return align.weight_matching(path)\n")
+    try:
+        found = "\n".join(stage_numerics(stage))
+        for what in ("imports torch.nn.functional", "private name", "uses np.linalg.norm", "uses F.relu"):
+            assert what in found, (what, found)
+        assert any("long (line 8) is 62 lines" in b for b in long_rooms(stage))
+        assert len(plot_computes(plot)) == 3, plot_computes(plot)
+        assert stage_numerics(clean) == [] and long_rooms(clean) == []
+    finally:
+        for p in (stage, plot, clean):
+            p.unlink()
