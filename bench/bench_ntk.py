@@ -1,6 +1,6 @@
 """Benchmark: chunked vmapped empirical NTK vs a naive per-sample-gradient loop.
 
-Setting of issue 11: N = 256 inputs, 10 outputs, the 784-100-10 ReLU MLP (79,510
+Setting: N = 256 inputs, 10 outputs, the 784-100-10 ReLU MLP (79,510
 parameters), float32 on the CPU, side by side in one run; the chunked NTK with its default automatic
 parameter slicing (one slice whenever the Jacobians fit in ``max_jacobian_mb`` = 1 GB). Each case runs in a fresh
 subprocess (so freed-but-retained allocator memory of one case cannot hide the next one's),

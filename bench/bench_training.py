@@ -22,7 +22,7 @@ Measures in ONE run (machines are shared and noisy; compare ratios, not absolute
    config's checkpoint schedule relative to the training loop, from ``train_ensemble``'s
    own timers (``write_seconds / train_seconds`` in the trajectory's attributes).
 
-FLOPs counted per member-step (written down, as in the issue): forward
+FLOPs counted per member-step (written down): forward
 ``2 B (784*100 + 100*10)`` = 10.16 MFLOP at B = 64, backward twice that, so
 30.5 MFLOP per member-step; "% peak" = member-steps/s * 30.5 MFLOP / GEMM peak. (The
 first layer's input gradient is never needed, so the work actually done is ~5/6 of this.)

@@ -1,5 +1,5 @@
 """Bad input gets one clear line naming the key or file, before any work, and nothing
-already written is lost or left half-written (issue 4 item 6, issue 2 item 11).
+already written is lost or left half-written.
 
 Workflow-level cases (config problems, missing or wrong dataset files) go through the
 real Snakemake command line, ``snakemake --workflow-profile none -n --cores 1

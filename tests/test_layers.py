@@ -248,3 +248,13 @@ def test_the_content_checks_can_fail(tmp_path):
     finally:
         for p in (stage, plot, clean):
             p.unlink()
+
+
+def test_the_analysis_face_lists_every_module():
+    """``pathdep.analysis`` names each of its modules in ``__all__`` and in its docstring."""
+    import pathdep.analysis as A
+
+    mods = sorted(p.stem for p in (PKG / "analysis").glob("*.py") if p.stem != "__init__")
+    assert sorted(A.__all__) == mods
+    missing = [m for m in mods if f"pathdep.analysis.{m}`" not in (A.__doc__ or "")]
+    assert not missing, f"analysis/__init__.py's docstring does not name {missing}"

@@ -6,7 +6,7 @@ import xarray as xr
 
 import pytest
 
-from pathdep.plots.koopman import plot_experiment, plot_toy, plot_windows
+from pathdep.plots.koopman import plot_spectra, plot_toy, plot_windows
 from pathdep.stages.koopman import toy
 
 
@@ -42,7 +42,7 @@ def test_plot_experiment(tmp_path):
         attrs={"experiment": "e", "spec": '{"observable": "loss"}', "group_by": "g",
                "table": '[{"a": "x", "b": "y", "p_value": 0.1}]'})
     ds.to_netcdf(tmp_path / "e.nc", engine="h5netcdf")
-    fig = plot_experiment(tmp_path / "e.nc", tmp_path / "e.pdf", tmp_path / "e.png")
+    fig = plot_spectra(tmp_path / "e.nc", tmp_path / "e.pdf", tmp_path / "e.png")
     assert (tmp_path / "e.png").exists() and (tmp_path / "e.pdf").exists()
     xs = np.concatenate([ln.get_xdata() for ln in fig.axes[0].lines[1:]])
     np.testing.assert_allclose(np.sort(xs), np.sort(ev.ravel()))

@@ -6,6 +6,7 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.interpolate` - loss/accuracy along linear interpolations, barriers.
 * :mod:`~pathdep.analysis.barriers` - interpolation grids baseline-to-member over training, barriers.
 * :mod:`~pathdep.analysis.function_space` - distances between networks' outputs.
+* :mod:`~pathdep.analysis.divergence` - weight-space metrics and the baseline-as-ground-truth ("cf.") metrics.
 * :mod:`~pathdep.analysis.autocorr` - normalised autocorrelations of weight/output trajectories.
 * :mod:`~pathdep.analysis.fits` - functional forms fitted to divergence curves, AIC/BIC.
 * :mod:`~pathdep.analysis.fit_forms` - the candidate forms, their starting points and bounds.
@@ -21,6 +22,13 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.study_kernels` - compiled (numba) kernels of the 2-2-1 study.
 * :mod:`~pathdep.analysis.study_roc` - the study's cross-validated ROC, AUCs, Hanley-McNeil errors.
 * :mod:`~pathdep.analysis.quantities` - the divergence curves the fits read.
+* :mod:`~pathdep.analysis.spread` - spread of ensembles by source of randomness.
+* :mod:`~pathdep.analysis.koopman` - exact DMD, Hankel observables, Wasserstein distances between spectra.
+* :mod:`~pathdep.analysis.koopman_groups` - spectra per run, distances between runs, group permutation tests.
+* :mod:`~pathdep.analysis.koopman_toy` - the OMD / OGD / bisection toy of Redman et al. (2024).
+* :mod:`~pathdep.analysis.ntk` - empirical and analytic NTK / NNGP, linearised networks.
+* :mod:`~pathdep.analysis.ntk_dynamics` - the NTK sections' training loops, catapult and path-vs-width summaries.
+* :mod:`~pathdep.analysis.patterns` - per-pattern learning curves of domino datasets, onsets, the toy model.
 
 Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) with
 :class:`pathdep.core.models.Layout` and ``apply = make_apply(module, layout)``.
@@ -28,9 +36,10 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 
 import importlib
 
-__all__ = ["align", "autocorr", "barriers", "fit_forms", "fits", "function_space", "hypersphere", "interpolate",
-           "lyapunov", "lyapunov_benettin", "lyapunov_clv", "lyapunov_link", "lyapunov_qr", "lyapunov_study",
-           "quantities", "scaling", "study_kernels", "study_model", "study_roc"]
+__all__ = ["align", "autocorr", "barriers", "divergence", "fit_forms", "fits", "function_space", "hypersphere",
+           "interpolate", "koopman", "koopman_groups", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
+           "lyapunov_link", "lyapunov_qr", "lyapunov_study", "ntk", "ntk_dynamics", "patterns", "quantities", "scaling",
+           "spread", "study_kernels", "study_model", "study_roc"]
 
 
 def __getattr__(name: str):

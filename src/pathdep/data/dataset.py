@@ -4,7 +4,7 @@ What it reads: a ``pathdep.dataset/1`` file written by
 :func:`pathdep.data.prepare.prepare_dataset` (schema there); each split is one ``h5py``
 read, moved to the requested device.
 
-How it was checked: ``tests/datasets/test_sources.py`` (round trips of every source; a
+How it was checked: ``tests/datasets/test_prepare.py`` (round trips of every source; a
 missing file, a non-HDF5 file and a file without the schema give one line naming the path).
 The real Fashion-MNIST file (220 MB) loads in ~0.2 s on a 2-core CPU.
 """

@@ -48,7 +48,7 @@ The file is written through :func:`pathdep.io.atomic.atomic_write` (``<out_path>
 renamed when complete), so an interrupted or failing run never leaves a partial
 ``out_path`` and an existing file survives a failed re-run.
 
-How it was checked: ``tests/datasets/test_sources.py`` (per-channel train mean 0 / std 1,
+How it was checked: ``tests/datasets/test_prepare.py`` (per-channel train mean 0 / std 1,
 subsets first-N and seeded, that a failure mid-write leaves no file, that every source's
 ``info`` matches the file it prepares); the real Fashion-MNIST (220 MB) takes ~1.6 s to
 prepare on a 2-core CPU.

@@ -36,7 +36,7 @@ validation and by ``prepare_dataset(..., datasets=...)``) and may call
 :func:`dataset_info` / ``REGISTRY[other].load`` on them. Errors are ``ValueError`` whose
 text starts with the key, ``datasets.<name>.<key>: ...`` (validation prefixes ``config: ``).
 
-How it was checked: ``tests/datasets/test_sources.py`` (each source's ``info`` equals the
+How it was checked: ``tests/datasets/test_prepare.py`` (each source's ``info`` equals the
 shapes/sizes of the file ``prepare_dataset`` writes; the error messages; a registered toy
 source is validated and prepared with no other change).
 """

@@ -3,7 +3,7 @@
 * :func:`plot_toy`: Redman et al. (2024) Fig. 2: example iterates of OMD (x), OGD (u = log x)
   and bisection; their losses; the Koopman eigenvalues (whole unit disc, and zoomed on the
   OMD/OGD cluster), with the W1/p-value table in the title.
-* :func:`plot_experiment`: pooled Koopman eigenvalues of every run (colour = group), the
+* :func:`plot_spectra`: pooled Koopman eigenvalues of every run (colour = group), the
   run x run W1 heat map, and the histogram of W1 within groups against between groups (the
   paper's FCN histogram), plus W1 baseline-vs-member.
 * :func:`plot_windows`: Redman et al.'s LeNet-5 figure: heat maps of log10 W1 between the
@@ -90,7 +90,7 @@ def plot_toy(nc: str | Path, pdf: str | Path, png: str | Path, ic: int | None = 
     return save(fig, pdf, png)
 
 
-def plot_experiment(nc: str | Path, pdf: str | Path, png: str | Path):
+def plot_spectra(nc: str | Path, pdf: str | Path, png: str | Path):
     """Spectra, W1 heat map and W1 histograms of one experiment's runs."""
     ds = load([nc])[0]
     exp = ds.attrs.get("experiment", "")

@@ -8,7 +8,7 @@ What it reads: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
 ``1 + max label`` over the full files and the names are ``"0", "1", ...``. Pixels are uint8
 codes (``pixel_scale`` 255).
 
-How it was checked: ``tests/datasets/test_sources.py`` writes tiny IDX files (plain and
+How it was checked: ``tests/datasets/test_idx.py`` writes tiny IDX files (plain and
 gzip, every type code) and reads them back; wrong magic numbers, truncated and over-long
 files give one-line errors naming the file; the header sniffing of :func:`idx_header`
 agrees with :func:`read_idx`. The real Fashion-MNIST was prepared and loaded by hand:

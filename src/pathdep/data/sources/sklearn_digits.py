@@ -5,7 +5,7 @@ split by ``test_fraction`` with ``seed`` through sklearn's ``train_test_split`` 
 by class unless ``stratify: false``); both index sets are sorted, so the samples keep their
 original order.
 
-How it was checked: ``tests/datasets/test_sources.py`` (seeded determinism, split sizes
+How it was checked: ``tests/datasets/test_sklearn_digits.py`` (seeded determinism, split sizes
 ``n_test = ceil(test_fraction * 1797)``, the ``info`` that validation sees equals the file).
 """
 

@@ -7,7 +7,7 @@ teacher, the train inputs, the test inputs and the noise. The teacher's weights 
 the prepared file (group ``/teacher``); it acts on the raw inputs (``normalize`` defaults to
 false here).
 
-How it was checked: ``tests/datasets/test_sources.py`` (seeded determinism; ``y ==
+How it was checked: ``tests/datasets/test_teacher_student.py`` (seeded determinism; ``y ==
 teacher(x)`` at zero noise, recomputed independently in float64).
 """
 

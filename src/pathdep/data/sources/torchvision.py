@@ -4,7 +4,7 @@ What it reads: the real torchvision loaders (``dataset``: ``mnist`` | ``fashion_
 ``cifar10``) under ``root``, downloading only when ``download: true``; images become
 (N, C, H, W) uint8 codes (``pixel_scale`` 255), the official train/test split.
 
-How it was checked: ``tests/datasets/test_sources.py`` writes the same tiny IDX files in
+How it was checked: ``tests/datasets/test_torchvision.py`` writes the same tiny IDX files in
 torchvision's MNIST / FashionMNIST raw layout (the arrays equal those of the ``idx``
 source) and tiny CIFAR-10 pickle batches in the real format; missing files with
 ``download: false`` give one line naming the file.
