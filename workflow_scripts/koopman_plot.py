@@ -3,8 +3,8 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
-from pathdep.plots.koopman import plot_experiment, plot_toy, plot_windows  # noqa: E402
+from pathdep.plots.koopman import plot_spectra, plot_toy, plot_windows  # noqa: E402
 
 draw = {"plot_koopman_toy": plot_toy, "plot_koopman_windows": plot_windows}.get(  # noqa: F821
-    snakemake.rule, plot_experiment)  # noqa: F821
+    snakemake.rule, plot_spectra)  # noqa: F821
 draw(snakemake.input.nc, snakemake.output.pdf, snakemake.output.png)  # noqa: F821
