@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,11 +132,12 @@ def _loss_kind(ctx) -> str:
     return "cross_entropy" if ctx.loss == "cross_entropy" else "mse"
 
 
-def _timed(timings: dict, name: str, fn, *args):
+@contextmanager
+def _clock(timings: dict, name: str):
+    """Wall seconds of the ``with`` block into ``timings[name]``."""
     t0 = time.perf_counter()
-    out = fn(*args)
+    yield
     timings[name] = time.perf_counter() - t0
-    return out
 
 
 def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, expected_config: dict | None = None,
@@ -148,8 +150,7 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
         spec: the geometry settings (resolved with :func:`pathdep.config.geometry.resolve`).
         expected_config: the run config the workflow expects (a trajectory made from a
             different config is refused).
-        threads: torch threads; ``device``: torch device for the forward passes.
-        log: progress messages (timings per part).
+        threads: torch threads; ``device``: torch device of the forward passes; ``log``: progress.
 
     Returns:
         The dataset written to ``out_path`` (variables documented in the module docstring).
@@ -161,23 +162,23 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
     if threads:
         torch.set_num_threads(int(threads))
     spec, timings, t0 = resolve(spec), {}, time.perf_counter()
-    rw = _timed(timings, "read", _read_run, traj_path, expected_config)
-    ctx = _context(rw, traj_path, data_path, device)
-    sel = _selection(spec, rw.steps, rw.W.shape[1])
-    al = _timed(timings, "align", align.align_to_baseline, rw.W, rw.ok, rw.layout, sel.align,
-                [(c, k) for c in sel.interp for k in sel.members], spec["align_max_iter"])
-    log(f"aligned {rw.W.shape[1] - 1} members at {int(al.aligned.sum())} checkpoints in {timings['align']:.2f} s")
+    with _clock(timings, "read"):
+        rw = _read_run(traj_path, expected_config)
+    ctx, sel = _context(rw, traj_path, data_path, device), _selection(spec, rw.steps, rw.W.shape[1])
+    with _clock(timings, "align"):
+        al = align.align_to_baseline(rw.W, rw.ok, rw.layout, sel.align,
+                                     [(c, k) for c in sel.interp for k in sel.members], spec["align_max_iter"])
     xs, ys = _eval_sets(ctx, spec, int(rw.run.get("seed", 0)))
-    lam = lambda_grid(spec)
-    iloss, iacc = _timed(timings, "interpolate", barriers.interpolation_grid, ctx.apply, rw.W, rw.ok, al.gather,
-                         sel.members, sel.interp, xs, ys, lam, _loss_kind(ctx), spec["batch_size"], ctx.dtype,
-                         ctx.device)
-    log(f"interpolated {len(sel.members)} members at {len(sel.interp)} checkpoints x {len(lam)} lambdas in "
-        f"{timings['interpolate']:.2f} s")
-    ac, taus = _timed(timings, "autocorr", autocorr.trajectory_autocorrelations, rw.W, rw.ok, rw.steps,
-                      autocorr.checkpoint_outputs(ctx.apply, rw.W, xs["test"], ys["test"], _loss_kind(ctx),
-                                                  spec["batch_size"], ctx.dtype, ctx.device))
-    sphere, failed = _timed(timings, "hypersphere", hypersphere.sphere_diffusion, rw.steps, rw.W, rw.ok)
+    lam, kind = lambda_grid(spec), _loss_kind(ctx)
+    with _clock(timings, "interpolate"):
+        iloss, iacc = barriers.interpolation_grid(ctx.apply, rw.W, rw.ok, al.gather, sel.members, sel.interp, xs, ys,
+                                                  lam, kind, spec["batch_size"], ctx.dtype, ctx.device)
+    with _clock(timings, "autocorr"):
+        outputs = autocorr.checkpoint_outputs(ctx.apply, rw.W, xs["test"], ys["test"], kind, spec["batch_size"],
+                                              ctx.dtype, ctx.device)
+        ac, taus = autocorr.trajectory_autocorrelations(rw.W, rw.ok, rw.steps, outputs)
+    with _clock(timings, "hypersphere"):
+        sphere, failed = hypersphere.sphere_diffusion(rw.steps, rw.W, rw.ok)
     for k, why in failed.items():
         log(f"member {k}: hypersphere fit failed ({why})")
     timings["total"] = time.perf_counter() - t0
@@ -186,6 +187,7 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
     ds = _geometry_dataset(rw, ctx, values, _coords(rw, al.aligned, sel, lam), spec, timings,
                            {s: len(x) for s, x in xs.items()})
     write_netcdf(ds, out_path)
+    log(f"aligned at {int(al.aligned.sum())} checkpoints; interpolated at {len(sel.interp)} x {len(lam)} lambdas")
     log("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     return ds
 
