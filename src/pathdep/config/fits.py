@@ -15,7 +15,7 @@ from typing import Any
 
 from pathdep.analysis.fits import DEFAULT_MODELS, MODELS
 from pathdep.analysis.quantities import QUANTITIES
-from pathdep.config.merge import check_per_experiment, deep_merge
+from pathdep.config.merge import block_for_experiment, check_per_experiment
 
 DEFAULTS: dict[str, Any] = {
     "models": list(DEFAULT_MODELS),  # the forms of pathdep.analysis.fits compared by AIC
@@ -39,14 +39,7 @@ def resolve(spec: dict | None, experiment: str | None = None) -> dict:
     Raises:
         ValueError: one line naming ``fits.<key>`` for an unknown key or a bad value.
     """
-    spec = dict(spec or {})
-    per_exp = spec.pop("experiments", None) or {}
-    if experiment is not None and experiment in per_exp:
-        spec = deep_merge(spec, per_exp[experiment] or {})
-    for k in spec:
-        if k not in DEFAULTS:
-            raise ValueError(f"fits.{k}: unknown key (expected one of: {', '.join(sorted(DEFAULTS))}, experiments)")
-    out = deep_merge(DEFAULTS, spec)
+    out = block_for_experiment("fits", spec, experiment, DEFAULTS)
     for m in out["models"]:
         if m not in MODELS:
             raise ValueError(f"fits.models: expected names from {sorted(MODELS)}, got {m!r}")

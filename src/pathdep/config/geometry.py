@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pathdep.config.merge import check_per_experiment, deep_merge
+from pathdep.config.merge import block_for_experiment, check_per_experiment
 
 DEFAULTS: dict[str, Any] = {
     "checkpoint_mode": "fraction",        # how checkpoints / align_checkpoints are read
@@ -63,14 +63,7 @@ def resolve(spec: dict | None, experiment: str | None = None) -> dict:
     Raises:
         ValueError: one line naming ``geometry.<key>`` for an unknown key or a bad value.
     """
-    spec = dict(spec or {})
-    per_exp = spec.pop("experiments", None) or {}
-    if experiment is not None and experiment in per_exp:
-        spec = deep_merge(spec, per_exp[experiment] or {})
-    for k in spec:
-        if k not in DEFAULTS:
-            raise ValueError(f"geometry.{k}: unknown key (expected one of: {', '.join(sorted(DEFAULTS))}, experiments)")
-    out = deep_merge(DEFAULTS, spec)
+    out = block_for_experiment("geometry", spec, experiment, DEFAULTS)
     if out["checkpoint_mode"] not in ("fraction", "index", "step"):
         raise ValueError(f"geometry.checkpoint_mode: expected fraction, index or step, got {out['checkpoint_mode']!r}")
     out["checkpoints"] = _num_list("checkpoints", out["checkpoints"])

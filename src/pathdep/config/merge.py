@@ -1,6 +1,6 @@
 """Deep merge of config mappings (``defaults`` <- experiment block, a settings block such as
 ``geometry`` <- its per-experiment override): nested mappings merge key by key, anything else
-replaces; and the check of a settings block's per-experiment overrides."""
+replaces; a settings block resolved for one experiment, and the check of its per-experiment overrides."""
 
 from __future__ import annotations
 
@@ -16,6 +16,22 @@ def deep_merge(base: dict, over: dict) -> dict:
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def block_for_experiment(block: str, spec: dict | None, experiment: str | None, defaults: dict) -> dict:
+    """A settings block for one experiment: ``defaults`` <- ``spec`` <- ``spec['experiments'][experiment]``.
+
+    Raises:
+        ValueError: ``"<block>.<key>: unknown key ..."`` for a key that ``defaults`` lacks.
+    """
+    spec = dict(spec or {})
+    per_exp = spec.pop("experiments", None) or {}
+    if experiment is not None and experiment in per_exp:
+        spec = deep_merge(spec, per_exp[experiment] or {})
+    for k in spec:
+        if k not in defaults:
+            raise ValueError(f"{block}.{k}: unknown key (expected one of: {', '.join(sorted(defaults))}, experiments)")
+    return deep_merge(defaults, spec)
 
 
 def check_per_experiment(block: str, config: dict, resolve) -> None:

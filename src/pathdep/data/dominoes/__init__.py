@@ -35,15 +35,8 @@ uniformly from all classes, independent of the label; the other side reliable). 
 accuracy on ``top_randomized`` measures how much the network relies on the bottom
 pattern, and vice versa.
 
-File (``pathdep.dataset/1`` plus)::
-
-    /train/{x,y}, /test/{x,y}           as every dataset (label = y)
-    /{train,test}/{top_present,bottom_present}  bool (N,)
-    /{train,test}/{top_label,bottom_label}      int64 (N,), -1 where the side is blank
-    /eval/<set>/{x,y,top_present,bottom_present,top_label,bottom_label}
-    attrs: requested_* / achieved_* prevalence and reliability per side (train split),
-           counts_train (both, top_only, bottom_only), blank_value (per channel),
-           side_shape (C, H, W), eval_sets, top/bottom (side names), top_classes, ...
+File: ``pathdep.dataset/1`` plus the side flags, labels and evaluation sets
+(:mod:`pathdep.data.dominoes.files` documents each dataset and attribute).
 
 Sweeps. A dataset parameter becomes a sweep axis through the experiment's ``data:``
 block (deep-merged into the named dataset's block); :func:`derive_dataset` names each
