@@ -3,7 +3,11 @@
 # vs an ensemble (4c), the catapult learning-rate sweep (4d), each a self-contained job on a
 # prepared dataset; and path dependence vs width (4e) from an existing width experiment's
 # metrics.nc and geometry.nc (aligned distance, barriers). Settings: the top-level `ntk:` block
-# (defaults and section names: pathdep.config.ntk), passed through params:.
+# (defaults and section names: pathdep.config.ntk), passed through params:. Each section job
+# draws its own figure; path vs width only reads other jobs' files, so it runs locally.
+
+localrules:
+    ntk_path_width,
 
 
 rule ntk_section:

@@ -278,6 +278,16 @@ def test_rule_parser_finds_every_workflow_rule(tmp_path):
     assert parsed["plot_experiment"]["local"] and not parsed["train_ensemble"]["local"]
 
 
+def test_figure_and_summary_rules_are_local():
+    """docs/slurm.md: figure, table and summary rules run in the Snakemake process."""
+    rules = _workflow_rules()
+    named = [r for r in rules if r.startswith("plot_")] + ["summarize_fits", "spread", "lyapunov_link",
+                                                           "hypersphere_theory", "dominoes_summary", "ntk_path_width"]
+    assert [r for r in named if not rules[r]["local"]] == []
+    text = (ROOT / "docs" / "slurm.md").read_text()
+    assert all(f"`{r}`" in text for r in named if not r.startswith("plot_")), "docs/slurm.md names each of them"
+
+
 def test_slurm_profile_names_only_workflow_rules():
     """A per-rule entry for a rule that does not exist is silently ignored by Snakemake:
     fail instead (the profile once sized rules that had been renamed)."""
