@@ -279,3 +279,20 @@ def test_windowed_spectra_flag_degenerate_windows():
     assert spectra[0] is None and "fewer than 2" in notes[0]
     assert spectral_distance(spectra[1], [0.9, 0.5, -0.4]) < 1e-8 and notes[1] == ""
     assert np.isnan(d[0]).all() and np.isnan(d[:, 0]).all() and d[1, 1] == 0.0
+
+
+@pytest.mark.parametrize("n,m", [(6, 6), (7, 5), (40, 50), (3, 11)])
+def test_network_simplex_equals_linear_program(n, m):
+    """POT's network simplex (default for unequal counts) = the dense transport LP to 1e-12."""
+    rng = np.random.default_rng(n * 100 + m)
+    a = rng.normal(size=n) + 1j * rng.normal(size=n)
+    b = rng.normal(size=m) + 1j * rng.normal(size=m)
+    w_lp, plan_lp = transport_plan(a, b, method="linprog")
+    for method in ("auto", "emd"):
+        w, plan = transport_plan(a, b, method=method)
+        assert abs(w - w_lp) < 1e-12
+        np.testing.assert_allclose(plan.sum(1), 1.0 / n, atol=1e-14)
+        np.testing.assert_allclose(plan.sum(0), 1.0 / m, atol=1e-14)
+    assert spectral_distance(a, b) == transport_plan(a, b)[0]
+    with pytest.raises(ValueError, match="method"):
+        transport_plan(a, b, method="sinkhorn")
