@@ -28,6 +28,8 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.koopman_toy` - the OMD / OGD / bisection toy of Redman et al. (2024).
 * :mod:`~pathdep.analysis.ntk` - empirical and analytic NTK / NNGP, linearised networks.
 * :mod:`~pathdep.analysis.ntk_analytic` - infinite-width NNGP / NTK of fully connected networks (closed forms, quadrature).
+* :mod:`~pathdep.analysis.ntk_empirical` - the empirical NTK's plan and generic paths (blocked Jacobians, NTK-vector products).
+* :mod:`~pathdep.analysis.ntk_structured` - the empirical NTK by structured derivatives (MLP, LeNet-5).
 * :mod:`~pathdep.analysis.ntk_dynamics` - the NTK sections' training loops, catapult and path-vs-width summaries.
 * :mod:`~pathdep.analysis.patterns` - per-pattern learning curves of domino datasets, onsets, the toy model.
 
@@ -40,7 +42,7 @@ import importlib
 __all__ = ["align", "autocorr", "barriers", "divergence", "fit_forms", "fits", "function_space", "hypersphere",
            "interpolate", "koopman", "koopman_groups", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
            "lyapunov_link", "lyapunov_qr", "lyapunov_study", "ntk", "ntk_analytic",
-           "ntk_dynamics", "patterns", "quantities", "scaling",
+           "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "scaling",
            "spread", "study_kernels", "study_model", "study_roc"]
 
 

@@ -106,28 +106,43 @@ def auto_chunk_params(P: int, n_rows: int, itemsize: int = 4, max_jacobian_mb: f
 
 def empirical_ntk(apply: Callable, w: Tensor, x1: Tensor, x2: Tensor | None = None, trace: bool = False,
                   chunk_samples: int = 64, chunk_params: int | None = None,
-                  max_jacobian_mb: float = 1024.0) -> Tensor:
+                  max_jacobian_mb: float = 1024.0, method: str = "auto", return_plan: bool = False):
     """Empirical NTK ``Theta(x, x') = sum_p J_p(x) J_p(x')^T`` (Jacot et al. 2018).
 
+    The method (:mod:`pathdep.analysis.ntk_empirical`): ``structured`` derivatives (Novak
+    et al. 2022) for the MLPs and LeNet-5 of :func:`pathdep.core.models.make_apply`, else
+    the cheaper of sample-blocked Jacobian contraction (``jacobian``) and NTK-vector products
+    (``ntvp``) by estimated FLOPs within the memory budget; ``sliced`` (parameter slices,
+    each repeating the Jacobian passes) only when ``chunk_params`` is given.
+
     Args:
-        apply: ``apply(w (P,), x (B, ...)) -> (B, O)``; any model of the registry
-            (:func:`pathdep.core.models.make_apply`).
+        apply: ``apply(w (P,), x (B, ...)) -> (B, O)``; any model of the registry.
         w: ``(P,)`` parameters (a checkpoint).
         x1: ``(N1, ...)`` inputs.
-        x2: ``(N2, ...)`` inputs, or None for ``x2 = x1`` (the Jacobian is reused).
+        x2: ``(N2, ...)`` inputs, or None for ``x2 = x1`` (its factors are reused).
         trace: return ``sum_o Theta_oo`` ``(N1, N2)`` instead of ``(N1, N2, O, O)``.
-        chunk_samples: inputs per vmapped ``jacrev`` call (bounds the backward pass).
-        chunk_params: parameters per slice (bounds the stored Jacobians to
-            ``(N1 + N2) O chunk_params`` numbers); None: the largest slice within
-            ``max_jacobian_mb`` (:func:`auto_chunk_params`), i.e. one slice when it fits.
-            Every slice repeats the per-sample forward/backward passes (only the slice's
-            columns are kept), so k slices cost ~k Jacobian evaluations: slices trade
-            compute for memory (784-100-10 MLP, N = 128: 2.6 s with one slice, 27 s with 10).
-        max_jacobian_mb: memory budget of the stored Jacobian slices for ``chunk_params=None``.
+        chunk_samples: inputs per vmapped ``jacrev`` call of the ``sliced`` method.
+        chunk_params: parameters per slice; given, it selects the ``sliced`` method.
+        max_jacobian_mb: working-memory budget (MB) beside the output: sets the block sizes
+            (bench/bench_ntk.py measures the peak RSS against it).
+        method: ``auto``, ``structured``, ``jacobian``, ``ntvp`` or ``sliced``.
+        return_plan: also return the plan (method, estimated FLOPs, block, bytes).
 
     Returns:
-        ``(N1, N2, O, O)`` or ``(N1, N2)`` in ``w``'s dtype.
+        ``(N1, N2, O, O)`` or ``(N1, N2)`` in ``w``'s dtype; with ``return_plan``,
+        ``(kernel, plan dict)``.
     """
+    from pathdep.analysis import ntk_empirical
+
+    if chunk_params or method == "sliced":
+        th = _sliced_ntk(apply, w, x1, x2, trace, chunk_samples, chunk_params, max_jacobian_mb)
+        return (th, {"method": "sliced", "max_mb": float(max_jacobian_mb)}) if return_plan else th
+    th, plan = ntk_empirical.compute(apply, w, x1, x2, trace, max_jacobian_mb, method)
+    return (th, plan) if return_plan else th
+
+
+def _sliced_ntk(apply, w, x1, x2, trace, chunk_samples, chunk_params, max_jacobian_mb) -> Tensor:
+    """Parameter-sliced Jacobians: every slice repeats the per-sample passes."""
     P = int(w.shape[0])
     if chunk_params:
         cp = max(1, int(chunk_params))

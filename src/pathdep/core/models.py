@@ -220,10 +220,12 @@ def make_apply(module: nn.Module, layout: Layout):
     """Return ``apply(w, x) -> outputs`` evaluating ``module`` at the flat parameters ``w``.
 
     ``w`` has shape ``(P,)``; the function is pure and works under ``torch.vmap`` and
-    ``torch.func.jvp``.
+    ``torch.func.jvp``. It carries ``module`` and ``layout`` as attributes (the structured
+    empirical NTK reads the layers from them).
     """
 
     def apply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return functional_call(module, layout.unflatten(w), (x,))
 
+    apply.module, apply.layout = module, layout   # read by the structured empirical NTK
     return apply
