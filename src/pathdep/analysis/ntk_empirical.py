@@ -35,7 +35,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor
-from torch.func import jacrev, jvp
+from torch.func import functional_call, jacrev, jvp
 
 from pathdep.analysis import ntk_structured as S
 
@@ -119,11 +119,25 @@ def plan(apply: Callable, w: Tensor, x1: Tensor, x2: Tensor | None = None, trace
 
 
 def jacobian_rows(apply: Callable, w: Tensor, x: Tensor) -> Tensor:
-    """Per-sample Jacobian ``(B, O, P)`` of one block (one vmapped ``jacrev``)."""
-    def f(wv, xi):
-        return apply(wv, xi.unsqueeze(0))[0]
+    """Per-sample Jacobian ``(B, O, P)`` of one block (one vmapped ``jacrev``).
 
-    return torch.vmap(jacrev(f), in_dims=(None, 0))(w.detach(), x)
+    With a module and layout attached to ``apply`` the Jacobian is taken with respect to
+    the named tensors and concatenated once: differentiating through the flat vector's
+    slices would give every tensor's rows as a zero-padded ``(B, O, P)`` array.
+    """
+    module, layout = model_of(apply)
+    if module is None:
+        def f(wv, xi):
+            return apply(wv, xi.unsqueeze(0))[0]
+
+        return torch.vmap(jacrev(f), in_dims=(None, 0))(w.detach(), x)
+    names = layout.names
+
+    def g(ps, xi):
+        return functional_call(module, dict(zip(names, ps)), (xi.unsqueeze(0),))[0]
+
+    parts = torch.vmap(jacrev(g), in_dims=(None, 0))(tuple(layout.unflatten(w.detach()).values()), x)
+    return torch.cat([p.flatten(start_dim=2) for p in parts], dim=2)
 
 
 def _contract(j1: Tensor, j2: Tensor, trace: bool) -> Tensor:
