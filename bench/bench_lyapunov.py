@@ -12,7 +12,11 @@ What it measures:
    whose first-layer tangents of all k vectors are one GEMM, with ``qr="auto"``: CholeskyQR2
    :func:`pathdep.analysis.lyapunov.qr_cholesky` for k >= 16, else LAPACK; also with a QR
    every 4 steps); the QRs alone are timed too.
-2. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks
+2. The tangent push alone (no QR) at k = 8, generic against hand-written: on the MLP the
+   hand-written push vs the vmapped ``jvp`` of the generic step, a loop of k jvps and the
+   batched double-vjp; on LeNet-5 (no hand-written push) the same generic variants in units
+   of its plain step (``--compile`` adds ``torch.compile`` of the vmapped jvp).
+3. The throughput of the 2-2-1 study (pathdep.analysis.lyapunov_study): 8000 networks
    (float64) with full 9x9 Jacobians (closed form, :class:`~pathdep.analysis.study_model.ClosedForm`,
    vs the vmapped ``jacfwd`` used before), batched QR and the Ginelli CLV buffer, in
    network-steps per second, including the loss at every step; the compiled per-network
@@ -22,7 +26,7 @@ What it measures:
 
 Prints a markdown table. Usage::
 
-    PYTHONPATH=src python bench/bench_lyapunov.py [--steps 20] [--threads N]
+    PYTHONPATH=src python bench/bench_lyapunov.py [--steps 20] [--threads N] [--only push] [--compile]
 """
 
 from __future__ import annotations
@@ -32,12 +36,12 @@ import statistics
 import time
 
 import torch
-from torch.func import grad, vmap
+from torch.func import grad, jvp, vmap
 
 from pathdep.analysis import lyapunov as ly
 from pathdep.analysis import study_model as st
 from pathdep.core.fast import make_fast_step
-from pathdep.core.models import MLP, Layout, make_apply
+from pathdep.core.models import MLP, LeNet5, Layout, make_apply
 from pathdep.core.optim import Optimizer
 from pathdep.core.tangents import make_tangent_push
 
@@ -125,6 +129,65 @@ def bench_mlp(steps: int, repeat: int) -> list[tuple[str, float, float, float]]:
     return rows
 
 
+def bench_push(k: int, repeat: int, compiled: bool) -> list[tuple[str, float, float, float]]:
+    """Tangent push alone (no QR), ``k`` tangents, generic against hand-written.
+
+    MLP 784-100-10: the hand-written Hessian-vector products (``make_tangent_push``) vs the
+    generic vmapped ``jvp`` of the torch.func step, a loop of ``k`` jvps, and the double-vjp
+    trick (``J v`` as the vjp of ``u -> J^T u``, batched over ``v`` by autograd's
+    ``is_grads_batched``), optionally ``torch.compile`` of the vmapped jvp. LeNet-5 (no
+    hand-written push exists): the same generic variants against ``k`` plain steps and
+    against the MLP's hand-written push in units of its own plain step. Each row's last
+    column is its time over the row marked as the reference; the generic variants'
+    ``J Q`` agree to float32 rounding (printed).
+    """
+    rows = []
+    for name, model in (("784-100-10 MLP", MLP(784, [100], 10, activation="relu")),
+                        ("LeNet-5", LeNet5((1, 28, 28), 10))):
+        torch.manual_seed(0)
+        layout = Layout.from_module(model)
+        apply = make_apply(model, layout)
+        w = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        x, y, lr = torch.randn(64, 784), torch.randint(0, 10, (64,)), 0.01
+        g = grad(lambda v: torch.nn.functional.cross_entropy(apply(v, x), y))
+
+        def F(v):
+            return v - lr * g(v)
+
+        Q = torch.linalg.qr(torch.randn(w.numel(), k))[0]
+        vjvp = lambda w_, Q_: vmap(lambda v: jvp(F, (w_,), (v,)), in_dims=1, out_dims=(0, 1))(Q_)  # noqa: E731
+
+        def dvjp():
+            xw = w.detach().requires_grad_(True)
+            yv = F(xw)
+            u = torch.zeros_like(yv, requires_grad=True)
+            (gx,) = torch.autograd.grad(yv, xw, u, create_graph=True)
+            return yv.detach(), torch.autograd.grad(gx, u, Q.t(), is_grads_batched=True)[0].t()
+
+        cases = [("plain step", lambda: F(w)),
+                 ("generic: vmapped jvp", lambda: vjvp(w, Q)),
+                 ("generic: loop of k jvps", lambda: [jvp(F, (w,), (Q[:, j],)) for j in range(k)]),
+                 ("generic: double vjp, batched", dvjp)]
+        ref = "plain step"
+        if isinstance(model, MLP):
+            opt = Optimizer("sgd").specialized([{"lr": lr}])
+            tp, st0, hp = make_tangent_push(model, layout, "cross_entropy", opt), opt.init(w), {"lr": torch.tensor(lr)}
+            cases.append(("hand-written HVP push", lambda: tp(w, st0, x, y, hp, Q.t().contiguous(), [])))
+            ref = "hand-written HVP push"
+        if compiled:
+            cvjvp = torch.compile(vjvp)
+            t0 = time.perf_counter()
+            cvjvp(w, Q)
+            print(f"{name}: torch.compile of the vmapped jvp took {time.perf_counter() - t0:.0f} s")
+            cases.append(("generic: torch.compile(vmapped jvp)", lambda: cvjvp(w, Q)))
+        err = float((vjvp(w, Q)[1] - dvjp()[1]).abs().max())
+        print(f"{name}: |vmapped jvp - double vjp| = {err:.1e}")
+        times = {label: timeit(fn, repeat) for label, fn in cases}
+        for label, (t, m) in times.items():
+            rows.append((f"{name}, k={k}: {label}", t, m, t / times[ref][0]))
+    return rows
+
+
 def bench_study(n: int, steps: int, repeat: int) -> list[tuple[str, float, float]]:
     F, loss, layout = st.make_update_map("tanh", lr=0.3, dtype=torch.float64)
     cf = st.ClosedForm("tanh", lr=0.3, dtype=torch.float64)
@@ -181,7 +244,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="timed runs (min and median)")
     ap.add_argument("--networks", type=int, default=8000, help="2-2-1 networks")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
-    ap.add_argument("--only", choices=("mlp", "study"), default=None, help="one part")
+    ap.add_argument("--only", choices=("mlp", "push", "study"), default=None, help="one part")
+    ap.add_argument("--compile", action="store_true", help="also torch.compile the generic push (minutes)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -189,6 +253,14 @@ def main():
     la = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average "
           f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} CPUs\n")
+    if args.only in (None, "push"):
+        print("| tangent push alone, batch 64, float32 | ms (min) | (median) | x reference |")
+        print("|---|---:|---:|---:|")
+        for name, t, m, rel in bench_push(8, args.repeat, args.compile):
+            print(f"| {name} | {t * 1e3:.2f} | {m * 1e3:.2f} | {rel:.2f} |")
+        print()
+    if args.only == "push":
+        return
     if args.only != "study":
         print("| 784-100-10 MLP, batch 64, float32 | ms / step (min) | (median) | x plain step |")
         print("|---|---:|---:|---:|")
