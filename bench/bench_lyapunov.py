@@ -36,6 +36,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from torch.func import grad, jvp, vmap
 
 from pathdep.analysis import lyapunov as ly
@@ -183,9 +184,18 @@ def bench_push(k: int, repeat: int, compiled: bool) -> list[tuple[str, float, fl
         err = float((vjvp(w, Q)[1] - dvjp()[1]).abs().max())
         print(f"{name}: |vmapped jvp - double vjp| = {err:.1e}")
         times = {label: timeit(fn, repeat) for label, fn in cases}
-        for label, (t, m) in times.items():
-            rows.append((f"{name}, k={k}: {label}", t, m, t / times[ref][0]))
+        for label, fn in cases:
+            with FlopCounterMode(display=False) as fc:
+                fn()
+            t, m = times[label]
+            rows.append((f"{name}, k={k}: {label}", t, m, t / times[ref][0], fc.get_total_flops() / t / 1e9))
     return rows
+
+
+def gemm_peak(n: int = 1024) -> float:
+    """GFLOP/s of an ``n x n`` float32 matrix product (min time of 10)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / timeit(lambda: a @ b, 10)[0] / 1e9
 
 
 def bench_study(n: int, steps: int, repeat: int) -> list[tuple[str, float, float]]:
@@ -254,10 +264,11 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average "
           f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} CPUs\n")
     if args.only in (None, "push"):
-        print("| tangent push alone, batch 64, float32 | ms (min) | (median) | x reference |")
-        print("|---|---:|---:|---:|")
-        for name, t, m, rel in bench_push(8, args.repeat, args.compile):
-            print(f"| {name} | {t * 1e3:.2f} | {m * 1e3:.2f} | {rel:.2f} |")
+        print(f"float32 GEMM peak: {gemm_peak():.1f} GFLOP/s\n")
+        print("| tangent push alone, batch 64, float32 | ms (min) | (median) | x reference | GFLOP/s |")
+        print("|---|---:|---:|---:|---:|")
+        for name, t, m, rel, gf in bench_push(8, args.repeat, args.compile):
+            print(f"| {name} | {t * 1e3:.2f} | {m * 1e3:.2f} | {rel:.2f} | {gf:.1f} |")
         print()
     if args.only == "push":
         return
