@@ -16,13 +16,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
-import ot
 
-from pathdep.analysis.koopman import transport_plan
+for _key in ("TENSORFLOW", "JAX", "CUPY", "PYTORCH"):   # numpy only: skip POT's backend probes
+    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_key}", "1")
+import ot  # noqa: E402
+
+from pathdep.analysis.koopman import transport_plan  # noqa: E402
 
 
 def timeit(fn, repeat: int) -> tuple[float, float]:

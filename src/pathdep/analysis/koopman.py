@@ -225,6 +225,13 @@ def transport_plan(ev_a, ev_b, method: str = "auto") -> tuple[float, np.ndarray]
 
 def _emd_plan(cost: np.ndarray) -> np.ndarray:
     """(n, m) optimal plan by the network simplex (POT, Bonneel et al. 2011)."""
+    import os
+
+    # POT probes every array backend it can import (TensorFlow, JAX, torch: ~15 s when installed);
+    # the solver works on numpy arrays, so those probes are switched off.
+    for key in ("POT_BACKEND_DISABLE_TENSORFLOW", "POT_BACKEND_DISABLE_JAX", "POT_BACKEND_DISABLE_CUPY",
+                "POT_BACKEND_DISABLE_PYTORCH"):
+        os.environ.setdefault(key, "1")
     import ot
 
     n, m = cost.shape
