@@ -6,8 +6,12 @@ prepare_dataset + init_ensemble + train_ensemble + compute_metrics + geometry on
 package (a checkout given by ``--old``, imported through ``PYTHONPATH=<old>/src``) and once
 with the NEW one (this checkout's ``src``), each in its own interpreter, and compares
 
-* every HDF5 dataset of the dataset file, ``init.h5`` and ``trajectory.h5`` bit for bit
-  (NaN positions included), and
+* every HDF5 dataset of ``init.h5`` and ``trajectory.h5`` bit for bit (NaN positions
+  included; the storage filters may differ, the decoded values may not),
+* every array of the prepared dataset file bit for bit, its inputs ``x`` *decoded*: a
+  ``pathdep.dataset/1`` file holds them as normalised float32, a ``pathdep.dataset/2`` file
+  as codes plus ``x_offset``/``x_scale``/``x_code_scale``, decoded here by the formula of
+  ``pathdep.data.storage`` written out again (an independent check of it), and
 * every variable of ``metrics.nc`` and ``geometry.nc`` (the per-run geometry with a small
   spec) to an absolute tolerance (default 1e-12).
 
@@ -146,14 +150,39 @@ def _h5(path: Path) -> dict:
     return res
 
 
-def compare(old: Path, new: Path, tol: float) -> list[str]:
+def _decoded_dataset(path: Path) -> tuple[dict, list[str]]:
+    """Every array of a prepared dataset file, inputs decoded to float32; notes on their storage."""
+    import h5py
+
+    res, notes = _h5(path), []
+    with h5py.File(path, "r") as f:
+        a = dict(f.attrs)
+    if a.get("format") == "pathdep.dataset/1":
+        return res, notes
+    for k in [k for k in res if k == "x" or k.endswith("/x")]:
+        v = res[k]
+        notes.append(f"{k} stored {v.dtype}")
+        if float(a["x_code_scale"]) != 1.0:
+            v = (v.astype(np.float64) / float(a["x_code_scale"])).astype(np.float32)
+        sh = (1, -1) + (1,) * (v.ndim - 2)
+        off, sc = np.asarray(a["x_offset"], np.float64).reshape(sh), np.asarray(a["x_scale"], np.float64).reshape(sh)
+        res[k] = ((v.astype(np.float64) - off) / sc).astype(np.float32)
+    return res, notes
+
+
+def compare(old: Path, new: Path, tol: float, notes: list[str] | None = None) -> list[str]:
     """Differences between the outputs of the two workers (empty: identical)."""
     import xarray as xr
 
     bad = []
     for name, (ds, _) in CASES.items():
         for fname in (f"{ds}.h5", "init.h5", "trajectory.h5"):
-            a, b = _h5(old / name / fname), _h5(new / name / fname)
+            if fname == f"{ds}.h5":
+                (a, _), (b, how) = _decoded_dataset(old / name / fname), _decoded_dataset(new / name / fname)
+                if notes is not None and how:
+                    notes.append(f"{name}/{fname}: {', '.join(how)} (compared decoded)")
+            else:
+                a, b = _h5(old / name / fname), _h5(new / name / fname)
             if sorted(a) != sorted(b):
                 bad.append(f"{name}/{fname}: datasets differ: {sorted(set(a) ^ set(b))}")
                 continue
@@ -203,7 +232,8 @@ def main(argv=None) -> int:
         env = dict(os.environ, PYTHONPATH=str(Path(src) / "src"), OMP_NUM_THREADS=str(a.threads))
         subprocess.run([sys.executable, __file__, "--worker", str(tmp / tag), "--threads", str(a.threads)],
                        env=env, check=True, cwd=tmp)
-    bad = compare(tmp / "old", tmp / "new", a.tol)
+    notes: list[str] = []
+    bad = compare(tmp / "old", tmp / "new", a.tol, notes)
     t_old = json.loads((tmp / "old" / "timings.json").read_text())
     t_new = json.loads((tmp / "new" / "timings.json").read_text())
     for name in CASES:
@@ -214,8 +244,10 @@ def main(argv=None) -> int:
         print("\n".join(bad))
         print(f"DIFFERENT: {len(bad)} differences (outputs in {tmp})")
         return 1
-    print(f"IDENTICAL: {len(CASES)} cases; every HDF5 dataset bit for bit, metrics.nc and geometry.nc to "
-          f"{a.tol:g} ({tmp})")
+    for line in dict.fromkeys(notes):
+        print(line)
+    print(f"IDENTICAL: {len(CASES)} cases; every HDF5 dataset bit for bit (dataset inputs decoded), metrics.nc "
+          f"and geometry.nc to {a.tol:g} ({tmp})")
     return 0
 
 

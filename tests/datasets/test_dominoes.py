@@ -10,6 +10,7 @@ import pytest
 
 from pathdep.data.dominoes import (EVAL_SETS, build_dominoes, derive_dataset, load_eval_sets, measure,
                                    prepare_dominoes, sample_dominoes, solve_counts, synthetic_side)
+from pathdep.data.storage import read_inputs
 
 SYN = {"source": "synthetic", "simplicity": 4.0, "classes": 4, "size": 6, "n_train": 400, "n_test": 200}
 
@@ -100,7 +101,7 @@ def test_flags_match_pixels(tmp_path):
     prepare_dominoes("d", spec, tmp_path / "d.h5")
     with h5py.File(tmp_path / "d.h5") as f:
         blank = f.attrs["blank_value"][0]
-        x, y = f["train/x"][()], f["train/y"][()]
+        x, y = read_inputs(f, "train/x"), f["train/y"][()]
         tp, bp, tl, bl = (f[f"train/{k}"][()] for k in ("top_present", "bottom_present", "top_label", "bottom_label"))
         assert x.shape == (300, 1, 12, 6) and tuple(f.attrs["side_shape"]) == (1, 6, 6)
         np.testing.assert_allclose(x[~tp, :, :6], blank, atol=1e-6)    # blank sides hold the blank value

@@ -93,8 +93,9 @@ def test_idx_prepare_and_load(tmp_path, mnist_arrays, gz):
     assert a["split"] == "official train/test" and a["format"] == D.FORMAT
     assert a["spec"] == idx_spec(root) and a["provenance"] == {"who": "test"}
     assert a["classes"] == [str(i) for i in range(ds.out_dim)]
-    with h5py.File(out) as f:  # raw schema: groups, dtypes, contiguous storage
+    with h5py.File(out) as f:  # raw schema: groups, the pixels as uint8 codes, small arrays contiguous
         assert set(f) == {"train", "test"} and set(f["train"]) == {"x", "y"}
+        assert f["train/x"].dtype == np.uint8 and np.array_equal(f["train/x"][()][:, 0], xtr)
         assert f["train/x"].chunks is None and f["train/x"].compression is None
         assert json.loads(f.attrs["spec"]) == idx_spec(root)
 

@@ -1,9 +1,10 @@
 """Preparation: read a source once, write one fast HDF5 file.
 
 What it computes: :func:`prepare_dataset` turns one ``datasets.<name>`` config block into a
-single HDF5 file holding the train and test splits as float32 arrays that are already
-scaled and normalised, so that training reads each split with one ``h5py`` read and no
-per-sample transform (:func:`pathdep.data.dataset.load_dataset` reads it back). The source
+single HDF5 file holding the train and test splits in the source's own codes (uint8 images)
+plus the normalisation, so that training reads each split with one ``h5py`` read and one
+vectorised decode (:func:`pathdep.data.dataset.load_dataset` reads it back;
+:mod:`pathdep.data.storage` holds the encoding and its decode formula). The source
 (``spec["source"]``, a :class:`pathdep.data.registry.Source` registered in
 :mod:`pathdep.data.sources`) gives the raw arrays; this module subsets, scales, normalises
 and writes them.
@@ -25,24 +26,36 @@ which case a uniformly random subset of N indices is drawn without replacement
 test])``) and kept in the original order. For ``teacher_student`` they are the numbers
 of samples drawn.
 
-HDF5 schema (``format`` attribute ``"pathdep.dataset/1"``)::
+HDF5 schema (``format`` attribute ``"pathdep.dataset/2"``)::
 
-    /train/x   float32 (n_train, *in_shape)   images (N, C, H, W); vectors (N, d_in)
+    /train/x   (n_train, *in_shape)  images (N, C, H, W); vectors (N, d_in): the raw codes in
+               the source's integer dtype (uint8 for idx / torchvision / sklearn digits), or
+               the final float32 inputs for genuinely float sources (teacher_student,
+               synthetic); decoded by pathdep.data.storage.decode_inputs
     /train/y   int64 (n_train,) class index | float32 (n_train, out_dim) regression
     /test/x, /test/y                          same for the test split
     /teacher/W1 (h, d_in), b1 (h,), W2 (d_out, h), b2 (d_out,)   float64,
                                               teacher_student only
     root attributes:
-      format    "pathdep.dataset/1"
+      format    "pathdep.dataset/2"
       name      dataset name (the config key)        source   a registered source
       task      "classification" | "regression"
       in_shape  int array, shape of one input        out_dim  int (classes or outputs)
       n_train, n_test   int
-      mean, std float64 arrays (one per channel) already applied to x
-      pixel_scale  float, raw pixel codes were divided by it (1.0 for teacher_student)
+      mean, std float64 arrays (one per channel) in [0, 1] pixel units, applied on load
+      pixel_scale  float, raw pixel codes are divided by it (1.0 for teacher_student)
+      x_offset, x_scale  float64 per channel, in stored units: inputs are
+                float32((float64(x) - x_offset[c]) / x_scale[c])  (0 and 1 for float storage)
+      x_code_scale  float, 1.0 here (dominoes: 255 when x holds uint8 codes of [0, 1] images)
       split     text, e.g. "official train/test" or "seeded stratified 75/25 split, seed 0"
       classes   string array of class names ([] for regression)
       spec      JSON of the config block             provenance  JSON (passed in)
+
+Arrays of 16 KiB or more are chunked (~1 MiB of samples) and compressed with HDF5's
+built-in shuffle + gzip (level 4): any HDF5 reader opens them. The decode is the float64
+arithmetic of normalising the raw inputs directly (``(float64(raw) - mean_raw) / std_raw``
+rounded to float32, in raw units), so the network inputs are bit-identical to it
+(``tests/datasets/test_storage.py``).
 
 The file is written through :func:`pathdep.io.atomic.atomic_write` (``<out_path>.partial``,
 renamed when complete), so an interrupted or failing run never leaves a partial
@@ -50,8 +63,9 @@ renamed when complete), so an interrupted or failing run never leaves a partial
 
 How it was checked: ``tests/datasets/test_prepare.py`` (per-channel train mean 0 / std 1,
 subsets first-N and seeded, that a failure mid-write leaves no file, that every source's
-``info`` matches the file it prepares); the real Fashion-MNIST (220 MB) takes ~1.6 s to
-prepare on a 2-core CPU.
+``info`` matches the file it prepares) and ``tests/datasets/test_storage.py`` (stored dtypes,
+bit-identical decode); the real Fashion-MNIST takes ~2 s to prepare on a 2-core CPU and
+its file is 31 MB (220 MB as normalised float32), ``bench/bench_storage.py``.
 """
 
 from __future__ import annotations
@@ -62,8 +76,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pathdep.data.dataset import FORMAT
 from pathdep.data.registry import _bool, _int, check_spec
+from pathdep.data.storage import FORMAT, decode_inputs, raw_codes, write_array
 from pathdep.io.atomic import atomic_write
 
 __all__ = ["prepare_dataset"]
@@ -109,16 +123,6 @@ def _channel_stats(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.nda
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _scale(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """float32 ``(x - mean[c]) / std[c]`` with per-channel (axis 1) ``mean``/``std`` in raw units."""
-    out = np.empty(x.shape, dtype=np.float32)
-    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    m, s = mean.reshape(shape), std.reshape(shape)
-    for i in range(0, len(x), 8192):  # chunked float64 arithmetic, bounded memory
-        out[i:i + 8192] = (x[i:i + 8192].astype(np.float64) - m) / s
-    return out
-
-
 def _check_labels(name: str, raw: dict, classes: list[str]) -> None:
     for split in ("train", "test"):
         y = raw[f"y_{split}"]
@@ -151,7 +155,13 @@ def _build(name: str, spec: dict, datasets: dict | None = None) -> tuple[dict, d
     else:
         mean_raw, std_raw = np.zeros(c), np.full(c, pixel_scale)
     # (x / pixel_scale - mean) / std == (x - mean_raw) / std_raw with mean = mean_raw / pixel_scale
-    arrays = {f"{s}/x": _scale(raw[f"x_{s}"], mean_raw, std_raw) for s in ("train", "test")}
+    codes = raw_codes([raw["x_train"], raw["x_test"]])
+    if codes is not None:  # stored as the source's codes, normalised on load (pathdep.data.storage)
+        arrays = {"train/x": codes[0], "test/x": codes[1]}
+        offset, scale = np.asarray(mean_raw, dtype=np.float64), np.asarray(std_raw, dtype=np.float64)
+    else:  # genuinely float inputs: the final float32 inputs, identity decode
+        arrays = {f"{s}/x": decode_inputs(raw[f"x_{s}"], mean_raw, std_raw) for s in ("train", "test")}
+        offset, scale = np.zeros(c), np.ones(c)
     mean, std = mean_raw / pixel_scale, std_raw / pixel_scale
     if task == "classification":
         _check_labels(name, raw, raw["classes"])
@@ -166,7 +176,7 @@ def _build(name: str, spec: dict, datasets: dict | None = None) -> tuple[dict, d
                  in_shape=np.asarray(x_tr.shape[1:], dtype=np.int64), out_dim=int(out_dim),
                  n_train=int(len(arrays["train/x"])), n_test=int(len(arrays["test/x"])),
                  mean=np.asarray(mean, dtype=np.float64), std=np.asarray(std, dtype=np.float64),
-                 pixel_scale=pixel_scale, split=split,
+                 pixel_scale=pixel_scale, x_offset=offset, x_scale=scale, x_code_scale=1.0, split=split,
                  classes=np.asarray(raw["classes"], dtype=h5py.string_dtype()),
                  spec=json.dumps(spec, sort_keys=True, default=str))
     return arrays, attrs, raw.get("teacher")
@@ -177,7 +187,7 @@ def _write(path: str | Path, arrays: dict, attrs: dict, teacher: dict | None) ->
         for k, v in attrs.items():
             f.attrs[k] = v
         for k, v in arrays.items():
-            f.create_dataset(k, data=v)  # contiguous, uncompressed: one fast read
+            write_array(f, k, v)  # shuffle + gzip (pathdep.data.storage)
         if teacher is not None:
             g = f.create_group("teacher")
             for k, v in teacher.items():

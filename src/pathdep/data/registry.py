@@ -50,6 +50,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from pathdep.data.storage import FORMAT
+
 __all__ = ["REGISTRY", "Source", "register", "check_spec", "dataset_info", "prepared_info"]
 
 #: source name -> the registered :class:`Source` instance.
@@ -187,7 +189,7 @@ def check_spec(name: str, spec: Any, *, offline: bool = False, datasets: dict | 
 
 
 def prepared_info(path: str | Path, spec: dict) -> dict | None:
-    """Shape info of a dataset file already prepared from the same ``spec``, else None."""
+    """Shape info of a dataset file already prepared from the same ``spec`` (current format), else None."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -196,6 +198,8 @@ def prepared_info(path: str | Path, spec: dict) -> dict | None:
 
         with h5py.File(path, "r") as f:
             a = f.attrs
+            if a.get("format") != FORMAT:  # an older format is prepared again
+                return None
             stored = a.get("spec")
             stored = stored.decode() if isinstance(stored, bytes) else stored
             if stored != json.dumps(spec, sort_keys=True, default=str):

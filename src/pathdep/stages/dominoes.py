@@ -49,6 +49,7 @@ from pathdep.analysis.patterns import (fit_accuracy_curves, fitted_curves, linea
 from pathdep.core.context import DTYPES, build, canonical
 from pathdep.core.evaluate import ensemble_forward, evaluate
 from pathdep.data.dominoes import load_eval_sets
+from pathdep.data.storage import read_inputs
 from pathdep.io.atomic import write_csv, write_netcdf
 from pathdep.io.provenance import collect
 from pathdep.io.trajectory import Trajectory
@@ -76,7 +77,7 @@ def probe_sides(data_path: str | Path, max_train: int = 1000) -> dict[str, float
             for split in ("train", "test"):
                 g = f[split]
                 keep = np.flatnonzero(g[f"{side}_present"][()])
-                x = g["x"][()][keep] if len(keep) else np.zeros((0, c, 2 * h, w), np.float32)
+                x = read_inputs(f, f"{split}/x")[keep] if len(keep) else np.zeros((0, c, 2 * h, w), np.float32)
                 xs.append(x[:, :, j * h:(j + 1) * h, :])
                 ys.append(g[f"{side}_label"][()][keep])
             out[side] = linear_probe(xs[0], ys[0], xs[1], ys[1], max_train=max_train)

@@ -35,7 +35,7 @@ uniformly from all classes, independent of the label; the other side reliable). 
 accuracy on ``top_randomized`` measures how much the network relies on the bottom
 pattern, and vice versa.
 
-File: ``pathdep.dataset/1`` plus the side flags, labels and evaluation sets
+File: ``pathdep.dataset/2`` plus the side flags, labels and evaluation sets
 (:mod:`pathdep.data.dominoes.files` documents each dataset and attribute).
 
 Sweeps. A dataset parameter becomes a sweep axis through the experiment's ``data:``

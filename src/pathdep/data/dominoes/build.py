@@ -21,6 +21,7 @@ import numpy as np
 from pathdep.data.dominoes.counts import SIDES, measure, sample_dominoes, solve_counts
 from pathdep.data.dominoes.spec import EVAL_SETS, check_dominoes
 from pathdep.data.registry import REGISTRY
+from pathdep.data.storage import read_inputs
 from pathdep.data.sources.synthetic import synthetic_side
 
 __all__ = ["build_dominoes"]
@@ -42,7 +43,7 @@ def _raw_side(sname: str, sspec: dict, datasets: dict | None, side_files: dict |
             classes = [c.decode() if isinstance(c, bytes) else str(c) for c in f.attrs["classes"]]
             raw = {}
             for sp in ("train", "test"):
-                x = f[f"{sp}/x"][()].astype(np.float64)
+                x = read_inputs(f, f"{sp}/x").astype(np.float64)
                 sh = (1, -1) + (1,) * (x.ndim - 2)
                 raw[f"x_{sp}"] = x * std.reshape(sh) + mean.reshape(sh)  # back to [0, 1]
                 raw[f"y_{sp}"] = f[f"{sp}/y"][()]
@@ -171,7 +172,7 @@ def build_dominoes(name: str, spec: dict, datasets: dict | None = None, side_fil
         spec: The ``source: dominoes`` block.
         datasets: The config's whole ``datasets`` mapping (to resolve ``top``/``bottom``).
         side_files: Optional ``{"top": path, "bottom": path}`` of prepared side files
-            (pathdep.dataset/1); then the sides are read from them (un-normalised).
+            (``pathdep.dataset/2``); then the sides are read from them (decoded, un-normalised).
 
     Returns:
         ``{"splits": {"train": {...}, "test": {...}, "eval/<set>": {...}}, "attrs": {...},
