@@ -272,11 +272,24 @@ def get_ntk_path_geometry():
     return run_outputs("geometry", [exp]) if exp else []
 
 
+def get_ntk_path_trajectories():
+    exp = get_ntk_path_experiment()
+    return [f for f in run_outputs("train_ensemble", [exp]) if f.endswith("trajectory.h5")] if exp else []
+
+
+def get_ntk_path_datasets():
+    """The prepared dataset of every run of the width experiment (same order as its trajectories)."""
+    exp = get_ntk_path_experiment()
+    return [rule_outputs("prepare_dataset", dataset=r["dataset"])[0] for r in RUNS[exp]] if exp else []
+
+
 def get_ntk_targets():
     if "ntk" not in config:
         return []
     out = rule_outputs("ntk_section", section=ntk_config.sections(config))
-    return out + (rule_outputs("ntk_path_width") if get_ntk_path_experiment() else [])
+    if get_ntk_path_experiment():
+        out += rule_outputs("ntk_path_width") + rule_outputs("ntk_kernel_change")
+    return out
 
 
 def get_standard_experiments():

@@ -58,3 +58,34 @@ rule ntk_path_width:
         "../envs/pathdep.yaml"
     script:
         "../workflow_scripts/ntk_path_width.py"
+
+
+# The kernel change between the baseline and its perturbed members over training (4e): the
+# empirical NTKs of the width experiment's trajectories at every checkpoint.
+rule ntk_kernel_change:
+    input:
+        trajectories=get_ntk_path_trajectories(),
+        data=get_ntk_path_datasets(),
+    output:
+        nc="results/ntk/kernel_change.nc",
+        pdf="results/figures/ntk_kernel_change.pdf",
+        png=report(
+            "results/figures/ntk_kernel_change.png",
+            caption="../report/ntk_kernel_change.rst",
+            category="NTK",
+        ),
+    params:
+        spec=get_ntk_spec(),
+    threads: get_threads()
+    resources:
+        cpu_threads=get_threads(),
+        mem_mb=2000,
+        runtime=30,
+    log:
+        "results/logs/ntk/kernel_change.log",
+    benchmark:
+        "results/benchmarks/ntk/kernel_change.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/ntk_kernel_change.py"

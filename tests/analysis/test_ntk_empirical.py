@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -135,3 +136,22 @@ def test_peak_rss_stays_within_budget(method):
     r = json.loads(out.strip().splitlines()[-1])
     assert r["full_jacobian_mb"] > 280
     assert r["growth_mb"] <= budget + r["out_mb"] + 50.0, r
+
+
+def test_kernel_change_known_answers():
+    """Relative Frobenius NTK distance from member 0: 0 for a copy, the direct value for a
+    perturbed member, NaN for non-finite weights; a linear model's NTK never changes."""
+    from pathdep.analysis.ntk_dynamics import kernel_change
+
+    apply, w, x1, _ = model("mlp_bias_ntk")
+    w2 = w + 0.1 * torch.randn(w.shape, generator=torch.Generator().manual_seed(3), dtype=DT)
+    bad = torch.full_like(w, float("nan"))
+    d, plan = kernel_change(apply, [torch.stack([w, w, w2, bad])] * 2, x1)
+    t0, t2 = ntk.ntk_naive(apply, w, x1), ntk.ntk_naive(apply, w2, x1)
+    assert d.shape == (2, 3) and plan["method"] == "structured"
+    assert d[0, 0] == 0.0 and np.isnan(d[0, 2])
+    assert abs(d[1, 1] - float((t2 - t0).norm() / t0.norm())) < 1e-12
+    lin = torch.nn.Linear(4, 2).to(DT)
+    lay = Layout.from_module(lin)
+    W = torch.randn(2, lay.n_params, dtype=DT)
+    assert np.allclose(kernel_change(make_apply(lin, lay), [W], x1)[0], 0.0, atol=1e-15)

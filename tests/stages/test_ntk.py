@@ -119,3 +119,31 @@ def test_sections_have_one_source():
 
     assert tuple(S.RUNNERS) == SECTIONS
     assert set(PLOTS) == set(SECTIONS) | {"path_vs_width"}
+
+
+def test_kernel_change_reads_width_trajectories(data, tmp_path):
+    """Two widths of a tiny width experiment: one row per width (sorted), the baseline-vs-member
+    NTK distance of a checkpoint equals the loop-free direct value, and the figure is drawn."""
+    from helpers import assert_figure_files, tiny_run, train_tiny
+
+    from pathdep.analysis import ntk as K
+    from pathdep.core.context import RunContext
+    from pathdep.io.trajectory import Trajectory
+    from pathdep.plots.ntk import plot_kernel_change
+
+    trajs = [train_tiny(tmp_path, tiny_run({"model": {"hidden": [h]}}), data, name=f"w{h}") for h in (24, 8)]
+    out = S.kernel_change({"kernel_change_inputs": 12}, trajs, [data, data], tmp_path / "kc.nc", threads=1)
+    assert list(out["width"].values) == [8, 24]
+    d = out["kernel_change"].values
+    assert np.isfinite(d).all() and (d > 0).all()
+    with Trajectory(trajs[1]) as tr:     # width 8, last checkpoint, member 1, by the generic Jacobian path
+        ctx = RunContext.build(tr.config, data, device="cpu")
+        W = torch.as_tensor(tr.weights(tr.n_checkpoints - 1)).to(ctx.dtype)
+    from pathdep.data import load_dataset
+    xt = load_dataset(data).x_test
+    idx = np.sort(np.random.default_rng([0, 17]).choice(len(xt), 12, False))
+    x = xt[torch.as_tensor(idx)].to(ctx.dtype)
+    t0, t1 = (K.empirical_ntk(ctx.apply, W[k], x, method="jacobian").double() for k in (0, 1))
+    assert d[0, -1, 0] == pytest.approx(float((t1 - t0).norm() / t0.norm()), rel=1e-4)
+    plot_kernel_change(tmp_path / "kc.nc", tmp_path / "kc.pdf", tmp_path / "kc.png")
+    assert_figure_files(tmp_path / "kc.pdf", tmp_path / "kc.png")

@@ -396,3 +396,31 @@ def at_last_complete(values: np.ndarray) -> np.ndarray:
 def mean_std(values: np.ndarray) -> tuple[float, float]:
     """NaN-ignoring mean and standard deviation (``ddof = 0``)."""
     return float(np.nanmean(values)), float(np.nanstd(values))
+
+
+def kernel_change(apply: Callable, weights, x: Tensor, max_mb: float = 256.0) -> tuple[np.ndarray, dict]:
+    """Relative Frobenius distance of each perturbed member's empirical NTK from the
+    baseline's at every checkpoint: ``|Theta_k - Theta_0|_F / |Theta_0|_F`` of the full
+    ``(N, N, O, O)`` kernels on the inputs ``x`` (member 0 is the baseline).
+
+    Args:
+        apply: the run's ``apply(w, x)``. weights: iterable of ``(K, P)`` tensors, one per
+            checkpoint. x: ``(N, ...)`` inputs. max_mb: the NTK's memory budget.
+
+    Returns:
+        ``((C, K - 1) distances, NaN where a member's weights are not finite; the plan of
+        the first kernel)``.
+    """
+    rows, plan = [], None
+    for W in weights:
+        row = np.full(W.shape[0] - 1, np.nan)
+        if bool(torch.isfinite(W[0]).all()):
+            th0, p = K.empirical_ntk(apply, W[0], x, max_jacobian_mb=max_mb, return_plan=True)
+            plan = plan or p
+            n0 = float(th0.double().norm())
+            for k in range(1, W.shape[0]):
+                if bool(torch.isfinite(W[k]).all()):
+                    thk = K.empirical_ntk(apply, W[k], x, max_jacobian_mb=max_mb)
+                    row[k - 1] = float((thk - th0).double().norm()) / n0
+        rows.append(row)
+    return np.stack(rows), plan or {}

@@ -18,7 +18,8 @@ It plans (:func:`plan`) and runs one of
 
 The generic choice takes the method with the fewer estimated FLOPs (forward FLOPs per
 sample measured by ``torch.utils.flop_counter`` on one input; a backward pass counted as
-two forwards) whose estimated working memory fits ``max_mb``; the plan (method, FLOPs,
+two forwards) whose estimated working memory fits ``max_mb`` (``method="generic"``: this
+choice even where ``structured`` applies); the plan (method, FLOPs,
 block sizes, bytes) is returned with the kernel when asked and written by the stages.
 
 How it was checked (tests/analysis/test_ntk_empirical.py, float64): every method equals the
@@ -39,7 +40,7 @@ from torch.func import functional_call, jacrev, jvp
 
 from pathdep.analysis import ntk_structured as S
 
-METHODS = ("auto", "structured", "jacobian", "ntvp")
+METHODS = ("auto", "structured", "generic", "jacobian", "ntvp")
 
 
 def model_of(apply: Callable):
@@ -112,7 +113,7 @@ def plan(apply: Callable, w: Tensor, x1: Tensor, x2: Tensor | None = None, trace
                          f"got {type(module).__name__ if module is not None else 'an apply without a model'}")
     fwd, act = forward_cost(apply, w, x1)
     plans = _generic_plans(n1, n2, x2 is None, O, P, fwd, act, trace, s, budget)
-    if method == "auto":
+    if method in ("auto", "generic"):
         fits = [m for m in plans if plans[m]["bytes"] <= budget] or list(plans)
         method = min(fits, key=lambda m: plans[m]["flops"])
     return {**out, "method": method, **plans[method], "forward_flops": fwd}

@@ -45,6 +45,7 @@ DEFAULTS = {
     "catapult": {"width": 512, "depth": 1, "n_train": 128, "steps": 300,
                  "eta_factors": [0.5, 0.9, 0.95, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0]},
     "path_experiment": "width",      # 4e: the experiment sweeping model width
+    "kernel_change_inputs": 64,      # 4e: test inputs of the baseline-vs-member NTK distance over training
 }
 #: The sections run by the ``ntk_section`` rule (one netCDF and one figure each).
 SECTIONS = ("width_sweep", "linearization", "kernel_regression", "catapult")

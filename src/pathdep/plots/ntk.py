@@ -247,5 +247,31 @@ PLOTS = {"width_sweep": plot_width, "linearization": plot_linearization,
          "kernel_regression": plot_kernel_regression, "catapult": plot_catapult, "path_vs_width": plot_path_width}
 
 
+def plot_kernel_change(path, pdf, png):
+    """4e: relative Frobenius distance of the perturbed members' empirical NTKs from the
+    baseline's over training, one line per width (median over members, band: min to max),
+    log axes (the distances span decades; step 0 is drawn at step 1)."""
+    ds = _load(path)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colors = plt.cm.viridis(np.linspace(0.0, 0.9, ds.sizes["width"]))
+    for i, w in enumerate(ds["width"].values):
+        d = ds["kernel_change"].isel(width=i).values
+        steps = ds["step"].isel(width=i).values
+        ok = (steps >= 0) & np.isfinite(d).any(1)
+        x = np.maximum(steps[ok], 1)
+        with np.errstate(all="ignore"):
+            lo, med, hi = np.nanmin(d[ok], 1), np.nanmedian(d[ok], 1), np.nanmax(d[ok], 1)
+        ax.plot(x, med, "o-", ms=3, color=colors[i], label=f"width {int(w)}")
+        ax.fill_between(x, lo, hi, color=colors[i], alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(r"$\|\Theta_k - \Theta_0\|_F \,/\, \|\Theta_0\|_F$")
+    ax.set_title(f"empirical NTK: perturbed members vs baseline ({int(ds.attrs['n_inputs'])} test inputs)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.grid(alpha=0.3, which="major")
+    save(fig, pdf, png)
+
+
 def plot_section(name: str, path: str | Path, pdf: str | Path, png: str | Path):
     return PLOTS[name](path, pdf, png)

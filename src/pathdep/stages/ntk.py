@@ -29,6 +29,9 @@ What it computes (rule family ``rules/ntk.smk``; settings: the ``ntk:`` config b
   does); the seed's two-scalar ``(f, lambda)`` map on the same grid of ``eta lambda_0``.
   Defaults: eta_crit in [0.95, 1.05] x 2/lambda_0, catapult for 1.1-5 x 2/lambda_0,
   divergence from 6 x 2/lambda_0.
+* :func:`kernel_change` (4e): the relative Frobenius distance between the empirical NTK of
+  each perturbed member and the baseline's at every checkpoint of the width experiment's
+  trajectories, on a fixed seeded subset of test inputs.
 * :func:`path_vs_width` (4e): divergence of the perturbed copies vs width, read from the
   ``metrics.nc`` of an existing width experiment, and the permutation-aligned distance and
   the raw/aligned interpolation barriers from its geometry files.
@@ -289,6 +292,51 @@ def path_vs_width(metrics_paths, out_path, geometry_paths=None) -> xr.Dataset:
     ds.attrs.update({"section": "path_vs_width", "sources": json.dumps([str(p) for p in metrics_paths]),
                      "analysis_sources": json.dumps([str(p) for p in geometry_paths]),
                      "provenance": json.dumps(collect({}, "cpu"), default=str)})
+    write_netcdf(ds, out_path)
+    return ds
+
+
+def _run_kernel_change(traj_path, data_path, n_inputs: int, seed: int, max_mb: float):
+    """(width, steps, (C, K - 1) distances, plan) of one width-experiment trajectory."""
+    from pathdep.core.context import RunContext
+    from pathdep.data import load_dataset
+    from pathdep.io.trajectory import Trajectory
+
+    with Trajectory(traj_path) as tr:
+        ctx = RunContext.build(tr.config, data_path, device="cpu")
+        xt = load_dataset(data_path).x_test
+        idx = np.sort(np.random.default_rng([int(seed), 17]).choice(len(xt), min(int(n_inputs), len(xt)), False))
+        x = xt[torch.as_tensor(idx)].to(ctx.dtype)
+        weights = (torch.as_tensor(tr.weights(c)).to(ctx.dtype) for c in range(tr.n_checkpoints))
+        dist, plan = D.kernel_change(ctx.apply, weights, x, max_mb)
+        return _run_width(json.dumps(tr.config)), tr.steps.astype(np.int64), dist, plan
+
+
+def kernel_change(spec: dict, trajectory_paths, data_paths, out_path, max_mb: float = 256.0,
+                  threads: int | None = None) -> xr.Dataset:
+    """Relative Frobenius distance of each perturbed member's empirical NTK from the
+    baseline's over training, per width (the width experiment's trajectories; the same
+    seeded ``kernel_change_inputs`` test inputs for every width; the NTK's plan per width in
+    the ``ntk_method`` attribute)."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    cfg = resolve(spec)
+    rows = sorted((_run_kernel_change(t, d, cfg["kernel_change_inputs"], cfg["seed"], max_mb)
+                   for t, d in zip(trajectory_paths, data_paths)), key=lambda r: r[0])
+    C = max(len(r[1]) for r in rows)
+    M = max(r[2].shape[1] for r in rows)
+    dist = np.full((len(rows), C, M), np.nan)
+    steps = np.full((len(rows), C), -1, dtype=np.int64)
+    for i, (_, st, d, _) in enumerate(rows):
+        dist[i, :d.shape[0], :d.shape[1]] = d
+        steps[i, :len(st)] = st
+    ds = xr.Dataset({"kernel_change": (("width", "checkpoint", "member"), dist),
+                     "step": (("width", "checkpoint"), steps)},
+                    coords={"width": [r[0] for r in rows], "member": np.arange(1, M + 1)})
+    ds.attrs.update({"section": "kernel_change", "n_inputs": int(cfg["kernel_change_inputs"]),
+                     "ntk_method": json.dumps([r[3] for r in rows]), "ntk_config": json.dumps(cfg),
+                     "sources": json.dumps([str(p) for p in trajectory_paths]),
+                     "provenance": json.dumps(collect(cfg, "cpu"), default=str)})
     write_netcdf(ds, out_path)
     return ds
 
