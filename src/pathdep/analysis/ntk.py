@@ -5,13 +5,12 @@ What it computes:
 
 * :func:`empirical_ntk` - ``Theta(x, x') = J(x) J(x')^T`` of any ``apply(w, x)`` at flat
   parameters ``w`` (Jacot et al. 2018), full ``(N1, N2, O, O)`` or traced over outputs
-  ``(N1, N2)``. Per-sample Jacobians come from ``torch.vmap(torch.func.jacrev)`` over
-  chunks of ``chunk_samples`` inputs, restricted to contiguous slices of ``chunk_params``
-  parameters (default: the largest slice whose Jacobians fit in ``max_jacobian_mb`` =
-  1 GB, i.e. one slice when they fit; each extra slice repeats the backward passes); the
-  kernel is accumulated slice by slice, so the largest arrays held are one slice's
-  Jacobian ``(N1 + N2) x O x chunk_params``, the contraction's copy of it, one chunk's
-  backward pass and the output.
+  ``(N1, N2)``, by the method :mod:`pathdep.analysis.ntk_empirical` plans: structured
+  derivatives (:mod:`pathdep.analysis.ntk_structured`, Novak et al. 2022) for the
+  registry's MLPs and LeNet-5, else sample-blocked Jacobian contraction or NTK-vector
+  products, whichever has fewer estimated FLOPs within the ``max_jacobian_mb`` budget;
+  the parameter-sliced Jacobians (:func:`jacobian`, :func:`auto_chunk_params`) when
+  ``chunk_params`` is given.
 * :func:`analytic_kernels` - the infinite-width NNGP and NTK of a fully connected network
   with neural-tangents' ``stax.serial(Dense, act, ..., Dense)`` conventions: the first
   Dense is normalised by the input dimension, ``depth`` hidden layers, a Dense read-out.
@@ -37,12 +36,8 @@ NTK equals the empirical NTK of a width-2048 NTK-parameterised network within a 
 the linearised model equals the network at ``w0`` and its gradient there equals ``J``;
 ``mse_dynamics`` equals gradient descent on the linear model.
 
-Measured (bench/bench_ntk.py, 784-100-10 MLP, P = 79,510, 10 outputs, float32, 1 CPU
-thread, each case in a fresh process): N = 256, full
-(N, N, 10, 10) kernel: chunked 22.7 CPU-s and +1.05 GB peak RSS, the naive per-sample
-loop 19.7 CPU-s and +1.58 GB (ratio naive/chunked: time 0.9x, memory 1.5x; the shared
-(N O)^2 P contraction dominates both); N = 1000: full kernel +1.98 GB peak (333 CPU-s),
-trace +1.39 GB (93 CPU-s), against 3.0 GB for the full Jacobian alone.
+Measured: bench/bench_ntk.py (pathdep's methods against neural-tangents in one run; the
+table is in README).
 """
 
 from __future__ import annotations

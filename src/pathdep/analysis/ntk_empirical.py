@@ -18,7 +18,7 @@ It plans (:func:`plan`) and runs one of
 
 The generic choice takes the method with the fewer estimated FLOPs (forward FLOPs per
 sample measured by ``torch.utils.flop_counter`` on one input; a backward pass counted as
-two forwards) whose estimated working memory fits ``max_mb`` (``method="generic"``: this
+two forwards; each stored Jacobian entry as :data:`STORE_COST` FLOPs) whose estimated working memory fits ``max_mb`` (``method="generic"``: this
 choice even where ``structured`` applies); the plan (method, FLOPs,
 block sizes, bytes) is returned with the kernel when asked and written by the stages.
 
@@ -41,6 +41,10 @@ from torch.func import functional_call, jacrev, jvp
 from pathdep.analysis import ntk_structured as S
 
 METHODS = ("auto", "structured", "generic", "jacobian", "ntvp")
+#: FLOP-equivalents per stored Jacobian entry: vmapped per-sample gradients are bound by
+#: memory traffic, not arithmetic (784-512-512-10 MLP, one thread: ~40 ms per input's
+#: (10, 669706) Jacobian, ~50x its arithmetic).
+STORE_COST = 50.0
 
 
 def model_of(apply: Callable):
@@ -70,7 +74,7 @@ def _generic_plans(n1: int, n2: int, sym: bool, O: int, P: int, fwd: float, act:
                    itemsize: int, budget: float) -> dict:
     """Block sizes, FLOPs and bytes of the ``jacobian`` and ``ntvp`` methods."""
     row = O * P * itemsize                        # one input's Jacobian
-    jac_f = (1.0 + 2.0 * O) * fwd                 # one input's Jacobian (a forward, O backwards)
+    jac_f = (1.0 + 2.0 * O) * fwd + STORE_COST * O * P   # one input's Jacobian (a forward, O backwards, stores)
     contract = 2.0 * n1 * n2 * P * (O if trace else O * O)
     nall = n1 if sym else n1 + n2
     if 3 * nall * row <= budget:                  # all Jacobians at once, each computed once
