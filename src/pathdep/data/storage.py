@@ -104,6 +104,20 @@ def decode_inputs(stored: np.ndarray, offset, scale, code_scale: float = 1.0) ->
     if (stored.dtype == np.float32 and code_scale == 1.0 and not offset.any()
             and bool(np.all(scale == 1.0))):
         return stored  # the identity: the file holds the final inputs
+    if stored.dtype == np.uint8:  # the same arithmetic on the 256 codes, then one lookup per pixel
+        lut = _decode_blocks(np.arange(256, dtype=np.uint8)[None, None].repeat(stored.shape[1], axis=1),
+                             offset, scale, code_scale)[0]  # (C, 256)
+        if stored.shape[1] == 1:
+            return lut[0][stored]
+        out = np.empty(stored.shape, dtype=np.float32)
+        for c in range(stored.shape[1]):
+            out[:, c] = lut[c][stored[:, c]]
+        return out
+    return _decode_blocks(stored, offset, scale, code_scale)
+
+
+def _decode_blocks(stored: np.ndarray, offset: np.ndarray, scale: np.ndarray, code_scale: float) -> np.ndarray:
+    """The decode formula in float64, block by block (bounded memory)."""
     shape = (1, stored.shape[1]) + (1,) * (stored.ndim - 2)
     m, s = offset.reshape(shape), scale.reshape(shape)
     out = np.empty(stored.shape, dtype=np.float32)
