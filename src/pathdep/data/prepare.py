@@ -64,7 +64,7 @@ renamed when complete), so an interrupted or failing run never leaves a partial
 How it was checked: ``tests/datasets/test_prepare.py`` (per-channel train mean 0 / std 1,
 subsets first-N and seeded, that a failure mid-write leaves no file, that every source's
 ``info`` matches the file it prepares) and ``tests/datasets/test_storage.py`` (stored dtypes,
-bit-identical decode); the real Fashion-MNIST takes ~2 s to prepare on a 2-core CPU and
+bit-identical decode); the real Fashion-MNIST takes ~1.5 s to prepare on a 2-core CPU and
 its file is 31 MB (220 MB as normalised float32), ``bench/bench_storage.py``.
 """
 

@@ -22,6 +22,9 @@ to the normalised float32 arrays that ``pathdep.dataset/1`` files held:
   float32 inputs, ``x_offset`` 0 and ``x_scale`` 1 (the identity: a plain ``h5py`` read
   gives the network inputs).
 
+For uint8 codes the formula is evaluated once per code value and channel (a 256-entry
+table, the same float64 operations) and applied by lookup.
+
 Every array of a prepared file of at least :data:`MIN_COMPRESSED_BYTES` is written with
 HDF5's built-in shuffle + gzip filters (:func:`write_array`, level :data:`GZIP_LEVEL`,
 chunks of about 1 MiB along the sample axis): readable by any HDF5 reader, no plugin.
