@@ -37,10 +37,10 @@ renamed at the end, so Snakemake (and a reader) never sees a half-written file a
 Compression: every ``/weights`` array uses HDF5's built-in shuffle + gzip filters (any HDF5
 reader decodes them, no plugin; lossless, so a checkpoint reads back bit for bit). On the
 default run's trajectories level 1 saves 14 % of the weights' bytes (levels 4 and 6 under
-1 % more at up to 3x the time, shuffle + LZF only 7 %). Training hands each checkpoint to a
-:class:`BackgroundWriter`, whose thread compresses it while the loop goes on (h5py releases
-the GIL inside ``H5Dwrite``). README, "Results size", has the measured sizes and times
-(``bench/bench_storage.py``).
+1 % more at 1.1-1.8x the write time; shuffle + LZF only 7 %). Training hands each
+checkpoint to a :class:`BackgroundWriter`, whose thread compresses it while the loop goes
+on (h5py releases the GIL inside ``H5Dwrite``). README, "Results size", has the measured
+sizes and times (``bench/bench_storage.py``).
 
 :class:`BackgroundWriter` takes file writes off a loop's critical path: a single thread
 runs the submitted writes in submission order (so a resume state submitted after a
