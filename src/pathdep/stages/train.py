@@ -357,7 +357,7 @@ def _finish(traj: TrajectoryWriter, sink: TrainSink, log: LossLog, ckpts) -> flo
 def _run_to_end(step, batch, T: int, ckpts, start: _Start, traj: TrajectoryWriter, bar, valid_prev: dict,
                 write_s: float, stop_after: int | None) -> dict:
     """Train, finish the trajectory, and return the timings; on a stop request save and exit 75."""
-    writer = BackgroundWriter(maxsize=4)
+    writer = BackgroundWriter(maxsize=16)  # up to 16 checkpoints queued: the loop rarely waits on compression
     finished = False
     try:
         sink, train_s, loop_write_s = _train(step, batch, T, ckpts, start, traj, writer, bar, valid_prev, stop_after)
