@@ -55,6 +55,7 @@ def test_kernel_regression(data, tmp_path):
 
 def test_catapult(data, tmp_path):
     ds = S.catapult(TINY, data, tmp_path / "c.nc")
+    assert '"method": "structured"' in ds.attrs["ntk_method"]      # the registry's MLP: the fast path
     assert float(ds["eta_crit"]) == pytest.approx(2 / float(ds["lambda0"]))
     lazy, cat, div = (ds.sel(eta_factor=f) for f in (0.5, 1.6, 40.0))
     assert int(lazy["catapult"]) == 0 and int(lazy["diverged"]) == 0

@@ -142,7 +142,7 @@ def own_linear_prediction(apply: Callable, w: Tensor, x: Tensor, xt: Tensor, y: 
     empirical NTK at ``w`` and its outputs ``f_0`` (scalar output, targets ``y (D,)``)."""
     D = x.shape[0]
     xall = torch.cat([x, xt])
-    th = K.empirical_ntk(apply, w, xall, trace=True, chunk_samples=16, chunk_params=None).numpy()
+    th = K.empirical_ntk(apply, w, xall, trace=True).numpy()
     with torch.no_grad():
         f0 = apply(w, xall)[:, 0].numpy()
     return K.mse_dynamics(th[:D, :D], th[D:, :D], y.numpy(), times, lr, f0_X=f0[:D], f0_x=f0[D:])
@@ -204,12 +204,12 @@ def width_point(x: Tensor, xp: Tensor, Y: Tensor, width: int, depth: int, seed: 
     t0 = time.perf_counter()
     C = Y.shape[1]
     m, _, apply, w0 = ntk_mlp(x.shape[1], width, depth, C, seed=seed, **net)
-    th0 = K.empirical_ntk(apply, w0, xp, trace=True, chunk_samples=8, chunk_params=None)
-    thx = K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=None)
+    th0 = K.empirical_ntk(apply, w0, xp, trace=True)
+    thx = K.empirical_ntk(apply, w0, x, trace=True)
     lam0 = K.lambda_max(thx / C)  # traced kernel / O = the per-output kernel at large width
     k0 = empirical_nngp(m, w0, xp, net["sigma_w"], net["sigma_b"])
     w1, losses = gradient_descent(apply, w0.clone(), x, Y, lr, steps)
-    th1 = K.empirical_ntk(apply, w1, xp, trace=True, chunk_samples=8, chunk_params=None)
+    th1 = K.empirical_ntk(apply, w1, xp, trace=True)
     k1 = empirical_nngp(m, w1, xp, net["sigma_w"], net["sigma_b"])
     return {"dparams": relative_change(w0, w1), "dntk": relative_change(th0, th1),
             "dnngp": relative_change(k0, k1), "lambda0": lam0, "lr": lr, "loss0": losses[0],
@@ -340,7 +340,7 @@ def lr_sweep(apply: Callable, w0: Tensor, x: Tensor, Y: Tensor, lam0: float, fac
         ls[~np.isfinite(ls)] = np.inf
         loss[i] = ls
         if np.isfinite(ls[-1]) and ls[-1] < 1e6:
-            lam_end[i] = K.lambda_max(K.empirical_ntk(apply, w, x, trace=True, chunk_samples=16, chunk_params=None))
+            lam_end[i] = K.lambda_max(K.empirical_ntk(apply, w, x, trace=True))
     return loss, lam_end
 
 

@@ -211,7 +211,8 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
     x, y, _, _, _ = load_inputs(data_path, s["n_train"], 1, cfg["pool"], cfg["seed"], dt)
     seed = D.section_seeds(cfg["seed"], "catapult", 1)[0]
     _, _, apply, w0 = D.ntk_mlp(x.shape[1], s["width"], s["depth"], 1, seed=seed, **_net(cfg, dt))
-    lam0 = K.lambda_max(K.empirical_ntk(apply, w0, x, trace=True, chunk_samples=16, chunk_params=None))
+    th0, plan = K.empirical_ntk(apply, w0, x, trace=True, return_plan=True)
+    lam0 = K.lambda_max(th0)
     factors = np.sort(np.asarray(s["eta_factors"], dtype=float))   # eta / (2 / lambda_0), ascending
     steps = int(s["steps"])
     loss, lam_end = D.lr_sweep(apply, w0, x, D.pm1(y, dt), lam0, factors, steps)
@@ -230,7 +231,8 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
         "catapult_onset_factor": ((), float(ph["onset"])), "divergence_factor": ((), float(ph["divergence"])),
         "eta_crit_measured_lo_factor": ((), ph["crit_lo"]), "eta_crit_measured_hi_factor": ((), ph["crit_hi"]),
     }, coords={"eta_factor": factors, "eta": ("eta_factor", factors * 2.0 / lam0), "step": np.arange(steps + 1)})
-    ds.attrs.update(_attrs(cfg, "catapult", {"n_train": len(x), "width": int(s["width"])}, data_path))
+    ds.attrs.update(_attrs(cfg, "catapult", {"n_train": len(x), "width": int(s["width"]),
+                                             "ntk_method": json.dumps(plan)}, data_path))
     write_netcdf(ds, out_path)
     return ds
 
