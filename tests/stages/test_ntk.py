@@ -1,5 +1,7 @@
 """pathdep.stages.ntk on tiny settings (sklearn digits): files, invariants, known answers."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -24,6 +26,7 @@ def data(tmp_path_factory):
 
 def test_width_sweep(data, tmp_path):
     ds = S.width_sweep(TINY, data, tmp_path / "w.nc")
+    assert json.loads(ds.attrs["ntk_method"])["method"] == "structured"  # the chosen path is recorded
     assert xr.load_dataset(tmp_path / "w.nc")["dparams"].shape == (3,)
     # lazier with width: every change shrinks from the narrowest to the widest network
     for q in ("dparams", "dntk", "dnngp"):
@@ -42,6 +45,7 @@ def test_linearization(data, tmp_path):
 
 def test_kernel_regression(data, tmp_path):
     ds = S.kernel_regression(TINY, data, tmp_path / "k.nc")
+    assert json.loads(ds.attrs["ntk_method"])["method"] == "structured"
     # single network == its own linear model at step 0 (same f_0), and close at the end
     np.testing.assert_allclose(ds["single"].values[0], ds["single_linear"].values[0], atol=1e-10)
     # ensemble at init: mean 0 and NNGP variance, within sampling error of 100 members

@@ -58,6 +58,7 @@ import xarray as xr
 
 from pathdep.analysis import ntk as K
 from pathdep.analysis import ntk_dynamics as D
+from pathdep.analysis import ntk_empirical as E
 from pathdep.config.ntk import SECTIONS, resolve
 from pathdep.io.atomic import write_netcdf
 from pathdep.io.provenance import collect
@@ -132,8 +133,11 @@ def width_sweep(spec: dict, data_path, out_path) -> xr.Dataset:
                     coords={"width": widths})
     _add_exponents(ds, widths, float(s["tail_min_width"]))
     ds["lambda0_infinite"] = ((), lam_inf)
+    _, _, apply_w, w_w = D.ntk_mlp(x.shape[1], widths[-1], int(s["depth"]), C, seed=seeds[-1], **_net(cfg, dt))
     ds.attrs.update(_attrs(cfg, "width_sweep", {"n_train": len(x), "n_probe": len(xp), "outputs": C,
-                                                "tail_min_width": float(s["tail_min_width"])}, data_path))
+                                                "tail_min_width": float(s["tail_min_width"]),
+                                                "ntk_method": json.dumps(E.plan(apply_w, w_w, xp, trace=True))},
+                           data_path))
     write_netcdf(ds, out_path)
     return ds
 
@@ -197,7 +201,9 @@ def kernel_regression(spec: dict, data_path, out_path) -> xr.Dataset:
         "target": (("point",), D.pm1(yt, dt)[:, 0].numpy()),
         "lambda0": ((), lam0), "lr": ((), lr),
     }, coords={"step": ("checkpoint", ck), "point": np.arange(len(xt))})
-    ds.attrs.update(_attrs(cfg, "kernel_regression", {"members": Kn, "n_train": len(x)}, data_path))
+    method = E.plan(apply1, w1, torch.cat([x, xt]), trace=True)  # the single network's own NTK
+    ds.attrs.update(_attrs(cfg, "kernel_regression", {"members": Kn, "n_train": len(x),
+                                                      "ntk_method": json.dumps(method)}, data_path))
     write_netcdf(ds, out_path)
     return ds
 
