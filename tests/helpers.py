@@ -17,6 +17,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import xarray as xr
 
 from pathdep.config import deep_merge, validate
 from pathdep.data import prepare_dataset
@@ -169,6 +170,49 @@ def synthetic_metrics(path: str | Path, *, run: str = "r", swept: dict | None = 
 
 
 # ---------------------------------------------------------------------------- the workflow
+# A synthetic geometry.nc for figure tests (tests/plots/test_geometry.py, test_fits.py): two runs of an
+# epsilon sweep with planted barriers, aligned distances and autocorrelations.
+EPS = (0.001, 0.1)
+H_RAW, H_ALIGNED = 0.3, 0.05  # planted interpolation barriers
+ALIGNED_RATIO = 0.6  # planted |w_0 - P w_k| / |w_k - w_0|
+POWER = (2.0, 0.5)  # dist = a t^b of the perturbed members (times their index)
+
+
+def synthetic_geometry(dm: xr.Dataset, eps: float, n_ck: int = 3, n_lam: int = 5) -> xr.Dataset:
+    """A synthetic geometry.nc for the metrics dataset ``dm`` (baseline row 0, 2 interpolated members)."""
+    K, C = dm["dist"].shape
+    t = dm["step"].values
+    dist = dm["dist"].values
+    lam = np.linspace(0, 1, n_lam)
+    L0, L1 = 1.0, 1.2
+    chord = (1 - lam) * L0 + lam * L1
+    interp = np.empty((2, 2, 2, n_ck, n_lam))
+    barrier = np.empty((2, 2, 2, n_ck))
+    for a, h in enumerate((H_RAW, H_ALIGNED)):
+        interp[a] = chord + 4 * h * lam * (1 - lam)
+        barrier[a] = h
+    ok = np.ones(C, bool)
+    ok[1] = False  # one checkpoint not aligned
+    cos = np.cos(np.sqrt(t / t.max()))[None, :] * np.ones((K, 1))
+    D = np.linspace(1e-4, 2e-4, K)
+    theory = 2 * (1 - np.exp(-D[:, None] * 10 * t[None, :]))
+    mk = ("member", "checkpoint")
+    ds = xr.Dataset(
+        {"dist": (mk, dist), "dist_aligned": (mk, np.where(ok, ALIGNED_RATIO * dist, np.nan)),
+         "aligned_checkpoint": ("checkpoint", ok),
+         "interp_loss": (("align", "split", "imember", "icheckpoint", "lam"), interp),
+         "barrier": (("align", "split", "imember", "icheckpoint"), barrier),
+         "ac_w_init": (mk, cos), "ac_w_base": (mk, np.cos(dist)), "ac_out_init": (mk, cos ** 2),
+         "ac_out_base": (mk, np.cos(2 * dist)), "sphere_sq_disp": (mk, 2 * (1 - cos)),
+         "sphere_theory": (mk, theory), "norm_ratio": (mk, 1 + 0.01 * np.log1p(t)[None, :] * np.ones((K, 1))),
+         "sphere_D": ("member", D), "sphere_D_stderr": ("member", D / 10)},
+        coords={"step": ("checkpoint", t), "role": dm["role"], "align": ["raw", "aligned"], "split": ["test", "train"],
+                "lam": lam, "icheckpoint_step": ("icheckpoint", t[np.linspace(0, C - 1, n_ck).astype(int)]),
+                "icheckpoint_index": ("icheckpoint", np.linspace(0, C - 1, n_ck).astype(int))},
+        attrs={**dm.attrs, "sweep_values": json.dumps({"epsilon": eps}), "lr_eff": 0.1})
+    return ds
+
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "config_tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--snakefile", str(ROOT / "Snakefile")]

@@ -3,59 +3,18 @@ epsilon sweep: metrics.nc, geometry.nc, fits.nc fitted by pathdep.analysis.fits 
 power laws, a scaling table with a planted power law), checked by content: the fitted power
 law passes through its points, the sweep is sorted, the scaling line is prefactor * x^exponent."""
 
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from helpers import assert_figure_files, synthetic_metrics
+from helpers import (ALIGNED_RATIO, EPS, H_ALIGNED, H_RAW, POWER, assert_figure_files, synthetic_geometry,
+                     synthetic_metrics)
 
 from pathdep.analysis import fits as FT
 from pathdep.config.fits import FIGURES
 from pathdep.plots.fits import plot_fits
-
-EPS = (0.001, 0.1)
-H_RAW, H_ALIGNED = 0.3, 0.05  # planted interpolation barriers
-ALIGNED_RATIO = 0.6  # planted |w_0 - P w_k| / |w_k - w_0|
-POWER = (2.0, 0.5)  # dist = a t^b of the perturbed members (times their index)
-
-
-def _geometry(dm: xr.Dataset, eps: float, n_ck: int = 3, n_lam: int = 5) -> xr.Dataset:
-    """A synthetic geometry.nc for the metrics dataset ``dm`` (baseline row 0, 2 interpolated members)."""
-    K, C = dm["dist"].shape
-    t = dm["step"].values
-    dist = dm["dist"].values
-    lam = np.linspace(0, 1, n_lam)
-    L0, L1 = 1.0, 1.2
-    chord = (1 - lam) * L0 + lam * L1
-    interp = np.empty((2, 2, 2, n_ck, n_lam))
-    barrier = np.empty((2, 2, 2, n_ck))
-    for a, h in enumerate((H_RAW, H_ALIGNED)):
-        interp[a] = chord + 4 * h * lam * (1 - lam)
-        barrier[a] = h
-    ok = np.ones(C, bool)
-    ok[1] = False  # one checkpoint not aligned
-    cos = np.cos(np.sqrt(t / t.max()))[None, :] * np.ones((K, 1))
-    D = np.linspace(1e-4, 2e-4, K)
-    theory = 2 * (1 - np.exp(-D[:, None] * 10 * t[None, :]))
-    mk = ("member", "checkpoint")
-    ds = xr.Dataset(
-        {"dist": (mk, dist), "dist_aligned": (mk, np.where(ok, ALIGNED_RATIO * dist, np.nan)),
-         "aligned_checkpoint": ("checkpoint", ok),
-         "interp_loss": (("align", "split", "imember", "icheckpoint", "lam"), interp),
-         "barrier": (("align", "split", "imember", "icheckpoint"), barrier),
-         "ac_w_init": (mk, cos), "ac_w_base": (mk, np.cos(dist)), "ac_out_init": (mk, cos ** 2),
-         "ac_out_base": (mk, np.cos(2 * dist)), "sphere_sq_disp": (mk, 2 * (1 - cos)),
-         "sphere_theory": (mk, theory), "norm_ratio": (mk, 1 + 0.01 * np.log1p(t)[None, :] * np.ones((K, 1))),
-         "sphere_D": ("member", D), "sphere_D_stderr": ("member", D / 10)},
-        coords={"step": ("checkpoint", t), "role": dm["role"], "align": ["raw", "aligned"], "split": ["test", "train"],
-                "lam": lam, "icheckpoint_step": ("icheckpoint", t[np.linspace(0, C - 1, n_ck).astype(int)]),
-                "icheckpoint_index": ("icheckpoint", np.linspace(0, C - 1, n_ck).astype(int))},
-        attrs={**dm.attrs, "sweep_values": json.dumps({"epsilon": eps}), "lr_eff": 0.1})
-    return ds
-
 
 def _scaling_table() -> pd.DataFrame:
     """Planted: the power law's prefactor a = 3 eps^0.25 over the epsilon sweep."""
@@ -81,7 +40,7 @@ def drawn(tmp_path_factory):
         dm["dist"] = (("member", "checkpoint"), e * scale * POWER[0] * t ** POWER[1])
         dm["fs_l2_logits"] = 5 * dm["dist"]
         dm.to_netcdf(d / f"m{i}.nc", engine="h5netcdf")
-        dg = _geometry(dm, e)
+        dg = synthetic_geometry(dm, e)
         dg.to_netcdf(d / f"g{i}.nc", engine="h5netcdf")
         for q in ("dist", "fs_l2_logits"):
             for k in range(1, dm.sizes["member"]):
