@@ -45,6 +45,9 @@ METHODS = ("auto", "structured", "generic", "jacobian", "ntvp")
 #: memory traffic, not arithmetic (784-512-512-10 MLP, one thread: ~40 ms per input's
 #: (10, 669706) Jacobian, ~50x its arithmetic).
 STORE_COST = 50.0
+#: Inputs per vmapped ``jacrev`` call when a block's Jacobian is filled: bounds the scratch
+#: memory, so a whole block's Jacobian rows can be held within the budget.
+SUB = 16
 
 
 def model_of(apply: Callable):
@@ -77,13 +80,19 @@ def _generic_plans(n1: int, n2: int, sym: bool, O: int, P: int, fwd: float, act:
     jac_f = (1.0 + 2.0 * O) * fwd + STORE_COST * O * P   # one input's Jacobian (a forward, O backwards, stores)
     contract = 2.0 * n1 * n2 * P * (O if trace else O * O)
     nall = n1 if sym else n1 + n2
-    if 3 * nall * row <= budget:                  # all Jacobians at once, each computed once
-        jb = {"block": nall, "flops": nall * jac_f + contract, "bytes": 3 * nall * row}
+    # A block's Jacobian is filled SUB inputs at a time (vmap's per-tensor parts and their
+    # concatenation: 2 SUB rows of scratch), so holding it costs its own rows plus that scratch.
+    if nall * row + 2 * min(SUB, nall) * row <= budget:     # all Jacobians at once, each computed once
+        jb = {"block": nall, "flops": nall * jac_f + contract, "bytes": nall * row + 2 * min(SUB, nall) * row}
     else:
-        b = max(1, int(budget // (4 * row)))
+        b = int(budget // (4 * row))              # a row and a column block held, each filled in one call
+        if b > SUB:                               # ... or SUB inputs at a time (less scratch, larger blocks)
+            b = int((budget - 2 * SUB * row) // (2 * row))
+        b = max(1, b)
         nb = math.ceil(n1 / b)
         cols = nb * n2 if not sym else sum(n1 - i * b for i in range(nb))
-        jb = {"block": b, "flops": n1 * jac_f + cols * jac_f + contract, "bytes": 4 * b * row}
+        jb = {"block": b, "flops": n1 * jac_f + cols * jac_f + contract,
+              "bytes": 2 * b * row + 2 * min(SUB, b) * row}
     t_per = n1 * act * itemsize * 2 + row         # one tangent: its activations on x1 and its u
     tb = max(1, min(n2 * O, int(budget // (3 * t_per))))
     nv = {"block": tb, "bytes": 3 * tb * t_per,
@@ -123,13 +132,28 @@ def plan(apply: Callable, w: Tensor, x1: Tensor, x2: Tensor | None = None, trace
     return {**out, "method": method, **plans[method], "forward_flops": fwd}
 
 
-def jacobian_rows(apply: Callable, w: Tensor, x: Tensor) -> Tensor:
-    """Per-sample Jacobian ``(B, O, P)`` of one block (one vmapped ``jacrev``).
+def jacobian_rows(apply: Callable, w: Tensor, x: Tensor, sub: int | None = None) -> Tensor:
+    """Per-sample Jacobian ``(B, O, P)`` of one block, ``sub`` inputs per vmapped ``jacrev``
+    (default :data:`SUB`), written into one preallocated array.
 
     With a module and layout attached to ``apply`` the Jacobian is taken with respect to
     the named tensors and concatenated once: differentiating through the flat vector's
     slices would give every tensor's rows as a zero-padded ``(B, O, P)`` array.
     """
+    sub = max(1, int(sub or SUB))
+    if len(x) <= sub:
+        return _jacobian_chunk(apply, w, x)
+    first = _jacobian_chunk(apply, w, x[:sub])
+    out = first.new_empty((len(x), *first.shape[1:]))
+    out[:sub] = first
+    del first
+    for i in range(sub, len(x), sub):
+        out[i:i + sub] = _jacobian_chunk(apply, w, x[i:i + sub])
+    return out
+
+
+def _jacobian_chunk(apply: Callable, w: Tensor, x: Tensor) -> Tensor:
+    """Per-sample Jacobian ``(B, O, P)`` by one vmapped ``jacrev``."""
     module, layout = model_of(apply)
     if module is None:
         def f(wv, xi):
