@@ -155,3 +155,13 @@ def test_kernel_change_known_answers():
     lay = Layout.from_module(lin)
     W = torch.randn(2, lay.n_params, dtype=DT)
     assert np.allclose(kernel_change(make_apply(lin, lay), [W], x1)[0], 0.0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["mlp_bias_standard", "lenet5"])
+def test_jacobian_rows_filled_in_sub_blocks_equal_one_call(name):
+    """A block's Jacobian filled a few inputs at a time equals the per-sample loop's rows."""
+    apply, w, x1, x2 = model(name)
+    x = torch.cat([x1, x2])                                  # 8 inputs
+    ref = ntk.per_sample_gradient_loop(apply, w, x)
+    for sub in (1, 3, 8, 100):
+        close(ntk_empirical.jacobian_rows(apply, w, x, sub=sub), ref)
