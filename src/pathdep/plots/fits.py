@@ -178,12 +178,15 @@ def _fig_divergence_vs(dms, dgs, cols, exp, outputs):
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
     ax = axes[1, 1]
-    for align, mk in (("raw", "o"), ("aligned", "s")):
+    # raw: large open circles, aligned: small filled squares on a dashed line, so that both
+    # stay visible where alignment leaves the barrier unchanged
+    styles = {"raw": dict(marker="o", ms=9, mfc="none", lw=2), "aligned": dict(marker="s", ms=4, ls="--")}
+    for align, style in styles.items():
         m = []
         for dg in dgs:
             b = dg["barrier"].sel(align=align, split="test").values[:, -1]
             m.append(np.nanmean(b) if np.isfinite(b).any() else np.nan)
-        ax.plot(x[order], np.asarray(m)[order], marker=mk, label=align)
+        ax.plot(x[order], np.asarray(m)[order], label=align, **style)
     _set_hparam_x(ax, x[order], [labels[i] for i in order] if labels else [], numeric, hname)
     ax.set_title("test barrier at the last interpolation checkpoint", fontsize=10)
     ax.legend(fontsize=7)
