@@ -22,6 +22,7 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.study_kernels` - compiled (numba) kernels of the 2-2-1 study.
 * :mod:`~pathdep.analysis.study_roc` - the study's cross-validated ROC, AUCs, Hanley-McNeil errors.
 * :mod:`~pathdep.analysis.quantities` - the divergence curves the fits read.
+* :mod:`~pathdep.analysis.replicates` - replicate baselines: (baseline, copy) labels, intervals across baselines.
 * :mod:`~pathdep.analysis.spread` - spread of ensembles by source of randomness.
 * :mod:`~pathdep.analysis.koopman` - exact DMD, Hankel observables, Wasserstein distances between spectra.
 * :mod:`~pathdep.analysis.koopman_groups` - spectra per run, distances between runs, group permutation tests.
@@ -42,7 +43,7 @@ import importlib
 __all__ = ["align", "autocorr", "barriers", "divergence", "fit_forms", "fits", "function_space", "hypersphere",
            "interpolate", "koopman", "koopman_groups", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
            "lyapunov_link", "lyapunov_qr", "lyapunov_study", "ntk", "ntk_analytic",
-           "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "scaling",
+           "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "replicates", "scaling",
            "spread", "study_kernels", "study_model", "study_roc"]
 
 
