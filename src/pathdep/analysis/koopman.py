@@ -28,11 +28,15 @@ Pieces:
 * :func:`check_spectrum`: rejects spectra too small, not finite, or collapsed (all
   eigenvalues within ``tol`` of 1, or all of modulus below ``tol``), which would make every
   distance small and any conjugacy claim vacuous.
-* :func:`conjugacy_test`: a permutation test between two groups of spectra of replicates
-  (runs that should be conjugate: different seeds, or disjoint subsets of initial
-  conditions, of one setting). Statistic: mean between-group W1 minus mean within-group
-  W1; the group labels are permuted. A small p-value says the settings are not conjugate
-  (their spectra differ by more than replicates of one setting do). The authors' public
+* :func:`conjugacy_test`: a permutation test between two groups of spectra of independent
+  replicates (runs that should be conjugate: different seeds or independent baselines, or
+  disjoint subsets of initial conditions, of one setting; perturbed copies of one baseline
+  are pseudo-replicates and make any difference significant). Statistic: mean
+  between-group W1 minus mean within-group W1; the group labels are permuted, exactly
+  (every split) when there are few splits, else at random
+  (:mod:`pathdep.analysis.koopman_stats`); the p-value comes with its floor. A small
+  p-value says the settings are not conjugate (their spectra differ by more than
+  replicates of one setting do). The authors' public
   script instead swaps matched eigenvalues between the two spectra, which leaves the
   optimal assignment cost unchanged (p = 1 always); we do not copy it.
 * :func:`window_bounds` and :func:`windowed_spectra`: Redman et al.'s CNN study (LeNet-5,
@@ -59,6 +63,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment, linprog
+
+from pathdep.analysis.koopman_stats import permutation_pvalue
 
 
 class DegenerateSpectrumError(ValueError):
@@ -309,29 +315,23 @@ def distance_matrix(spectra: Sequence[np.ndarray]) -> np.ndarray:
     return d
 
 
-def _between_minus_within(d: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
-    same = labels[:, None] == labels[None, :]
-    off = ~np.eye(len(labels), dtype=bool)
-    within = d[same & off].mean()
-    between = d[~same].mean()
-    return between - within, between, within
-
-
 def conjugacy_test(spectra_a: Sequence[np.ndarray], spectra_b: Sequence[np.ndarray],
                    n_perm: int = 1000, seed: int = 0, check: bool = True,
                    tol: float = 1e-3) -> dict:
     """Permutation test of conjugacy between two settings, from replicate spectra of each.
 
-    The null distribution of W1 comes from replicates that should be conjugate (different
-    seeds or disjoint sets of initial conditions of one setting). Statistic:
-    mean between-setting W1 minus mean within-setting W1; its permutation distribution
-    shuffles the setting labels of the pooled spectra (exact enumeration is not needed:
-    ``n_perm`` random label permutations, p = (1 + #{stat_perm >= stat}) / (1 + n_perm)).
+    The null distribution of W1 comes from replicates that should be conjugate and are
+    independent (different seeds or independent baselines, or disjoint sets of initial
+    conditions, of one setting; never perturbed copies of one baseline). Statistic: mean
+    between-setting W1 minus mean within-setting W1; its null distribution relabels the
+    pooled spectra (:func:`pathdep.analysis.koopman_stats.permutation_pvalue`: every split
+    when there are at most ``MAX_EXACT``, p = #{stat_split >= stat} / #splits; else
+    ``n_perm`` random ones, p = (1 + #{stat_perm >= stat}) / (1 + n_perm)).
 
     Args:
         spectra_a: >= 2 spectra (each (r,) complex) of setting A.
         spectra_b: >= 2 spectra of setting B.
-        n_perm: random permutations.
+        n_perm: random splits when the test is not exact.
         seed: permutation RNG seed.
         check: apply :func:`check_spectrum` to every spectrum first.
         tol: its collapse tolerance.
@@ -339,8 +339,9 @@ def conjugacy_test(spectra_a: Sequence[np.ndarray], spectra_b: Sequence[np.ndarr
     Returns:
         dict with ``w1_between`` (mean W1 between settings), ``w1_within_a``,
         ``w1_within_b``, ``w1_within`` (mean over within-setting pairs), ``statistic``,
-        ``p_value`` (small: not conjugate), ``n_perm``, ``distances`` ((S, S) matrix,
-        A's spectra first).
+        ``p_value`` (small: not conjugate), ``p_method`` (exact / monte_carlo), ``p_min``
+        (exact: smallest attainable p, e.g. 1/10 for 3 vs 3; Monte Carlo: 1/(1 + n_perm)),
+        ``n_perm`` (splits evaluated), ``distances`` ((S, S) matrix, A's spectra first).
     """
     if len(spectra_a) < 2 or len(spectra_b) < 2:
         raise ValueError("conjugacy_test: need >= 2 replicate spectra per setting for a null "
@@ -350,17 +351,14 @@ def conjugacy_test(spectra_a: Sequence[np.ndarray], spectra_b: Sequence[np.ndarr
         spectra = [check_spectrum(s, name=f"spectrum {i}", tol=tol) for i, s in enumerate(spectra)]
     d = distance_matrix(spectra)
     na = len(spectra_a)
-    labels = np.array([0] * na + [1] * len(spectra_b))
-    stat, between, within = _between_minus_within(d, labels)
-    rng = np.random.default_rng(seed)
-    perm_stats = np.array([_between_minus_within(d, rng.permutation(labels))[0] for _ in range(n_perm)])
-    p = (1 + int(np.sum(perm_stats >= stat - 1e-15 * max(1.0, abs(stat))))) / (1 + n_perm)
+    t = permutation_pvalue(d, na, n_perm=n_perm, seed=seed)
     iu_a = np.triu_indices(na, 1)
     iu_b = np.triu_indices(len(spectra_b), 1)
-    return {"w1_between": float(between), "w1_within": float(within),
+    return {"w1_between": t["w1_between"], "w1_within": t["w1_within"],
             "w1_within_a": float(d[:na, :na][iu_a].mean()),
             "w1_within_b": float(d[na:, na:][iu_b].mean()),
-            "statistic": float(stat), "p_value": float(p), "n_perm": int(n_perm), "distances": d}
+            "statistic": t["statistic"], "p_value": t["p_value"], "p_method": t["p_method"],
+            "p_min": t["p_min"], "n_perm": t["n_splits"], "distances": d}
 
 
 def window_bounds(steps: np.ndarray, size: int, stride: int | None = None, need: int = 3
