@@ -63,7 +63,7 @@ BASE_DEFAULTS: dict[str, Any] = {
     "model": {"kind": "mlp", "hidden": [100], "activation": "relu", "bias": True},
     "init": {"scheme": "kaiming_normal"},
     "perturbation": {"target": "init", "kind": "gaussian", "epsilon": 0.01, "relative": False,
-                     "granularity": "tensor", "members": 10},
+                     "granularity": "tensor", "members": 10, "baselines": 1},
     "optimizer": {"name": "sgd", "lr": 0.01},
     # fast: the shared-batch ensemble step of pathdep.core.fast (~2x the generic vmapped step on
     # CPU, equal to it to 1e-12 in float64); the one place its default is applied.

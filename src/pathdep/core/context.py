@@ -67,8 +67,14 @@ def build(run: dict, meta: dict, dtype=torch.float32):
     return module, layout, make_apply(module, layout)
 
 
+def n_baselines(run: dict) -> int:
+    """``perturbation.baselines`` of a run: R independent baselines (1 when absent)."""
+    return int(run["perturbation"].get("baselines", 1) or 1)
+
+
 def member_hparams(run: dict) -> tuple[Optimizer, list[dict]]:
-    """The optimiser and each member's hyperparameters (member 0 is the baseline)."""
+    """The optimiser and each network's hyperparameters, K = R (members + 1) in blocks of
+    ``[baseline r, copy 1, ..., copy M]`` (every block the same; member 0 is baseline 0)."""
     opt, hp = optimizer_from_config(run["optimizer"])
     pert = run["perturbation"]
     n = int(pert["members"])
@@ -78,28 +84,43 @@ def member_hparams(run: dict) -> tuple[Optimizer, list[dict]]:
         if pert.get("target") == "hyperparameter" and k > 0:
             h[pert["hparam"]] = h[pert["hparam"]] * (1.0 + float(pert["epsilon"]) * k / n)
         out.append(h)
+    out = [dict(h) for _ in range(n_baselines(run)) for h in out]
     return opt.specialized(out), out
 
 
-def run_seeds(run: dict) -> dict:
-    """Seeds of one run, all derived from ``run['seed']`` through SeedSequence.
+def run_seeds(run: dict, baseline: int = 0) -> dict:
+    """Seeds of one baseline of a run, all derived from ``run['seed']`` through SeedSequence.
+
+    Baseline 0 uses ``SeedSequence(seed)`` (the seeds of a run without replicates); replicate
+    baseline r >= 1 uses ``SeedSequence(seed, spawn_key=(3, r))``, independent of it and of the
+    other replicates.
 
     Returns:
-        ``{"root": s, "init": int, "schedule": int, "members_perturb": [K ints],
-        "members_schedule": [K ints]}`` for K = members + 1 (index 0 is the baseline).
+        ``{"root": s, "init": int, "schedule": int, "members_perturb": [M + 1 ints],
+        "members_schedule": [M + 1 ints]}`` (index 0 is the baseline; ``"baseline": r`` added
+        for r >= 1).
     """
     root = int(run.get("seed", 0))
-    ss = np.random.SeedSequence(root)
+    ss = np.random.SeedSequence(root) if baseline == 0 else np.random.SeedSequence(root, spawn_key=(3, baseline))
     init_ss, pert_ss, sched_ss = ss.spawn(3)
     k = int(run["perturbation"].get("members", 10)) + 1
     as_int = lambda s: int(s.generate_state(1, dtype=np.uint32)[0])  # noqa: E731
-    return {
+    out = {
         "root": root,
         "init": as_int(init_ss),
         "schedule": as_int(sched_ss),
         "members_perturb": [as_int(s) for s in pert_ss.spawn(k)],
         "members_schedule": [as_int(s) for s in sched_ss.spawn(k)],
     }
+    return out | ({"baseline": baseline} if baseline else {})
+
+
+def all_seeds(run: dict) -> dict:
+    """The seeds recorded in a run's files: :func:`run_seeds` of baseline 0, plus
+    ``"replicates": [run_seeds(run, r) for r = 1 .. R-1]`` when ``perturbation.baselines`` > 1."""
+    seeds = run_seeds(run)
+    R = n_baselines(run)
+    return seeds | ({"replicates": [run_seeds(run, r) for r in range(1, R)]} if R > 1 else {})
 
 
 def canonical(run: dict) -> str:

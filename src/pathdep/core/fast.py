@@ -60,7 +60,7 @@ from torch import nn
 from pathdep.core.dynamics import LOSSES, make_ensemble_step, make_step
 from pathdep.core.models import MLP, Layout, LeNet5
 
-__all__ = ["supports", "make_fast_ensemble_step", "ensemble_step_for", "fast_gradients",
+__all__ = ["supports", "make_fast_ensemble_step", "make_grouped_step", "uses_groups", "ensemble_step_for", "fast_gradients",
            "make_fast_step"]
 
 
@@ -436,15 +436,49 @@ def make_fast_ensemble_step(module: nn.Module, layout: Layout, loss: str, optimi
     return ens_step
 
 
+def make_grouped_step(group_step: Callable, groups: list[tuple[int, int]]) -> Callable:
+    """An ensemble update map over contiguous member groups, each with its own shared batch.
+
+    Args:
+        group_step: a shared-batch ensemble step ``(W (k, P), states, x (B, ...), y (B,), hp)``
+            (e.g. :func:`make_fast_ensemble_step`).
+        groups: ``[(start, stop), ...]`` covering the K members in order
+            (:attr:`pathdep.core.schedule.Schedule.groups`: R replicate baselines and their copies).
+
+    Returns:
+        ``step(W (K, P), states, x (G, B, ...), y (G, B), hp {name: (K,)})``: group g's members
+        step on batch ``x[g]``; the results are concatenated in member order (equal to the
+        generic per-member step with each member's batch, tests/core/test_fast.py).
+    """
+    def step(W, states, x, y, hp):
+        outs = [group_step(W[a:b], tuple(s[a:b] for s in states), x[g], y[g], {h: v[a:b] for h, v in hp.items()})
+                for g, (a, b) in enumerate(groups)]
+        return (torch.cat([o[0] for o in outs]), tuple(torch.cat(p) for p in zip(*(o[1] for o in outs))),
+                torch.cat([o[2] for o in outs]))
+
+    return step
+
+
 def ensemble_step_for(module: nn.Module, layout: Layout, apply: Callable, optimizer, loss: str,
-                      shared_batch: bool, fast: bool) -> Callable:
+                      shared_batch: bool, fast: bool, groups: list[tuple[int, int]] | None = None) -> Callable:
     """The ensemble update map a training loop should use.
 
     Returns :func:`make_fast_ensemble_step` when ``fast`` is set, the batch is shared and
-    the model is supported, else the generic vmapped
+    the model is supported; with ``groups`` (members in contiguous groups that share a batch,
+    fewer groups than members) the fast step per group (:func:`make_grouped_step`, batches
+    ``(G, B, ...)``); else the generic vmapped
     ``make_ensemble_step(make_step(apply, loss, optimizer), shared_batch)`` (the
-    reference). Both have the signature ``(W, states, x, y, hp) -> (W, states, losses)``.
+    reference, per-member batches ``(K, B, ...)`` when not shared). All have the signature
+    ``(W, states, x, y, hp) -> (W, states, losses)``.
     """
     if fast and shared_batch and supports(module):
         return make_fast_ensemble_step(module, layout, loss, optimizer)
+    if fast and groups is not None and 1 < len(groups) < groups[-1][1] and supports(module):
+        return make_grouped_step(make_fast_ensemble_step(module, layout, loss, optimizer), groups)
     return make_ensemble_step(make_step(apply, loss, optimizer), shared_batch=shared_batch)
+
+
+def uses_groups(module: nn.Module, shared_batch: bool, fast: bool, groups: list[tuple[int, int]] | None) -> bool:
+    """Whether :func:`ensemble_step_for` returns the grouped step (batches ``(G, B, ...)``)."""
+    return bool(fast and not shared_batch and groups is not None and 1 < len(groups) < groups[-1][1]
+                and supports(module))

@@ -11,6 +11,10 @@ baseline's schedule unless the perturbation targets it:
 * ``swap``: member k's schedule is the baseline's with ``swaps`` random pairs of batches of
   the first epoch exchanged (a minimal, countable change of the batch order).
 
+Replicate baselines (``perturbation.baselines``) each have their own seed; their copies share
+it, so the members fall into contiguous groups with one batch per group (:attr:`Schedule.groups`,
+:meth:`Schedule.group_batch`).
+
 How it was checked: ``tests/test_schedule.py`` (each epoch is a permutation, swapped
 schedules differ in exactly 2*swaps positions of epoch 0, log-spaced checkpoints are
 sorted, unique, start at 0 and end at T).
@@ -49,6 +53,11 @@ class Schedule:
         self.swaps = swaps or [[] for _ in seeds]
         self.shared = len(set(self.seeds)) == 1 and all(len(s) == 0 for s in self.swaps)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
+        keys = [(sd, tuple(map(tuple, sw))) for sd, sw in zip(self.seeds, self.swaps)]
+        starts = [0] + [k for k in range(1, len(keys)) if keys[k] != keys[k - 1]]
+        self.groups: list[tuple[int, int]] = [(a, b) for a, b in zip(starts, starts[1:] + [len(keys)])]
+        """Contiguous runs ``[(start, stop), ...]`` of members with the same schedule (one group when
+        shared; R groups for R replicate baselines whose copies share their baseline's batches)."""
 
     @property
     def k(self) -> int:
@@ -74,6 +83,12 @@ class Schedule:
         if self.shared:
             return self._epoch_batches(0, e)[i]
         return np.stack([self._epoch_batches(m, e)[i] for m in range(self.k)])
+
+    def group_batch(self, step: int) -> np.ndarray:
+        """Indices of step ``step`` per group of :attr:`groups`: ``(G, B)`` (group g's members
+        all see row g; equal to the rows of :meth:`batch` of each group's members)."""
+        e, i = divmod(int(step), self.steps_per_epoch)
+        return np.stack([self._epoch_batches(a, e)[i] for a, _ in self.groups])
 
 
 def swap_pairs(seed: int, steps_per_epoch: int, swaps: int) -> list[tuple[int, int]]:

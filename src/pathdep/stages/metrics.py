@@ -1,11 +1,13 @@
 """Divergence metrics of a trajectory (rule ``compute_metrics``), streamed checkpoint by checkpoint.
 
 What it computes, for every member k and checkpoint t (dims ``member x checkpoint``; the
-per-layer distance adds ``layer``), with member 0 the baseline (the seed's metric table,
+per-layer distance adds ``layer``), against k's own baseline b = b(k) (member 0 when the run
+has one baseline; with ``perturbation.baselines: R`` the coordinates ``baseline`` and ``copy``
+address each network, :mod:`pathdep.analysis.replicates`) (the seed's metric table,
 path-dependence-scaling-laws.txt, "Measuring distance"):
 
-* ``dist``          |w_k(t) - w_0(t)|_2, the weight distance to the baseline
-* ``dist_rel``      dist / |w_0(0)|  (relative to the baseline's initial norm)
+* ``dist``          |w_k(t) - w_b(t)|_2, the weight distance to the own baseline
+* ``dist_rel``      dist / |w_b(0)|  (relative to the baseline's initial norm)
 * ``dist_over_init`` dist / dist(t=0) (growth of the perturbation; NaN where dist(0) = 0)
 * ``dist_layer``    the same per layer (weight and bias of a module together); coordinates
                     ``layer_size`` (parameters) and ``layer_norm0`` (|w_0(0)| of the layer)
@@ -46,6 +48,7 @@ import torch
 import xarray as xr
 
 from pathdep.analysis.divergence import checkpoint_metrics, differences_to_baseline, layer_sizes_and_norms
+from pathdep.analysis.replicates import labels, own_baseline
 from pathdep.core.context import RunContext, canonical, eval_subset
 from pathdep.core.evaluate import ensemble_forward, evaluate
 from pathdep.io.atomic import write_netcdf
@@ -82,20 +85,21 @@ def _stream(tr: Trajectory, ctx: RunContext, sets: dict, batch_size: int) -> tup
     res = {n: np.full((K, C), np.nan) for n in NAMES}
     dist_layer = np.full((K, C, n_layers), np.nan)
     W0 = tr.weights(0).astype(np.float64)
+    base = own_baseline(*labels(tr.members))
     forward = ensemble_forward(ctx.apply)
     for c in range(C):
         Wc = tr.weights(c).astype(np.float64)
         Wt = torch.as_tensor(Wc, dtype=ctx.dtype, device=ctx.device)
         evals = {s: evaluate(ctx.apply, Wt, x, y, ctx.loss, batch_size, outputs=True, forward=forward)
                  for s, (x, y) in sets.items()}
-        values, dist_layer[:, c] = checkpoint_metrics(Wc, W0, layer_of, n_layers, evals, ctx.task)
+        values, dist_layer[:, c] = checkpoint_metrics(Wc, W0, layer_of, n_layers, evals, ctx.task, base)
         for n, v in values.items():
             res[n][:, c] = v
     mask = ~tr.valid.T  # (K, C)
     for v in res.values():
         v[mask] = np.nan
     dist_layer[mask] = np.nan
-    return res | differences_to_baseline(res, ctx.layout.n_params), dist_layer
+    return res | differences_to_baseline(res, ctx.layout.n_params, base), dist_layer
 
 
 def _dataset(tr: Trajectory, ctx: RunContext, run: dict, res: dict, dist_layer: np.ndarray, sets: dict) -> xr.Dataset:
@@ -109,6 +113,7 @@ def _dataset(tr: Trajectory, ctx: RunContext, run: dict, res: dict, dist_layer: 
         "layer_size": ("layer", sizes), "layer_norm0": ("layer", norms0),
         "step": ("checkpoint", tr.steps), "epoch": ("checkpoint", tr.epochs),
         "role": ("member", tr.members["role"].astype(str).values),
+        "baseline": ("member", labels(tr.members)[0]), "copy": ("member", labels(tr.members)[1]),
         "epsilon": ("member", tr.members["epsilon"].values.astype(float)),
         "init_distance": ("member", tr.members["distance"].values.astype(float)),
         "diverged_step": ("member", tr.diverged_step),

@@ -43,9 +43,9 @@ import h5py
 import numpy as np
 import torch
 
-from pathdep.core.context import RunContext, canonical, run_seeds
+from pathdep.core.context import RunContext, all_seeds, canonical, n_baselines, run_seeds
 from pathdep.core.dynamics import ensemble_optimizer_state
-from pathdep.core.fast import ensemble_step_for
+from pathdep.core.fast import ensemble_step_for, uses_groups
 from pathdep.core.init import init_params, perturb
 from pathdep.core.loop import LoopSink, LoopStopped, LossLog, StopSignals, run_loop
 from pathdep.core.schedule import Schedule, checkpoint_steps, swap_pairs
@@ -81,10 +81,10 @@ def _member_init(k: int, run: dict, seeds: dict, ctx: RunContext, w0: torch.Tens
     return w0.clone(), np.zeros(len(layout.names)), info, eps_k, sched_seed, swaps
 
 
-def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> None:
-    """Write ``init.h5``: baseline + ``perturbation.members`` perturbed initial states."""
-    ctx = RunContext.build(run, data_path, device="cpu")
-    seeds = run_seeds(run)
+def _block(run: dict, ctx: RunContext, r: int) -> tuple[list, list, list]:
+    """Baseline ``r`` (its own init and batch seeds) and its ``members`` perturbed copies:
+    ``(weights, distances per tensor, member records)``."""
+    seeds = run_seeds(run, r)
     pert = run["perturbation"]
     w0 = init_params(ctx.module, ctx.layout, run["init"]["scheme"], seeds["init"]).to(ctx.dtype)
     weights, dists, members = [], [], []
@@ -99,17 +99,33 @@ def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> Non
         dists.append(dist)
         members.append({
             "role": "baseline" if k == 0 else "member",
+            "baseline": r, "copy": k,
             "target": "none" if k == 0 else pert.get("target", "init"),
             "kind": "none" if k == 0 else str(pert.get("kind", "")),
             "epsilon": eps_k,
             "distance": float(info["distance"]),
             "relative_distance": float(info["relative_distance"]),
+            "seed_init": int(seeds["init"]),
             "seed_perturb": int(seeds["members_perturb"][k]),
             "seed_schedule": int(sched_seed),
             "swaps": swaps,
             **{f"hp_{h}": float(v) for h, v in ctx.hps[k].items()},
         })
+    return weights, dists, members
+
+
+def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> None:
+    """Write ``init.h5``: ``perturbation.baselines`` independent baselines (R, default 1), each
+    followed by its ``perturbation.members`` perturbed copies (K = R (members + 1) networks)."""
+    ctx = RunContext.build(run, data_path, device="cpu")
+    weights, dists, members = [], [], []
+    for r in range(n_baselines(run)):
+        w, d, m = _block(run, ctx, r)
+        weights += w
+        dists += d
+        members += m
     W = torch.stack(weights).cpu().numpy()
+    seeds = all_seeds(run)
     save_init(out_path, W, ctx.layout, members, np.stack(dists),
               {"config": canonical(run), "seeds": seeds, "provenance": collect(run, "cpu", seeds)})
 
@@ -278,8 +294,11 @@ def _dynamics(run: dict, init, init_path, data_path, device) -> tuple:
     ckpts = checkpoint_steps(run["training"]["checkpoints"], sched.n_steps)
     # training.fast (default true, set in run resolution): the hand-written shared-batch step
     # of pathdep.core.fast when it applies; otherwise the generic vmapped reference.
+    # replicate baselines: one shared batch per baseline's group, the fast step per group
+    fast = bool(run["training"]["fast"])
     ens_step = ensemble_step_for(ctx.module, ctx.layout, ctx.apply, ctx.opt, ctx.loss, sched.shared,
-                                 fast=bool(run["training"]["fast"]))
+                                 fast=fast, groups=sched.groups)
+    grouped = uses_groups(ctx.module, sched.shared, fast, sched.groups)
     hp = ctx.hparams()
 
     def step(state, batch):
@@ -287,7 +306,7 @@ def _dynamics(run: dict, init, init_path, data_path, device) -> tuple:
         return (W, opt_state), lv
 
     def batch(t):
-        idx = torch.as_tensor(sched.batch(t), device=ctx.device)
+        idx = torch.as_tensor(sched.group_batch(t) if grouped else sched.batch(t), device=ctx.device)
         return x_all[idx], y_all[idx]
 
     return ctx, sched, ckpts, step, batch
