@@ -68,3 +68,19 @@ def test_metrics_measure_each_copy_against_its_own_baseline(tmp_path, data):
         W = tr.weights(tr.n_checkpoints - 1).astype(np.float64)
     np.testing.assert_allclose(ds["dist"].isel(checkpoint=-1).values[5], np.linalg.norm(W[5] - W[3]), rtol=1e-9)
     assert (ds["fs_disagree"].isel(checkpoint=-1).values[[0, 3]] == 0).all()
+
+
+def test_geometry_aligns_and_interpolates_each_copy_against_its_own_baseline(tmp_path, data):
+    from pathdep.stages.geometry import compute_geometry
+
+    p = train_tiny(tmp_path, _run(2, steps=6), data)
+    spec = {"checkpoints": [0.0, 1.0], "lambdas": 3, "interp_members": 1, "eval_train": 40, "eval_test": 40}
+    ds = compute_geometry(p, data, tmp_path / "geometry.nc", spec=spec, log=lambda *_: None)
+    assert ds["imember"].values.tolist() == [1, 4]            # copy 1 of each baseline
+    dm = compute_metrics(p, data, tmp_path / "metrics.nc", spec={"eval_train": 40, "eval_test": 40})
+    np.testing.assert_allclose(ds["dist"].values, dm["dist"].values, rtol=1e-9)
+    al = ds["dist_aligned"].isel(checkpoint=-1).values
+    assert al[0] == 0 and al[3] == 0 and (al[[1, 2, 4, 5]] <= ds["dist"].isel(checkpoint=-1).values[[1, 2, 4, 5]] + 1e-9).all()
+    # lambda = 0 is each copy's own baseline: two independent baselines, two different losses
+    raw = ds["interp_loss"].sel(align="raw", split="test").isel(icheckpoint=-1).values   # (imember, lam)
+    assert raw[0, 0] != raw[1, 0]                             # two different baselines

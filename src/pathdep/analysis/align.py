@@ -286,8 +286,9 @@ class BaselineAlignment(NamedTuple):
 
 
 def align_to_baseline(W, ok, layout: Layout, checkpoints, keep=(), max_iter: int = 100,
-                      seed: int = 0) -> BaselineAlignment:
-    """Raw and permutation-aligned distances of every member to the baseline (member 0).
+                      seed: int = 0, base: np.ndarray | None = None) -> BaselineAlignment:
+    """Raw and permutation-aligned distances of every member to its own baseline (member 0
+    when ``base`` is None; ``base (K,)`` the own-baseline rows of replicate baselines).
 
     Weight matching (:func:`weight_matching`, float64) of each valid member to the baseline
     at the same checkpoint, at ``checkpoints`` and at the checkpoints of ``keep``.
@@ -310,23 +311,24 @@ def align_to_baseline(W, ok, layout: Layout, checkpoints, keep=(), max_iter: int
     C, K, _ = W.shape
     spec = permutation_spec(layout)
     keep = {(int(c), int(k)) for c, k in keep}
+    b = np.zeros(K, dtype=int) if base is None else np.asarray(base, dtype=int)
     dist = np.full((K, C), np.nan)
     dist_al = np.full((K, C), np.nan)
     gather: dict[tuple[int, int], np.ndarray] = {}
     for c in range(C):
         Wc = W[c].astype(np.float64)
-        dist[:, c] = np.linalg.norm(Wc - Wc[0], axis=1)
+        dist[:, c] = np.linalg.norm(Wc - Wc[b], axis=1)
     for c in sorted({int(c) for c in checkpoints} | {c for c, _ in keep}):
         Wc = W[c].astype(np.float64)
-        if not ok[c, 0]:
-            continue
-        dist_al[0, c] = 0.0
-        for k in range(1, K):
-            if not ok[c, k]:
+        for k in range(K):
+            if not (ok[c, b[k]] and ok[c, k]):
                 continue
-            perms = weight_matching(Wc[0], Wc[k], layout, spec, max_iter=max_iter, seed=seed)
+            if k == b[k]:
+                dist_al[k, c] = 0.0
+                continue
+            perms = weight_matching(Wc[b[k]], Wc[k], layout, spec, max_iter=max_iter, seed=seed)
             idx = permutation_index(layout, spec, perms)
-            dist_al[k, c] = float(np.linalg.norm(Wc[0] - Wc[k][idx]))
+            dist_al[k, c] = float(np.linalg.norm(Wc[b[k]] - Wc[k][idx]))
             if (c, k) in keep:
                 gather[(c, k)] = idx
     aligned = np.zeros(C, dtype=bool)

@@ -127,7 +127,8 @@ def decorrelation_time(t, corr, level: float = float(np.exp(-1.0))) -> np.ndarra
     return out.reshape(c.shape[1:]) if c.ndim > 1 else out[0]
 
 
-def trajectory_autocorrelations(W, ok, steps, outputs: Callable[[int], np.ndarray]) -> tuple[dict, dict]:
+def trajectory_autocorrelations(W, ok, steps, outputs: Callable[[int], np.ndarray],
+                                base: np.ndarray | None = None) -> tuple[dict, dict]:
     """Weight and output autocorrelations of an ensemble trajectory, and their ``1/e`` times.
 
     Args:
@@ -135,6 +136,7 @@ def trajectory_autocorrelations(W, ok, steps, outputs: Callable[[int], np.ndarra
         steps: checkpoint times ``(C,)``.
         outputs: ``outputs(c) -> (K, N, out)`` the members' outputs on a fixed set at
             checkpoint ``c`` (called once per checkpoint).
+        base: ``(K,)`` row of each member's own baseline (default 0: one baseline).
 
     Returns:
         ``(ac, tau)``: ``ac`` ``{"ac_w_init", "ac_w_base", "ac_out_init", "ac_out_base"}``
@@ -144,15 +146,16 @@ def trajectory_autocorrelations(W, ok, steps, outputs: Callable[[int], np.ndarra
     """
     C, K, _ = W.shape
     ac = {n: np.full((K, C), np.nan) for n in ("ac_w_init", "ac_w_base", "ac_out_init", "ac_out_base")}
+    b = np.zeros(K, dtype=int) if base is None else np.asarray(base, dtype=int)
     W0 = W[0].astype(np.float64)
     O0 = outputs(0)
     for c in range(C):
         Wc = W[c].astype(np.float64)
         ac["ac_w_init"][:, c] = autocorrelation(Wc[None], ref=W0[None])[0]
-        ac["ac_w_base"][:, c] = autocorrelation(Wc[None], ref="baseline")[0]
+        ac["ac_w_base"][:, c] = autocorrelation(Wc[None], ref=Wc[b][None])[0]
         Oc = O0 if c == 0 else outputs(c)
         ac["ac_out_init"][:, c] = output_autocorrelation(Oc[None], ref=O0[None])[0]
-        ac["ac_out_base"][:, c] = output_autocorrelation(Oc[None], ref="baseline")[0]
+        ac["ac_out_base"][:, c] = output_autocorrelation(Oc[None], ref=Oc[b][None])[0]
     for v in ac.values():
         v[~np.asarray(ok).T] = np.nan
     taus = {f"tau_{n[3:]}": decorrelation_time(steps, ac[n].T) for n in ac}

@@ -33,8 +33,9 @@ SPLITS = ("train", "test")
 
 def interpolation_grid(apply: Callable, W: np.ndarray, ok: np.ndarray, gather: Mapping, members, checkpoints,
                        xs: Mapping, ys: Mapping, lambdas: np.ndarray, loss: str, batch_size: int,
-                       dtype: torch.dtype, device) -> tuple[np.ndarray, np.ndarray]:
-    """Loss and accuracy along ``(1 - l) w_0 + l w_k``, raw and aligned, on every split.
+                       dtype: torch.dtype, device, base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Loss and accuracy along ``(1 - l) w_b + l w_k``, raw and aligned, on every split, from
+    each member's own baseline ``b = base[k]`` (row 0 when ``base`` is None).
 
     Args:
         apply: ``apply(w (P,), x) -> outputs``.
@@ -46,6 +47,7 @@ def interpolation_grid(apply: Callable, W: np.ndarray, ok: np.ndarray, gather: M
         lambdas: the grid ``(L,)``.
         loss, batch_size: as in :func:`~pathdep.analysis.interpolate.interpolation_curve`.
         dtype, device: of the forward passes.
+        base: ``(K,)`` own-baseline rows (:func:`pathdep.analysis.replicates.own_baseline`).
 
     Returns:
         ``(loss, accuracy)``, each ``(align=2, split=2, M, I, L)`` (axes as :data:`ALIGN`,
@@ -53,13 +55,12 @@ def interpolation_grid(apply: Callable, W: np.ndarray, ok: np.ndarray, gather: M
     """
     shape = (len(ALIGN), len(SPLITS), len(members), len(checkpoints), len(lambdas))
     iloss, iacc = np.full(shape, np.nan), np.full(shape, np.nan)
+    base = np.zeros(W.shape[1], dtype=int) if base is None else np.asarray(base, dtype=int)
     for ci, c in enumerate(checkpoints):
-        if not ok[c, 0]:
-            continue
-        wa = torch.as_tensor(W[c, 0], dtype=dtype, device=device)
         for mi, k in enumerate(members):
-            if not ok[c, k]:
+            if not (ok[c, base[k]] and ok[c, k]):
                 continue
+            wa = torch.as_tensor(W[c, base[k]], dtype=dtype, device=device)
             for ai, aligned in enumerate((False, True)):
                 wk = W[c, k][gather[(int(c), int(k))]] if aligned else W[c, k]
                 wb = torch.as_tensor(np.ascontiguousarray(wk), dtype=dtype, device=device)

@@ -49,6 +49,7 @@ import pandas as pd
 import xarray as xr
 
 from pathdep.analysis.quantities import BARRIER_DEFINITION
+from pathdep.analysis.replicates import labels, own_baseline
 from pathdep.config.geometry import lambda_grid, resolve, select_checkpoints
 from pathdep.config.sweeps import learning_rates, sweep_values
 from pathdep.io.atomic import write_netcdf
@@ -80,7 +81,7 @@ class _Selection:
 
     align: np.ndarray    # checkpoints with aligned distances
     interp: np.ndarray   # interpolation checkpoints
-    members: np.ndarray  # interpolated members (1..n)
+    members: np.ndarray  # interpolated members (copies 1..n of every baseline)
 
 
 def _read_run(traj_path, expected_config: dict | None) -> _RunWeights:
@@ -97,11 +98,11 @@ def _read_run(traj_path, expected_config: dict | None) -> _RunWeights:
                            tr.valid.copy() & np.isfinite(W).all(axis=2), tr.members, tr.provenance, tr.layout)
 
 
-def _selection(spec: dict, steps: np.ndarray, K: int) -> _Selection:
+def _selection(spec: dict, steps: np.ndarray, copy: np.ndarray) -> _Selection:
     mode = spec["checkpoint_mode"]
     return _Selection(select_checkpoints(spec["align_checkpoints"], mode, steps),
                       select_checkpoints(spec["checkpoints"], mode, steps),
-                      np.arange(1, min(int(spec["interp_members"]), K - 1) + 1))
+                      np.flatnonzero((copy >= 1) & (copy <= int(spec["interp_members"]))))
 
 
 def _eval_sets(ctx, spec: dict, seed: int):
@@ -164,19 +165,22 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
     spec, timings, t0 = resolve(spec), {}, time.perf_counter()
     with _clock(timings, "read"):
         rw = _read_run(traj_path, expected_config)
-    ctx, sel = _context(rw, traj_path, data_path, device), _selection(spec, rw.steps, rw.W.shape[1])
+    bl, cp = labels(rw.members)
+    base = own_baseline(bl, cp)
+    ctx, sel = _context(rw, traj_path, data_path, device), _selection(spec, rw.steps, cp)
     with _clock(timings, "align"):
         al = align.align_to_baseline(rw.W, rw.ok, rw.layout, sel.align,
-                                     [(c, k) for c in sel.interp for k in sel.members], spec["align_max_iter"])
+                                     [(c, k) for c in sel.interp for k in sel.members], spec["align_max_iter"],
+                                     base=base)
     xs, ys = _eval_sets(ctx, spec, int(rw.run.get("seed", 0)))
     lam, kind = lambda_grid(spec), _loss_kind(ctx)
     with _clock(timings, "interpolate"):
         iloss, iacc = barriers.interpolation_grid(ctx.apply, rw.W, rw.ok, al.gather, sel.members, sel.interp, xs, ys,
-                                                  lam, kind, spec["batch_size"], ctx.dtype, ctx.device)
+                                                  lam, kind, spec["batch_size"], ctx.dtype, ctx.device, base)
     with _clock(timings, "autocorr"):
         outputs = autocorr.checkpoint_outputs(ctx.apply, rw.W, xs["test"], ys["test"], kind, spec["batch_size"],
                                               ctx.dtype, ctx.device)
-        ac, taus = autocorr.trajectory_autocorrelations(rw.W, rw.ok, rw.steps, outputs)
+        ac, taus = autocorr.trajectory_autocorrelations(rw.W, rw.ok, rw.steps, outputs, base)
     with _clock(timings, "hypersphere"):
         sphere, failed = hypersphere.sphere_diffusion(rw.steps, rw.W, rw.ok)
     for k, why in failed.items():
@@ -197,6 +201,7 @@ def _coords(rw: _RunWeights, aligned: np.ndarray, sel: _Selection, lam: np.ndarr
     return {"member": np.arange(K), "checkpoint": np.arange(C),
             "step": ("checkpoint", rw.steps), "epoch": ("checkpoint", rw.epochs),
             "role": ("member", rw.members["role"].astype(str).values),
+            "baseline": ("member", labels(rw.members)[0]), "copy": ("member", labels(rw.members)[1]),
             "epsilon": ("member", rw.members["epsilon"].values.astype(float)),
             "aligned_checkpoint": ("checkpoint", aligned), "icheckpoint": np.arange(len(sel.interp)),
             "icheckpoint_index": ("icheckpoint", sel.interp), "icheckpoint_step": ("icheckpoint", rw.steps[sel.interp]),
