@@ -35,20 +35,28 @@ def _linear(eigs, seed, k=4, t=30):
 
 def test_run_spectra_w1_matrix_and_group_tests():
     eig_a, eig_b = [0.95, 0.8, 0.6, 0.3], [0.9, 0.5, -0.3, 0.1]
-    res = [run_spectra(_linear(e, s), 0, 4, 1e-3, f"r{s}") for e, s in
+    blocks = (np.repeat([0, 1], 2), np.tile([0, 1], 2))          # 2 baselines x (baseline + 1 copy)
+    res = [run_spectra(_linear(e, s), 0, 4, 1e-3, f"r{s}", *blocks) for e, s in
            [(eig_a, 0), (eig_a, 1), (eig_a, 2), (eig_b, 3), (eig_b, 4), (eig_b, 5)]]
-    assert res[0]["member_w1"][0] == 0.0 and all(r["note"] == "" for r in res)
+    assert res[0]["member_w1"][0] == 0.0 and res[0]["member_w1"][2] == 0.0 and res[0]["member_w1"][1] > 0
+    assert all(r["note"] == "" for r in res) and all(len(r["replicates"]) == 2 for r in res)
     pooled = [r["pooled"] for r in res]
     d = w1_between_runs(pooled)
     np.testing.assert_allclose(d, d.T, atol=1e-12)
     assert np.all(np.diag(d) == 0)
-    rows = group_pair_tests(list("AAABBB"), pooled, [r["members"] for r in res], by_run=True, n_perm=200,
-                            seed=0, tol=1e-3)
-    assert len(rows) == 1 and rows[0]["w1_between"] > 5 * rows[0]["w1_within"] and rows[0]["p_value"] < 0.2
-    # each run a group, its members the replicates: same system -> large p
-    rows = group_pair_tests(["r0", "r1"], pooled[:2], [r["members"] for r in res[:2]], by_run=False, n_perm=200,
-                            seed=0, tol=1e-3)
-    assert rows[0]["p_value"] > 0.05
+    reps = [r["replicates"] for r in res]
+    rows = group_pair_tests(list("AAABBB"), reps, n_perm=200, seed=0, tol=1e-3)
+    assert len(rows) == 1 and (rows[0]["n_a"], rows[0]["n_b"]) == (6, 6)      # 3 runs x 2 baselines
+    assert rows[0]["w1_between"] > 5 * rows[0]["w1_within"]
+    assert rows[0]["p_method"] == "exact" and rows[0]["p_value"] == rows[0]["p_min"] == 2 / 924
+    # each run a group, its baselines the replicates: 2 vs 2 (floor 1/3), same system -> large p
+    rows = group_pair_tests(["r0", "r1"], reps[:2], n_perm=200, seed=0, tol=1e-3)
+    assert rows[0]["p_value"] > 0.05 and rows[0]["p_min"] == 1 / 3
+    # one baseline per run: copies are no replicates, so there is no test
+    one = [run_spectra(_linear(e, s), 0, 4, 1e-3, f"r{s}") for e, s in [(eig_a, 0), (eig_b, 3)]]
+    assert len(one[0]["replicates"]) == 1
+    rows = group_pair_tests(["r0", "r3"], [r["replicates"] for r in one], n_perm=200, seed=0, tol=1e-3)
+    assert np.isnan(rows[0]["p_value"]) and "one baseline: no test" in rows[0]["note"]
 
 
 def test_diverged_member_drops_out():

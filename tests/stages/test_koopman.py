@@ -20,8 +20,9 @@ def _system(eigs, seed):
     return v @ np.diag(eigs) @ np.linalg.inv(v)
 
 
-def _write(path, eigs, seed, steps, k=4, noise=1e-3):
-    """A trajectory.h5 whose output-layer weights (4 numbers) follow w' = A w (+ noise)."""
+def _write(path, eigs, seed, steps, k=4, noise=1e-3, baselines=None):
+    """A trajectory.h5 whose output-layer weights (4 numbers) follow w' = A w (+ noise);
+    ``baselines``: that many blocks of k // baselines members (baseline/copy columns), else none."""
     layout = Layout(("fc0.weight", "fc1.weight"), ((3, 2), (2, 2)), (0, 6))
     a = _system(eigs, 100)          # one linear map per setting, seeds vary the data
     rng = np.random.default_rng(seed)
@@ -31,6 +32,8 @@ def _write(path, eigs, seed, steps, k=4, noise=1e-3):
         w[t, :, :6] = w[t - 1, :, :6]
         w[t, :, 6:] = w[t - 1, :, 6:] @ a.T + noise * rng.standard_normal((k, 4))
     members = [{"role": "baseline" if i == 0 else "member", "epsilon": 0.0} for i in range(k)]
+    if baselines:
+        members = [{**m, "baseline": i // (k // baselines), "copy": i % (k // baselines)} for i, m in enumerate(members)]
     config = {"run": f"s{seed}", "seed": seed, "model": {"width": len(eigs)}}
     wr = TrajectoryWriter(path, layout, members, np.zeros((k, 2)), np.asarray(steps), int(steps[-1]) + 1,
                           100, np.float64, {"config": json.dumps(config), "provenance": "{}"})
@@ -63,26 +66,35 @@ def test_experiment_separates_settings_and_groups_replicates(tmp_path):
     runs, files = [], []
     for i, (eigs, seed) in enumerate([(eig_a, 0), (eig_a, 1), (eig_a, 2), (eig_b, 3), (eig_b, 4), (eig_b, 5)]):
         p = tmp_path / f"r{i}" / "trajectory.h5"
-        cfg = _write(p, eigs, seed, steps)
+        cfg = _write(p, eigs, seed, steps, k=8, baselines=4)
         cfg["model"]["width"] = "A" if eigs is eig_a else "B"
         runs.append({**cfg, "run": f"r{i}"})
         files.append(p)
     spec = {"observable": "output_weights", "rank": 4, "group_by": "model.width", "n_perm": 200}
     table = experiment(runs, files, spec, "toyexp", tmp_path / "k.nc", tmp_path / "k.csv")
     row = table.iloc[0]
-    assert (row["a"], row["b"]) == ("A", "B")
+    assert (row["a"], row["b"], row["n_a"], row["n_b"]) == ("A", "B", 12, 12)   # 3 runs x 4 baselines
     assert row["w1_between"] > 5 * row["w1_within"]
-    assert row["p_value"] < 0.2            # 3 vs 3 replicates: min p = 1/10 over label splits
+    assert row["p_method"] == "monte_carlo" and row["p_value"] == row["p_min"] == 1 / 201   # C(24, 12) splits
     ds = xr.load_dataset(tmp_path / "k.nc", engine="h5netcdf")
     ev0 = ds["eig_real"].values[0] + 1j * ds["eig_imag"].values[0]
     assert spectral_distance(ev0, eig_a) < 0.02
-    assert ds["w1_runs"].shape == (6, 6)
-    # without group_by each run is a group and its members are the replicates
+    assert ds["w1_runs"].shape == (6, 6) and ds["w1_replicates"].shape == (24, 24)
+    assert ds["replicate_eig_real"].shape[:2] == (6, 4) and list(ds["replicate_baseline"].values[:5]) == [0, 1, 2, 3, 0]
+    csv = pd.read_csv(tmp_path / "k.csv")
+    assert {"p_method", "p_min"} <= set(csv.columns)
+    # without group_by each run is a group and its 4 baselines are the replicates (exact floor 1/35)
     t2 = experiment(runs[:2] + runs[3:4], files[:2] + files[3:4], {**spec, "group_by": None},
                     "toyexp", tmp_path / "k2.nc", tmp_path / "k2.csv")
     by = {(r.a, r.b): r for r in t2.itertuples()}
     assert by["r0", "r1"].p_value > 0.05
-    assert by["r0", "r3"].p_value < 0.05
+    assert by["r0", "r3"].p_value == by["r0", "r3"].p_min == pytest.approx(1 / 35)
+    assert by["r0", "r3"].p_method == "exact"
+    # a file without baseline columns is one baseline: its copies are no replicates, no test
+    old = [_write(tmp_path / f"o{i}.h5", e, i, steps) for i, e in enumerate((eig_a, eig_b))]
+    t3 = experiment([{**c, "run": f"o{i}"} for i, c in enumerate(old)], [tmp_path / "o0.h5", tmp_path / "o1.h5"],
+                    {**spec, "group_by": None}, "old", tmp_path / "o.nc", tmp_path / "o.csv")
+    assert np.isnan(t3.iloc[0]["p_value"]) and "one baseline: no test" in t3.iloc[0]["note"]
 
 
 def test_loss_observable_and_uneven_checkpoints(tmp_path):

@@ -7,15 +7,17 @@ trajectories and writes the tables):
 * :func:`uniform_segment`: the longest run of evenly spaced checkpoints (DMD needs one
   time step).
 * :func:`safe_spectrum` and :func:`run_spectra`: per run, the spectrum pooled over its
-  K members (the paper's "10 initialisations") and one spectrum per member, degenerate
-  ones replaced by None with the reason; W1 between the baseline (member 0) and each
-  member.
+  K members, one spectrum per independent baseline pooled over that baseline and its own
+  perturbed copies (the paper's "10 initialisations" of one seed: a replicate) and one
+  spectrum per member, degenerate ones replaced by None with the reason; W1 between each
+  member and its own baseline.
 * :func:`w1_between_runs`: the (n, n) matrix of W1 between the runs' pooled spectra
   (NaN where a spectrum is missing, 0 on the diagonal).
 * :func:`group_pair_tests`: for each pair of groups, the mean between- and within-group
-  W1 and the permutation p-value of :func:`pathdep.analysis.koopman.conjugacy_test`;
-  replicates are the pooled spectra of a group's runs (``by_run``) or, with one run per
-  group, that run's member spectra.
+  W1 and the permutation p-value of :func:`pathdep.analysis.koopman.conjugacy_test` with
+  its floor; the replicates are the per-baseline spectra of a group's runs (seeds x
+  independent baselines), never the perturbed copies of one baseline (near-identical
+  pseudo-replicates whose null rejects any difference: issue 18).
 * :func:`pad_spectra` and :func:`pad_windows`: NaN-padded arrays of spectra of unequal
   length, as the netCDF stores them.
 
@@ -23,7 +25,8 @@ How it was checked: tests/analysis/test_koopman_groups.py (the segment finder on
 grids; padding; W1 matrix symmetric with a zero diagonal; a linear system per group gives
 a small p between groups and a large one within), and tests/stages/test_koopman.py
 (synthetic trajectory files of two linear systems come out conjugate within a group and
-not between groups).
+not between groups; the replicates are baselines, not copies: one baseline per run gives
+no test).
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ from pathdep.analysis.koopman import (
 
 #: Columns of the group-pair table, in order.
 TABLE_COLUMNS = ("experiment", "a", "b", "n_a", "n_b", "w1_between", "w1_within", "w1_within_a", "w1_within_b",
-                 "p_value", "note")
-_TEST_KEYS = ("w1_between", "w1_within", "w1_within_a", "w1_within_b", "p_value")
+                 "p_value", "p_method", "p_min", "note")
+_TEST_KEYS = ("w1_between", "w1_within", "w1_within_a", "w1_within_b", "p_value", "p_method", "p_min")
 
 
 def uniform_segment(steps: np.ndarray) -> slice:
@@ -81,30 +84,51 @@ def safe_spectrum(y: np.ndarray, n_delays: int, rank, tol: float, name: str) -> 
         return None, str(exc)
 
 
-def run_spectra(y: np.ndarray, n_delays: int, rank, tol: float, name: str) -> dict:
-    """Pooled and per-member spectra of one run and W1 from its baseline to each member.
+def run_spectra(y: np.ndarray, n_delays: int, rank, tol: float, name: str,
+                baseline: np.ndarray | None = None, copy: np.ndarray | None = None) -> dict:
+    """Pooled, per-baseline and per-member spectra of one run; W1 from each member to its baseline.
 
     Args:
-        y: (K, T, D) observables of the K members (member 0 the baseline); members with a
-            non-finite value (diverged) drop out of the pool and get no spectrum.
+        y: (K, T, D) observables of the K members, in blocks of independent baselines
+            (block r: baseline r, then its perturbed copies); members with a non-finite
+            value (diverged) drop out of every pool and get no spectrum.
         n_delays, rank, tol: DMD settings and the collapse tolerance.
-        name: prefix of the notes (``<name>/member<k>`` for members).
+        name: prefix of the notes (``<name>/baseline<r>``, ``<name>/member<k>``).
+        baseline, copy: (K,) labels of :func:`pathdep.analysis.replicates.labels` (None:
+            one block, member 0 the baseline).
 
     Returns:
-        dict with ``pooled`` ((r,) complex or None), ``note`` (why it is None, else ""),
-        ``members`` (K spectra or None) and ``member_w1`` (K floats, NaN where missing).
+        dict with ``pooled`` ((r,) complex or None: every member), ``note`` (why it is
+        None, else ""), ``replicates`` (R spectra, one per independent baseline, pooled over
+        that baseline and its own copies: the replicates of the conjugacy test),
+        ``replicate_notes`` (R), ``members`` (K spectra or None) and ``member_w1`` (K floats:
+        W1 to the member's own baseline, NaN where missing).
     """
+    k_all = y.shape[0]
+    baseline = np.zeros(k_all, dtype=int) if baseline is None else np.asarray(baseline, dtype=int)
+    copy = np.arange(k_all) if copy is None else np.asarray(copy, dtype=int)
     ok = np.all(np.isfinite(y), axis=(1, 2))
     pooled, note = safe_spectrum(y[ok], n_delays, rank, tol, name)
+    reps, rep_notes = [], []
+    for r in range(int(baseline.max()) + 1 if k_all else 0):
+        sel = ok & (baseline == r)
+        e, why = (safe_spectrum(y[sel], n_delays, rank, tol, f"{name}/baseline{r}") if sel.any()
+                  else (None, f"{name}/baseline{r}: every member diverged"))
+        reps.append(e)
+        rep_notes.append(why)
     members = [(safe_spectrum(y[k:k + 1], n_delays, rank, tol, f"{name}/member{k}")[0] if ok[k] else None)
-               for k in range(y.shape[0])]
-    base = members[0]
-    member_w1 = [spectral_distance(base, e) if base is not None and e is not None else np.nan for e in members]
-    return {"pooled": pooled, "note": note, "members": members, "member_w1": member_w1}
+               for k in range(k_all)]
+    own = {int(b): k for k, (b, c) in enumerate(zip(baseline, copy)) if c == 0}
+    member_w1 = []
+    for k, e in enumerate(members):
+        base = members[own[int(baseline[k])]] if int(baseline[k]) in own else None
+        member_w1.append(spectral_distance(base, e) if base is not None and e is not None else np.nan)
+    return {"pooled": pooled, "note": note, "replicates": reps, "replicate_notes": rep_notes,
+            "members": members, "member_w1": member_w1}
 
 
 def w1_between_runs(pooled: Sequence[np.ndarray | None]) -> np.ndarray:
-    """(n, n) W1 between pooled spectra: 0 on the diagonal, NaN where one is missing.
+    """(n, n) W1 between spectra: 0 on the diagonal, NaN where one is missing.
 
     Each off-diagonal entry is computed in its own order (``W1(a_i, a_j)``), as the
     conjugacy tables of every experiment were.
@@ -118,39 +142,37 @@ def w1_between_runs(pooled: Sequence[np.ndarray | None]) -> np.ndarray:
     return d
 
 
-def group_pair_tests(labels: Sequence[str], pooled: Sequence[np.ndarray | None],
-                     members: Sequence[Sequence[np.ndarray | None]], by_run: bool, n_perm: int, seed: int,
-                     tol: float) -> list[dict]:
+def group_pair_tests(labels: Sequence[str], replicates: Sequence[Sequence[np.ndarray | None]], n_perm: int,
+                     seed: int, tol: float) -> list[dict]:
     """Conjugacy test of every pair of groups (in order of first appearance).
 
     Args:
         labels: (n,) group of each run.
-        pooled: (n,) pooled spectra (None: degenerate).
-        members: per run, its member spectra (None: degenerate or diverged).
-        by_run: replicates are the pooled spectra of a group's runs; else (one run per
-            group) the member spectra of that run.
+        replicates: per run, its independent replicate spectra (one per baseline, None:
+            degenerate); a group's replicates are those of all its runs (seeds x baselines).
+            Perturbed copies of a baseline are never replicates: they share its seed.
         n_perm, seed, tol: of :func:`pathdep.analysis.koopman.conjugacy_test`.
 
     Returns:
-        One row per pair: a, b, n_a, n_b and the test's W1 means and p-value (NaN with the
-        reason in ``note`` when the test cannot run).
+        One row per pair: a, b, n_a, n_b (replicates) and the test's W1 means, p-value,
+        ``p_method`` and ``p_min`` (its floor); NaN with the reason in ``note`` when the
+        test cannot run (e.g. one baseline per group: no null).
     """
     labels = list(labels)
-    n = len(labels)
+    reps = {g: [e for i, lab in enumerate(labels) if lab == g for e in replicates[i] if e is not None]
+            for g in dict.fromkeys(labels)}
     rows = []
-    for ga, gb in itertools.combinations(list(dict.fromkeys(labels)), 2):
-        if by_run:
-            rep_a = [pooled[i] for i in range(n) if labels[i] == ga and pooled[i] is not None]
-            rep_b = [pooled[i] for i in range(n) if labels[i] == gb and pooled[i] is not None]
-        else:
-            rep_a = [e for e in members[labels.index(ga)] if e is not None]
-            rep_b = [e for e in members[labels.index(gb)] if e is not None]
+    for ga, gb in itertools.combinations(list(reps), 2):
+        rep_a, rep_b = reps[ga], reps[gb]
         row = {"a": ga, "b": gb, "n_a": len(rep_a), "n_b": len(rep_b)}
         try:
+            if min(len(rep_a), len(rep_b)) < 2:
+                raise ValueError(f"{len(rep_a)} and {len(rep_b)} independent replicate spectra (runs x "
+                                 "baselines): no null, need >= 2 per group (one baseline: no test)")
             t = conjugacy_test(rep_a, rep_b, n_perm=n_perm, seed=seed, tol=tol)
             row.update({k: t[k] for k in _TEST_KEYS}, note="")
         except (DegenerateSpectrumError, ValueError) as exc:
-            row.update({k: np.nan for k in _TEST_KEYS}, note=str(exc))
+            row.update({k: (np.nan if k != "p_method" else "") for k in _TEST_KEYS}, note=str(exc))
         rows.append(row)
     return rows
 
@@ -164,19 +186,31 @@ def pad_spectra(spectra: Sequence[np.ndarray | None], r: int) -> np.ndarray:
     return out
 
 
+def pad_nested(nested: Sequence[Sequence[np.ndarray | None]], r: int) -> np.ndarray:
+    """(n, L, r) complex array of n lists of spectra (L the longest list), NaN-padded."""
+    width = max([len(m) for m in nested] + [1])
+    return np.stack([pad_spectra(list(m) + [None] * (width - len(m)), r) for m in nested])
+
+
+def spectrum_width(*spectra) -> int:
+    """Longest spectrum in any of the given (nested) lists (at least 1)."""
+    flat = [e for group in spectra for item in group
+            for e in (item if isinstance(item, (list, tuple)) else [item]) if e is not None]
+    return max([len(e) for e in flat] + [1])
+
+
 def pad_runs(pooled: Sequence[np.ndarray | None], members: Sequence[Sequence[np.ndarray | None]],
              member_w1: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pooled (n, r), member (n, K, r) spectra and baseline-member W1 (n, K), NaN-padded.
 
     ``r`` is the longest spectrum (at least 1), ``K`` the most members of a run.
     """
-    r = max([len(e) for e in pooled if e is not None] + [len(e) for m in members for e in m if e is not None] + [1])
+    r = spectrum_width(pooled, members)
     kmax = max(len(m) for m in members)
     mw = np.full((len(pooled), kmax), np.nan)
     for i, w in enumerate(member_w1):
         mw[i, :len(w)] = w
-    mr = np.stack([pad_spectra(list(m) + [None] * (kmax - len(m)), r) for m in members])
-    return pad_spectra(pooled, r), mr, mw
+    return pad_spectra(pooled, r), pad_nested(members, r), mw
 
 
 def pad_windows(windows: Sequence[tuple]) -> dict[str, np.ndarray]:

@@ -113,13 +113,15 @@ def toy_study(eta: float = 1e-2, T: int = 100, grid: int = 5, n_delays: int = 4,
         eta, T, grid: the experiment (Redman et al.: 1e-2, 100, 5).
         n_delays, rank: DMD settings (4 delays, full rank).
         n_groups: disjoint groups of initial conditions, one replicate spectrum each.
-        n_perm, seed: permutation test.
+        n_perm, seed: permutation test (random splits only when the exact test has more
+            than :data:`pathdep.analysis.koopman_stats.MAX_EXACT` splits).
 
     Returns:
         dict with ``trajectories`` (see :func:`toy_trajectories`), ``eigenvalues``
         {method: (r,) from all initial conditions}, ``group_eigenvalues`` {method:
         (n_groups, r)}, ``groups`` (n_ics,) group index of each initial condition, and
-        ``table``: list of rows {a, b, w1 (all ICs), w1_between, w1_within, p_value}.
+        ``table``: list of rows {a, b, w1 (all ICs), w1_between, w1_within, p_value,
+        p_method, p_min (the p floor: exact, 1/126 for 5 vs 5 groups), n_a, n_b}.
     """
     traj = toy_trajectories(eta, T, grid)
     n_ic = grid * grid
@@ -139,6 +141,7 @@ def toy_study(eta: float = 1e-2, T: int = 100, grid: int = 5, n_delays: int = 4,
             test = conjugacy_test(list(geig[a]), list(geig[b]), n_perm=n_perm, seed=seed)
             table.append({"a": a, "b": b, "w1": spectral_distance(eig[a], eig[b]),
                           "w1_between": test["w1_between"], "w1_within": test["w1_within"],
-                          "p_value": test["p_value"]})
+                          "p_value": test["p_value"], "p_method": test["p_method"], "p_min": test["p_min"],
+                          "n_a": len(geig[a]), "n_b": len(geig[b])})
     return {"trajectories": traj, "eigenvalues": eig, "group_eigenvalues": geig,
             "groups": groups, "table": table}

@@ -48,9 +48,10 @@ import xarray as xr
 
 from pathdep.analysis.koopman import window_bounds, windowed_spectra
 from pathdep.analysis.koopman_groups import (
-    TABLE_COLUMNS, group_pair_tests, pad_runs, pad_spectra, pad_windows, run_spectra, uniform_segment,
-    w1_between_runs,
+    TABLE_COLUMNS, group_pair_tests, pad_nested, pad_runs, pad_spectra, pad_windows, run_spectra, spectrum_width,
+    uniform_segment, w1_between_runs,
 )
+from pathdep.analysis.replicates import labels as replicate_labels
 from pathdep.analysis.koopman_toy import METHODS, toy_study
 from pathdep.config.koopman import OBSERVABLES, group_of, resolve, window_size
 from pathdep.io.atomic import write_csv, write_netcdf
@@ -133,6 +134,7 @@ def observations(path: str | Path, observable: str, window: Sequence[int] | None
         raise ValueError(f"koopman.observable: expected one of {list(OBSERVABLES)}, got {observable!r}")
     with Trajectory(path) as tr:
         roles = np.asarray(tr.members["role"]).astype(str)
+        baseline, copy = replicate_labels(tr.members)
         y, steps = _read_series(tr, observable)
         config = tr.config
         steps_per_epoch = int(tr.f.attrs.get("steps_per_epoch", 0))
@@ -144,7 +146,8 @@ def observations(path: str | Path, observable: str, window: Sequence[int] | None
                          f"need >= {need} (record checkpoints with training.checkpoints.mode: every, "
                          "or use observable: loss)")
     spacing = int(np.diff(steps)[0]) if len(steps) > 1 else 0
-    return y, steps, {"config": config, "roles": roles, "spacing": spacing, "steps_per_epoch": steps_per_epoch}
+    return y, steps, {"config": config, "roles": roles, "baseline": baseline, "copy": copy, "spacing": spacing,
+                      "steps_per_epoch": steps_per_epoch}
 
 
 def _windows(y, steps, info, s, path, name) -> tuple:
@@ -165,13 +168,31 @@ def _run(run: dict, path, s: dict, exp: str) -> dict:
     y, steps, info = observations(path, s["observable"], s["window"], need=s["n_delays"] + 3)
     name = f"{exp}/{run['run']}"
     out = {"windows": _windows(y, steps, info, s, path, name) if s["windows"] else None}
-    out.update(run_spectra(y, s["n_delays"], s["rank"], s["collapse_tol"], name))
+    out.update(run_spectra(y, s["n_delays"], s["rank"], s["collapse_tol"], name, info["baseline"], info["copy"]))
     out["label"] = group_of(run, s["group_by"])
     return out
 
 
+def _replicate_variables(names, res) -> tuple[dict, dict]:
+    """netCDF variables of the replicates (one spectrum per run and baseline) and the W1 between them."""
+    reps = [r["replicates"] for r in res]
+    rr = pad_nested(reps, spectrum_width(reps))
+    nb = rr.shape[1]
+    notes = np.array([list(r["replicate_notes"]) + [""] * (nb - len(r["replicate_notes"])) for r in res], dtype=object)
+    flat = [(i, b) for i, r in enumerate(reps) for b in range(len(r))]
+    return ({"replicate_eig_real": (("run", "baseline", "rmode"), rr.real),
+             "replicate_eig_imag": (("run", "baseline", "rmode"), rr.imag),
+             "replicate_note": (("run", "baseline"), notes.astype(str)),
+             "w1_replicates": (("replicate", "replicate2"), w1_between_runs([reps[i][b] for i, b in flat])),
+             "replicate_run": (("replicate",), np.array([names[i] for i, _ in flat], dtype=object).astype(str)),
+             "replicate_baseline": (("replicate",), np.array([b for _, b in flat], dtype=np.int64)),
+             "replicate_group": (("replicate",), np.array([res[i]["label"] for i, _ in flat], dtype=object).astype(str))},
+            {"baseline": np.arange(nb), "replicate": np.arange(len(flat)), "replicate2": np.arange(len(flat))})
+
+
 def _experiment_dataset(names, res, table, s, exp) -> xr.Dataset:
     pr, mr, mw = pad_runs([r["pooled"] for r in res], [r["members"] for r in res], [r["member_w1"] for r in res])
+    rvars, rcoords = _replicate_variables(names, res)
     wvars, wcoords = {}, {}
     if s["windows"]:
         w = pad_windows([r["windows"] for r in res])
@@ -182,14 +203,14 @@ def _experiment_dataset(names, res, table, s, exp) -> xr.Dataset:
                  "window_note": (("run", "window"), w["note"])}
         wcoords = {"window": np.arange(w["w1"].shape[1]), "window2": np.arange(w["w1"].shape[1])}
     return xr.Dataset(
-        {**wvars, "eig_real": (("run", "mode"), pr.real), "eig_imag": (("run", "mode"), pr.imag),
+        {**wvars, **rvars, "eig_real": (("run", "mode"), pr.real), "eig_imag": (("run", "mode"), pr.imag),
          "member_eig_real": (("run", "member", "mode"), mr.real),
          "member_eig_imag": (("run", "member", "mode"), mr.imag),
          "w1_baseline_member": (("run", "member"), mw),
          "w1_runs": (("run", "run2"), w1_between_runs([r["pooled"] for r in res])),
          "group": (("run",), np.array([r["label"] for r in res], dtype=object).astype(str)),
          "note": (("run",), np.array([r["note"] for r in res], dtype=object).astype(str))},
-        coords={"run": names, "run2": names, **wcoords},
+        coords={"run": names, "run2": names, **wcoords, **rcoords},
         attrs={"experiment": exp, "spec": json.dumps(s), "provenance": _prov(s),
                "group_by": s["group_by"] or "", "table": table.to_json(orient="records")})
 
@@ -215,8 +236,8 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
     """
     s = resolve(spec)
     res = [_run(run, path, s, exp) for run, path in zip(runs, traj_files)]
-    rows = group_pair_tests([r["label"] for r in res], [r["pooled"] for r in res], [r["members"] for r in res],
-                            by_run=bool(s["group_by"]), n_perm=s["n_perm"], seed=s["seed"], tol=s["collapse_tol"])
+    rows = group_pair_tests([r["label"] for r in res], [r["replicates"] for r in res], n_perm=s["n_perm"],
+                            seed=s["seed"], tol=s["collapse_tol"])
     table = pd.DataFrame([{"experiment": exp, **row} for row in rows], columns=list(TABLE_COLUMNS))
     ds = _experiment_dataset([r["run"] for r in runs], res, table, s, exp)
     write_netcdf(ds, nc)
