@@ -17,7 +17,11 @@ in linear space) or ``space="linear"``. All models see the same points: by defau
 points with ``t <= 0`` are dropped (``t_min=0``; a pure power law vanishes there and the
 ``t = 0`` checkpoint is the perturbation itself), and in log space non-positive ``d``.
 AIC = ``n ln(RSS/n) + 2(k+1)``, BIC = ``n ln(RSS/n) + (k+1) ln n`` with k fitted
-parameters plus the residual variance.
+parameters plus the residual variance. Residuals can be weighted (:func:`point_weights`:
+``"points"`` equal per checkpoint, ``"time"`` uniform in time, ``"mixed"`` half each), so
+that on log-spaced checkpoints the late phase is not outvoted by the onset; the RSS and AIC
+are then weighted alike for every form. Out-of-sample judgement (fit on the first part of
+the run, predict the rest) is in :mod:`pathdep.analysis.fit_holdout`.
 
 How it was checked: ``tests/analysis/test_fits.py`` generates each of the four default
 forms with known parameters and 1% multiplicative noise (fixed seed), recovers the
@@ -40,9 +44,12 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from pathdep.analysis.fit_forms import DEFAULT_MODELS, MODELS, TINY, FitModel
 
 __all__ = [
-    "FitModel", "FitResult", "MODELS", "DEFAULT_MODELS", "fit_model", "fit_all", "best_fit",
-    "fits_to_dataset", "dataset_to_frame",
+    "FitModel", "FitResult", "MODELS", "DEFAULT_MODELS", "WEIGHTS", "point_weights", "fit_model", "fit_all",
+    "best_fit", "fits_to_dataset", "dataset_to_frame",
 ]
+
+#: residual weighting schemes of :func:`point_weights`
+WEIGHTS = ("points", "time", "mixed")
 
 _TINY = TINY
 
@@ -98,8 +105,49 @@ def _prepare(t, d, space: str, t_min: float | None):
     return t, d, ok
 
 
+def point_weights(t, scheme: str = "points") -> np.ndarray:
+    """Least-squares weights of the points of a curve, normalised to mean 1.
+
+    Checkpoints are often log-spaced: equal weights per point (``"points"``) are then uniform
+    in log time, and the early onset (many points) decides a fit while the long late phase
+    (few points) barely counts. ``"time"`` weights each point by the time it stands for
+    (its trapezoid cell ``(t_{i+1} - t_{i-1}) / 2``, half cells at the ends): uniform in
+    time. ``"mixed"`` gives half the total weight uniformly per point and half uniformly in
+    time, so that both the onset and the late phase count.
+
+    Args:
+        t: times ``(n,)``, increasing.
+        scheme: one of :data:`WEIGHTS`.
+
+    Returns:
+        Weights ``(n,)``, positive, mean 1 (all ones for fewer than 2 points or zero span).
+    """
+    t = np.asarray(t, dtype=np.float64).reshape(-1)
+    if scheme not in WEIGHTS:
+        raise ValueError(f"weights: expected one of {WEIGHTS}, got {scheme!r}")
+    n = len(t)
+    if scheme == "points" or n < 2 or np.ptp(t) <= 0:
+        return np.ones(n)
+    edges = np.concatenate([[t[0]], 0.5 * (t[1:] + t[:-1]), [t[-1]]])
+    cell = np.diff(edges)
+    cell = np.maximum(cell, 1e-12 * np.ptp(t))
+    w = cell / cell.mean()
+    if scheme == "mixed":
+        w = 0.5 * (w + 1.0)
+    return w
+
+
+def _sigma(t, sigma, weights: str, ok):
+    """Per-point uncertainties for curve_fit: given ``sigma``, else ``1 / sqrt(weight)``."""
+    if sigma is not None:
+        return np.asarray(sigma, dtype=np.float64).reshape(-1)[ok]
+    if weights == "points":
+        return None
+    return 1.0 / np.sqrt(point_weights(t[ok], weights))
+
+
 def fit_model(t, d, model: str | FitModel, space: str = "log", t_min: float | None = 0.0,
-              sigma=None, max_nfev: int = 20000) -> FitResult:
+              sigma=None, max_nfev: int = 20000, weights: str = "points") -> FitResult:
     """Fit one functional form to a curve.
 
     Args:
@@ -109,16 +157,16 @@ def fit_model(t, d, model: str | FitModel, space: str = "log", t_min: float | No
         space: ``"log"`` (residuals of ``log d``) or ``"linear"``.
         t_min: drop points with ``t <= t_min`` (None keeps all).
         sigma: optional per-point uncertainties ``(n,)`` (passed to ``curve_fit``; in the
-            fit space).
+            fit space); overrides ``weights``.
         max_nfev: function evaluations per start.
+        weights: residual weighting (:func:`point_weights`): ``sigma = 1 / sqrt(w)``.
 
     Returns:
         The :class:`FitResult` of the best start (lowest RSS).
     """
     m = MODELS[model] if isinstance(model, str) else model
     t, d, ok = _prepare(t, d, space, t_min)
-    sig = None if sigma is None else np.asarray(sigma, dtype=np.float64).reshape(-1)[ok]
-    return _fit_prepared(t[ok], d[ok], m, space, sig, max_nfev)
+    return _fit_prepared(t[ok], d[ok], m, space, _sigma(t, sigma, weights, ok), max_nfev)
 
 
 def _fit_prepared(t, d, m: FitModel, space: str, sigma, max_nfev: int) -> FitResult:
@@ -181,15 +229,15 @@ def _fit_prepared(t, d, m: FitModel, space: str, sigma, max_nfev: int) -> FitRes
 
 
 def fit_all(t, d, models: Sequence[str] | None = None, space: str = "log", t_min: float | None = 0.0,
-            sigma=None) -> list[FitResult]:
+            sigma=None, weights: str = "points") -> list[FitResult]:
     """Fit several forms to the same points and rank them by AIC.
 
     Args:
         t: times ``(n,)`` (steps or epochs).
         d: divergence ``(n,)``, ``>= 0``.
         models: names from :data:`MODELS`; default :data:`DEFAULT_MODELS`.
-        space, t_min, sigma: as in :func:`fit_model` (applied identically to all models,
-            so their AIC values are comparable).
+        space, t_min, sigma, weights: as in :func:`fit_model` (applied identically to all
+            models, so their AIC values are comparable).
 
     Returns:
         List of :class:`FitResult`, best (lowest AIC) first, each with ``delta_aic``.
@@ -199,7 +247,7 @@ def fit_all(t, d, models: Sequence[str] | None = None, space: str = "log", t_min
         if nm not in MODELS:
             raise ValueError(f"fits.models: expected names from {sorted(MODELS)}, got {nm!r}")
     tt, dd, ok = _prepare(t, d, space, t_min)
-    sig = None if sigma is None else np.asarray(sigma, dtype=np.float64).reshape(-1)[ok]
+    sig = _sigma(tt, sigma, weights, ok)
     results = [_fit_prepared(tt[ok], dd[ok], MODELS[nm], space, sig, 20000) for nm in names]
     amin = min(r.aic for r in results)
     for r in results:
@@ -288,34 +336,46 @@ def fits_to_dataset(results, coords: Mapping | None = None, dim: str = "curve") 
 
 
 def dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """Flatten a fits dataset (any extra dims, e.g. ``run x member``) to one row per
+    """Flatten a fits dataset (any extra dims, e.g. ``run x baseline``) to one row per
     (curve, model): coordinate columns, ``model``, ``aic``, ``bic``, ``rss``,
-    ``delta_aic``, ``n_points``, ``n_params``, ``success``, ``best`` and, per parameter
-    ``p``, columns ``p`` and ``p_stderr`` (NaN where the model lacks ``p``)."""
+    ``delta_aic``, ``n_points``, ``n_params``, ``success``, ``best``, every other per-model
+    variable (e.g. the out-of-sample columns of :mod:`pathdep.analysis.fit_holdout`), every
+    per-curve variable, and, per parameter ``p``, columns ``p`` and ``p_stderr`` (NaN where
+    the model lacks ``p``)."""
     other = [d for d in ds["aic"].dims if d != "model"]
     st = ds.stack(_curve=other) if other else ds.expand_dims(_curve=[0])
     coord_names = [c for c in st.coords if c not in ("model", "param", "_curve")
                    and set(st.coords[c].dims) <= {"_curve"}]
     params = [str(p) for p in st["param"].values]
     models = [str(m) for m in st["model"].values]
+    first = ("aic", "bic", "rss", "delta_aic", "n_points", "n_params", "success")
+    per_model = list(first) + [v for v in st.data_vars if v not in first and set(st[v].dims) == {"_curve", "model"}]
+    per_curve = [v for v in st.data_vars if v != "best_model" and set(st[v].dims) == {"_curve"}]
+    cols = {v: st[v].values for v in per_model + per_curve + ["value", "stderr"]}
+    best_all = st["best_model"].values.astype(str) if "best_model" in st else None
     rows = []
     for ci in range(st.sizes["_curve"]):
-        cur = st.isel(_curve=ci)
         base = {}
         for c in coord_names:
-            v = cur.coords[c].values
-            base[c] = v.item() if np.ndim(v) == 0 else v
-        best = str(cur["best_model"].values) if "best_model" in cur else ""
-        val, se = cur["value"].values, cur["stderr"].values
+            v = st.coords[c].values[ci] if st.coords[c].dims else st.coords[c].values
+            base[c] = v.item() if np.ndim(v) == 0 and hasattr(v, "item") else v
+        best = str(best_all[ci]) if best_all is not None else ""
         for mi, mname in enumerate(models):
             row = dict(base)
             row["model"] = mname
-            for k in ("aic", "bic", "rss", "delta_aic", "n_points", "n_params", "success"):
-                row[k] = cur[k].values[mi].item()
+            for k in per_model:
+                row[k] = _scalar(cols[k][ci, mi] if st[k].dims[0] == "_curve" else cols[k][mi, ci])
             row["best"] = mname == best
+            for k in per_curve:
+                row[k] = _scalar(cols[k][ci])
+            val = cols["value"][ci] if st["value"].dims[0] == "_curve" else np.moveaxis(cols["value"], -1, 0)[ci]
+            se = cols["stderr"][ci] if st["stderr"].dims[0] == "_curve" else np.moveaxis(cols["stderr"], -1, 0)[ci]
             for pi, p in enumerate(params):
                 row[p] = val[mi, pi]
                 row[f"{p}_stderr"] = se[mi, pi]
             rows.append(row)
     return pd.DataFrame(rows)
 
+
+def _scalar(v):
+    return v.item() if hasattr(v, "item") else v
