@@ -1,0 +1,305 @@
+"""Readers of the claims ledger: one function per claim id, from a results directory to an
+:class:`pathdep.analysis.claims.Outcome` (rule ``claims``; :mod:`pathdep.stages.claims`).
+
+Each reader opens only the files its claim needs (``results/<exp>/*/metrics.nc``,
+``results/<exp>/fits.csv``, ``results/spread/spread.csv``, ``results/lyapunov/study*``,
+``results/koopman/*``, ``results/ntk/*.nc``, ``results/<exp>/patterns_summary.csv``) and
+calls a statistic of :mod:`pathdep.analysis.claims_stats`. A missing file raises
+:class:`Missing` (the ledger says "not run" and names the config that runs it); a file
+without a column the statistic needs raises :class:`Unusable` (the ledger says
+"inconclusive" with the reason). Curves of replicate baselines are averaged over the copies
+of each baseline first (:func:`pathdep.analysis.replicates.per_baseline`); files written
+before replicate baselines are one baseline.
+How it was checked: ``tests/stages/test_claims.py`` on a synthetic results tree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pathdep.analysis import claims_stats as S
+from pathdep.analysis.claims import late_exponent, late_slope
+from pathdep.analysis.replicates import labels, per_baseline
+
+
+class Missing(Exception):
+    """A result file the claim needs does not exist (the experiment was not run)."""
+
+
+class Unusable(Exception):
+    """A result file exists but lacks what the statistic needs (the message says what)."""
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise Missing(str(path))
+    return path
+
+
+def _csv(path: Path, cols: tuple[str, ...]) -> pd.DataFrame:
+    df = pd.read_csv(_need(path))
+    lack = [c for c in cols if c not in df.columns]
+    if lack:
+        raise Unusable(f"{path.name} lacks {', '.join(lack)}")
+    return df
+
+
+def _order(x) -> tuple:
+    try:
+        return (0, float(x), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, "" if str(x) in ("mlp", "sgd") else str(x))
+
+
+def sweep(results: Path, exp: str, var: str = "dist") -> tuple[list, list, list]:
+    """``(swept values, steps per run, per-baseline curves (R, C) per run)`` of an
+    experiment's runs, in sweep order (numbers ascending, else mlp/sgd first)."""
+    files = sorted((results / exp).glob("*/metrics.nc"))
+    if not files:
+        raise Missing(str(results / exp / "<run>" / "metrics.nc"))
+    runs = []
+    for f in files:
+        with xr.open_dataset(f, engine="h5netcdf") as ds:
+            if var not in ds:
+                raise Unusable(f"{f.parent.name}/metrics.nc lacks {var}")
+            swept = json.loads(ds.attrs.get("swept", "{}") or "{}")
+            b, c = labels(ds)
+            runs.append((next(iter(swept.values()), f.parent.name), ds["step"].values,
+                         per_baseline(ds[var].values, b, c)))
+    runs.sort(key=lambda r: _order(r[0]))
+    r_min = min(r[2].shape[0] for r in runs)
+    return [r[0] for r in runs], [r[1] for r in runs], [r[2][:r_min] for r in runs]
+
+
+def _per_run(stat, steps: list, curves: list) -> np.ndarray:
+    """``(R, n)``: ``stat(steps, curve)`` of each baseline's curve in each run."""
+    return np.array([[stat(s, row) for row in c] for s, c in zip(steps, curves)]).T
+
+
+def _final(steps, curve) -> float:
+    ok = np.isfinite(curve)
+    return float(curve[ok][-1]) if ok.any() else math.nan
+
+
+def selected_forms(results: Path, exp: str, quantity: str = "dist") -> tuple[np.ndarray, np.ndarray]:
+    """``(selected form, baseline)`` per fitted curve of ``results/<exp>/fits.csv``: the
+    ``selected`` column where fits are chosen out of sample (``none`` where ``described`` is
+    false), else the in-sample ``best`` row of each curve."""
+    df = _csv(results / exp / "fits.csv", ("model",))
+    if "quantity" in df:
+        df = df[df["quantity"] == quantity]
+    keys = [k for k in ("run", "baseline", "member", "curve") if k in df]
+    if "selected" in df:
+        df = df.drop_duplicates(keys)
+        sel = df["selected"].astype(str).where(df["described"].astype(bool) if "described" in df else True, "none")
+    elif "best" in df:
+        df = df[df["best"].astype(str).str.lower() == "true"]
+        sel = df["model"].astype(str)
+    else:
+        raise Unusable("fits.csv has neither selected nor best")
+    base = df["baseline"].to_numpy(int) if "baseline" in df else np.zeros(len(df), int)
+    return sel.to_numpy(), base
+
+
+def dw_exp_linear(results: Path) -> S.Outcome:
+    return S.form_share(*selected_forms(results, "epsilon"), ("exp_linear",), 0.5, "above")
+
+
+def hypersphere_not_linear(results: Path) -> S.Outcome:
+    return S.form_share(*selected_forms(results, "epsilon"), ("sphere", "sqrt"), 0.5, "below")
+
+
+def momentum_bend(results: Path) -> S.Outcome:
+    _, steps, curves = sweep(results, "momentum")
+    return S.endpoint_change(_per_run(late_exponent, steps, curves), "below")
+
+
+def momentum_divergence(results: Path) -> S.Outcome:
+    _, steps, curves = sweep(results, "momentum")
+    return S.endpoint_change(_per_run(_final, steps, curves), "above", log=True)
+
+
+def lr_collapse(results: Path) -> S.Outcome:
+    x, steps, curves = sweep(results, "lr")
+    return S.sweep_exponent(np.asarray(x, float), _per_run(late_slope, steps, curves), 1.0, 0.2)
+
+
+def width_linear(results: Path) -> S.Outcome:
+    x, steps, curves = sweep(results, "width")
+    return S.sweep_exponent(np.asarray(x, float), _per_run(late_slope, steps, curves), 1.0, 0.2)
+
+
+def weight_decay_shrinks(results: Path) -> S.Outcome:
+    _, steps, curves = sweep(results, "weight_decay")
+    return S.endpoint_change(_per_run(_final, steps, curves), "below", log=True)
+
+
+def weight_decay_bend(results: Path) -> S.Outcome:
+    _, steps, curves = sweep(results, "weight_decay", "dist_rel")
+    return S.endpoint_change(_per_run(late_exponent, steps, curves), "below")
+
+
+def depth_exponential(results: Path) -> S.Outcome:
+    _, steps, curves = sweep(results, "depth")
+    return S.endpoint_change(_per_run(late_exponent, steps, curves), "above")
+
+
+def architecture_conv(results: Path) -> S.Outcome:
+    _, steps, curves = sweep(results, "architecture", "dist_rms")
+    return S.endpoint_change(_per_run(late_slope, steps, curves), "below", log=True)
+
+
+def adaptive_exponential(results: Path) -> S.Outcome:
+    x, steps, curves = sweep(results, "optimizer")
+    cols = [i for i, v in enumerate(x) if str(v).lower() in ("adam", "adamw", "rmsprop")]
+    if not cols:
+        raise Unusable("no adam or rmsprop run")
+    exps = _per_run(late_exponent, steps, curves)[:, cols]
+    return S.level(np.nanmean(exps, axis=1), 1.0, "above")
+
+
+def schedule_variance(results: Path) -> S.Outcome:
+    df = _csv(results / "spread" / "spread.csv", ("source", "disagree"))
+    if "baseline" not in df:
+        df = df.assign(baseline=0)
+    wide = df.pivot_table(index="baseline", columns="source", values="disagree")
+    if not {"schedule", "init"} <= set(wide.columns):
+        raise Unusable("spread.csv lacks the schedule or init source")
+    return S.source_share(wide["schedule"].to_numpy(), wide["init"].to_numpy(), 0.9)
+
+
+def _study(results: Path) -> tuple[pd.DataFrame, int, int]:
+    df = _csv(results / "lyapunov" / "study_auc.csv",
+              ("activation", "init_range", "indicator", "time", "auc", "auc_se", "failure_fraction"))
+    steps, n = 0, 0
+    nc = results / "lyapunov" / "study.nc"
+    if nc.exists():
+        with xr.open_dataset(nc, engine="h5netcdf") as ds:
+            steps, n = int(ds.attrs.get("steps", 0)), int(ds.sizes.get("network", 0))
+    return df, steps, n
+
+
+def early_failure_prediction(results: Path) -> S.Outcome:
+    df, steps, _ = _study(results)
+    times = np.unique(df["time"].to_numpy(float))
+    t = times[np.argmin(np.abs(times - 0.015 * steps))] if steps else times.min()
+    sub = df[(df["time"] == t) & df["indicator"].isin(["ftle", "clv_min_angle"])]
+    labels_ = [f"{r.indicator} {r.activation} U(-{r.init_range:g},{r.init_range:g}) at t={t:g}" for r in sub.itertuples()]
+    return S.weakest_auc(sub["auc"].to_numpy(), sub["auc_se"].to_numpy(), labels_)
+
+
+def failure_fraction_activation(results: Path) -> S.Outcome:
+    df, _, n = _study(results)
+    r0 = df["init_range"].min()
+    p = df[df["init_range"] == r0].groupby("activation")["failure_fraction"].first()
+    if not {"tanh", "relu"} <= set(p.index) or n == 0:
+        raise Unusable("study lacks tanh, relu or the number of networks")
+    return S.fraction_difference(float(p["tanh"]), n, float(p["relu"]), n)
+
+
+def omd_ogd_conjugate(results: Path) -> S.Outcome:
+    df = _csv(results / "koopman" / "toy.csv", ("a", "b", "p_value"))
+    pair = df[df.apply(lambda r: {r["a"], r["b"]} == {"OMD", "OGD"}, axis=1)]
+    other = df[df.apply(lambda r: "BM" in (r["a"], r["b"]), axis=1)]
+    p_same = float(pair["p_value"].iloc[0]) if len(pair) else math.nan
+    return S.conjugate_pair(p_same, other["p_value"].to_numpy(float))
+
+
+def _koopman_nc(results: Path, test) -> Path:
+    for nc in sorted((results / "koopman").glob("*.nc")):
+        with xr.open_dataset(nc, engine="h5netcdf") as ds:
+            if test(ds):
+                return nc
+    raise Missing(str(results / "koopman" / "<experiment>.nc"))
+
+
+def narrow_wide_fcn(results: Path) -> S.Outcome:
+    nc = _koopman_nc(results, lambda ds: "width" in str(ds.attrs.get("group_by", "")))
+    df = _csv(nc.with_suffix(".csv"), ("a", "b", "p_value", "w1_between", "w1_within"))
+    groups = sorted({float(g) for g in pd.concat([df["a"], df["b"]])})
+    row = df[df.apply(lambda r: {float(r["a"]), float(r["b"])} == {groups[0], groups[-1]}, axis=1)]
+    if row.empty:
+        raise Unusable("no narrowest-widest pair")
+    r = row.iloc[0]
+    return S.nonconjugate_pair(float(r["p_value"]), float(r["w1_between"]), float(r["w1_within"]))
+
+
+def early_transitions(results: Path) -> S.Outcome:
+    nc = _koopman_nc(results, lambda ds: "w1_windows" in ds)
+    with xr.open_dataset(nc, engine="h5netcdf") as ds:
+        return S.window_transition(ds["w1_windows"].values)
+
+
+def _ntk(results: Path, section: str, var: str) -> xr.Dataset:
+    ds = xr.load_dataset(_need(results / "ntk" / f"{section}.nc"), engine="h5netcdf")
+    if var not in ds:
+        raise Unusable(f"{section}.nc lacks {var}")
+    return ds
+
+
+def ntk_param_change(results: Path) -> S.Outcome:
+    ds = _ntk(results, "width_sweep", "exponent_dparams")
+    return S.exponent_near(float(ds["exponent_dparams"]), float(ds.get("exponent_dparams_se", np.nan)), -0.5, 0.15)
+
+
+def ntk_kernel_change(results: Path) -> S.Outcome:
+    ds = _ntk(results, "width_sweep", "exponent_dntk")
+    return S.exponent_near(float(ds["exponent_dntk"]), float(ds.get("exponent_dntk_se", np.nan)), -0.5, 0.15)
+
+
+def linearised_tracks(results: Path) -> S.Outcome:
+    ds = _ntk(results, "linearization", "relative_deviation")
+    dev = ds["relative_deviation"].transpose(..., "width", "checkpoint").values
+    final = np.array([[_final(None, c) for c in g] for g in dev.reshape(-1, *dev.shape[-2:])])
+    return S.decreasing(ds["width"].values, final)
+
+
+def catapult_lower(results: Path) -> S.Outcome:
+    ds = _ntk(results, "catapult", "eta_crit_measured_lo_factor")
+    return S.bracket_contains(float(ds["eta_crit_measured_lo_factor"]), float(ds["eta_crit_measured_hi_factor"]),
+                              1.0, "2/lambda_0")
+
+
+def catapult_upper(results: Path) -> S.Outcome:
+    ds = _ntk(results, "catapult", "diverged")
+    return S.bracket_contains(*S.transition_bracket(ds["eta_factor"].values, ds["diverged"].values), 2.0, "2/lambda_0")
+
+
+def _patterns(results: Path, exp: str) -> pd.DataFrame:
+    df = _csv(results / exp / "patterns_summary.csv",
+              ("run", "pattern", "prevalence", "reliability", "simplicity", "onset", "acc_top_only", "acc_bottom_only"))
+    return df if "baseline" in df else df.assign(baseline=0)
+
+
+def simple_pattern_first(results: Path) -> S.Outcome:
+    df = _patterns(results, "dominoes_prevalence")
+    gap = df.groupby("run")["prevalence"].agg(lambda p: p.max() - p.min())
+    sub = df[df["run"] == gap.idxmin()]
+    simple = sub.groupby("pattern")["simplicity"].mean().idxmax()
+    onset = sub.pivot_table(index="baseline", columns="pattern", values="onset")
+    other = [p for p in onset.columns if p != simple][0]
+    return S.onset_difference(onset[simple].to_numpy(), onset[other].to_numpy())
+
+
+def _reliance(results: Path, exp: str, prop: str) -> S.Outcome:
+    df = _patterns(results, exp)
+    top = df[df["pattern"] == "top"]
+    x = top.groupby("run")[prop].first().sort_values()
+    rel = (top.assign(r=top["acc_top_only"] - top["acc_bottom_only"])
+           .pivot_table(index="baseline", columns="run", values="r")[x.index])
+    return S.reliance_slope(x.to_numpy(float), rel.to_numpy(float))
+
+
+def reliance_prevalence(results: Path) -> S.Outcome:
+    return _reliance(results, "dominoes_prevalence", "prevalence")
+
+
+def reliance_reliability(results: Path) -> S.Outcome:
+    return _reliance(results, "dominoes_reliability", "reliability")
+
