@@ -132,7 +132,9 @@ PLOT_IMPORTS = ("torch", "scipy", "sklearn", "numba", "pathdep.core", "pathdep.s
 # what a plot may take from analysis/: closed forms it evaluates on its own axis (a fitted
 # form's curve, a sigmoid) and the names of quantities; nothing that simulates or fits
 PLOT_MAY_USE = {"pathdep.analysis.fits": {"MODELS", "predict"}, "pathdep.analysis.patterns": {"sigmoid"},
-                "pathdep.analysis.quantities": {"quantity_values", "QUANTITIES", "LABELS"}}
+                "pathdep.analysis.quantities": {"quantity_values", "QUANTITIES", "LABELS"},
+                # the band a curve is drawn with: copies averaged per baseline, t interval across baselines
+                "pathdep.analysis.replicates": {"labels", "per_baseline", "interval"}}
 
 
 def _dotted(node: ast.AST) -> str:

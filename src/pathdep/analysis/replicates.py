@@ -44,13 +44,15 @@ def labels(table) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``baseline`` (block index r of each network) and ``copy`` (0 for a baseline, 1..M
         for its perturbed copies). Files without the columns are one block: baseline 0,
-        copy = position.
+        copy 0 for the row whose role is "baseline", 1, 2, ... for the others in order.
     """
     cols = table.columns if hasattr(table, "columns") else table.variables
     if "baseline" in cols and "copy" in cols:
         return np.asarray(table["baseline"]).astype(int), np.asarray(table["copy"]).astype(int)
-    n = len(np.asarray(table["role"]))
-    return np.zeros(n, dtype=int), np.arange(n)
+    role = np.asarray(table["role"]).astype(str)
+    copy = np.zeros(len(role), dtype=int)
+    copy[role != "baseline"] = np.arange(1, int((role != "baseline").sum()) + 1)
+    return np.zeros(len(role), dtype=int), copy
 
 
 def n_baselines(baseline: np.ndarray) -> int:

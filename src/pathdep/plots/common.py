@@ -10,6 +10,10 @@ One implementation each, with one meaning:
   :func:`baseline` is the baseline's row;
 * :func:`band` draws the NaN-aware mean over rows with a band from their minimum to their
   maximum (diverged members' masked checkpoints are NaN and drop out of the statistics);
+  :func:`baseline_band` draws a member quantity the way a referee reads it: the copies of each
+  replicate baseline averaged first, the line the mean over baselines and the band the 95 %
+  t interval across them (:mod:`pathdep.analysis.replicates`); a run with one baseline falls
+  back to :func:`band` over its copies (min-max: no interval from one baseline);
 * :func:`run_label` names a run by its swept values; :func:`colors`, :func:`log_axes`,
   :func:`step_axis` keep the axes alike across figures;
 * layout: :func:`figure_legend` (one legend outside every axes), :func:`plain_ticks`
@@ -38,6 +42,7 @@ import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from pathdep.analysis.replicates import interval, labels, per_baseline  # noqa: E402
 from pathdep.io.atomic import atomic_write  # noqa: E402
 
 BASELINE = "baseline"
@@ -125,6 +130,50 @@ def band(ax: plt.Axes, x: np.ndarray, y: np.ndarray, color, label: str | None = 
     (line,) = ax.plot(x, m, color=color, ls=ls, label=label, **line_kw)
     fill = ax.fill_between(x, lo, hi, color=color, alpha=alpha, linewidth=0) if y2.shape[0] > 1 else None
     return line, fill
+
+
+def n_baselines(ds: xr.Dataset) -> int:
+    """Number of replicate baselines of a run's file (1 for files without a ``baseline`` coordinate)."""
+    return int(np.max(labels(ds)[0])) + 1 if "role" in ds.variables else 1
+
+
+def baseline_band(ax: plt.Axes, x: np.ndarray, values: np.ndarray, ds: xr.Dataset, color, label: str | None = None,
+                  ls: str = "-", alpha: float = 0.15, **line_kw):
+    """Draw a member quantity across replicate baselines.
+
+    Args:
+        ax, x: the axes and ``(T,)`` abscissa.
+        values: ``(K, T)``, one row per network of ``ds`` (baselines and copies).
+        ds: the run's dataset (its ``role``/``baseline``/``copy`` coordinates).
+        color, label, ls, alpha, line_kw: as in :func:`band`.
+
+    Returns:
+        ``(line, band)``. With R >= 2 baselines: line = mean over baselines of each baseline's
+        copy mean, band = the 95 % Student-t interval across the R baselines. With one baseline:
+        :func:`band` over the copies (min to max).
+    """
+    bl, cp = labels(ds)
+    if bl.max() < 1:
+        return band(ax, x, np.asarray(values)[cp > 0], color, label, ls, alpha, **line_kw)
+    m, lo, hi = interval(per_baseline(values, bl, cp))
+    (line,) = ax.plot(x, m, color=color, ls=ls, label=label, **line_kw)
+    return line, ax.fill_between(x, lo, hi, color=color, alpha=alpha, linewidth=0)
+
+
+def band_text(dss) -> str:
+    """What :func:`baseline_band` drew for these runs' files, for titles."""
+    rs = sorted({n_baselines(ds) for ds in (dss if isinstance(dss, (list, tuple)) else [dss])})
+    if rs and rs[0] >= 2:
+        n = f"{rs[0]}" if len(rs) == 1 else f"{rs[0]}-{rs[-1]}"
+        return f"mean and 95 % t interval across {n} independent baselines (copies averaged per baseline)"
+    return "mean and min-max over the perturbed copies of one baseline (no interval across baselines)"
+
+
+def baselines_mean(ds: xr.Dataset, var: str) -> np.ndarray:
+    """Mean over the replicate baselines' own rows of ``ds[var]`` (the baseline's row for one baseline)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(ds[var].values[roles(ds) == BASELINE], axis=0)
 
 
 def run_label(ds: xr.Dataset, experiment: bool = False) -> str:

@@ -1,8 +1,9 @@
 """Figures of an experiment (PDF + PNG), read from the runs' metrics netCDF files.
 
-What it draws, one curve per run of the experiment (labelled by its swept values), the
-mean over the perturbed members (:func:`pathdep.plots.common.members`) with a band from
-the minimum to the maximum member:
+What it draws, one curve per run of the experiment (labelled by its swept values), each
+member quantity with :func:`pathdep.plots.common.baseline_band`: the copies of each replicate
+baseline averaged, the mean over baselines and the 95 % t interval across them (one baseline:
+the mean over its copies and their min-max band; the titles say which):
 
 * ``divergence``: weight distance to the baseline |w_k - w_0| over training steps
   (log-log, where the seed sees a short exponential phase followed by a long linear one),
@@ -24,8 +25,8 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pathdep.plots.common import (baseline, band, colors, figure_legend, load, log_axes, members, n_diverged,
-                                  not_defined, plain_ticks, run_label, save, step_axis)
+from pathdep.plots.common import (band_text, baseline_band, baselines_mean, colors, figure_legend, load, log_axes,
+                                  n_diverged, not_defined, plain_ticks, run_label, save, step_axis)
 
 FIGURES = ("divergence", "loss", "cf")
 
@@ -39,17 +40,18 @@ def _divergence_figure(dss: list, cols: list, outputs: dict, experiment: str) ->
         x = step_axis(ds)
         nd = n_diverged(ds)
         lab = run_label(ds) + (f" ({nd} diverged)" if nd else "")
-        band(axes[0], x, members(ds, "dist_rel"), col, lab)
+        baseline_band(axes[0], x, ds["dist_rel"].values, ds, col, lab)
         # growth beyond the perturbation itself: every eps on one scale (1 = no growth)
-        band(axes[1], x, members(ds, "dist_over_init"), col, None)
+        baseline_band(axes[1], x, ds["dist_over_init"].values, ds, col, None)
         if "layer_norm0" in ds.coords:
             # per layer, relative to the layer's own initial norm (line style = layer)
             for li, layer in enumerate(ds["layer"].values):
-                y = members(ds, "dist_layer")[..., li] / float(ds["layer_norm0"].values[li])
+                y = ds["dist_layer"].values[ds["role"].values.astype(str) != "baseline", :, li]
+                y = y / float(ds["layer_norm0"].values[li])
                 axes[2].plot(x, np.nanmean(y, 0), color=col, ls=styles[li % len(styles)],
                              label=str(layer) if i_run == 0 else None)
         if "dist_rms" in ds:
-            band(axes[3], x, members(ds, "dist_rms"), col, None)
+            baseline_band(axes[3], x, ds["dist_rms"].values, ds, col, None)
     labels = [r"$|w_k - w_0| / |w_0(0)|$", r"$|w_k - w_0|(t) \,/\, |w_k - w_0|(0)$",
               r"per layer: $|w_k^l - w_0^l| / |w_0^l(0)|$ (mean over members)",
               r"per weight: $|w_k - w_0| / \sqrt{P}$ (width-normalised)"]
@@ -65,7 +67,7 @@ def _divergence_figure(dss: list, cols: list, outputs: dict, experiment: str) ->
     figure_legend(fig, axes[0], title="run", title_fontsize=7)
     if axes[2].get_legend_handles_labels()[0]:
         figure_legend(fig, axes[2], loc="outside right lower", title="layer", title_fontsize=7)
-    fig.suptitle(f"{experiment}: weight distance to the baseline (mean and min-max over perturbed members)")
+    fig.suptitle(f"{experiment}: weight distance to the own baseline\n({band_text(dss)})", fontsize=10)
     return save(fig, outputs["divergence_pdf"], outputs["divergence_png"])
 
 
@@ -75,17 +77,17 @@ def _loss_figure(dss: list, cols: list, outputs: dict, experiment: str) -> plt.F
     for ds, col in zip(dss, cols):
         x = step_axis(ds)
         for ax, split in zip(axes, ["train", "test"]):
-            ax.plot(x, baseline(ds, f"{split}_loss"), color=col, label=run_label(ds))
-            band(ax, x, members(ds, f"{split}_loss"), col, None, ls=":", alpha=0.2)
+            ax.plot(x, baselines_mean(ds, f"{split}_loss"), color=col, label=run_label(ds))
+            baseline_band(ax, x, ds[f"{split}_loss"].values, ds, col, None, ls=":", alpha=0.2)
     for ax, split in zip(axes, ["train", "test"]):
         ax.set_xscale("log")
         ax.set_xlabel("training step")
-        ax.set_title(f"{split} loss (solid: baseline; dotted + band: members)", fontsize=10)
+        ax.set_title(f"{split} loss (solid: baselines; dotted + band: copies)", fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("loss")
     plain_ticks(*axes)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{experiment}: loss curves")
+    fig.suptitle(f"{experiment}: loss curves (copies: {band_text(dss)})", fontsize=9)
     return save(fig, outputs["loss_pdf"], outputs["loss_png"])
 
 
@@ -94,10 +96,10 @@ def _cf_figure(dss: list, cols: list, outputs: dict, experiment: str) -> plt.Fig
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for ds, col in zip(dss, cols):
         x = step_axis(ds)
-        cf_acc = members(ds, "test_cf_acc")
+        cf_acc = ds["test_cf_acc"].values
         if np.isfinite(cf_acc).any():
-            band(axes[0], x, 1.0 - cf_acc, col, run_label(ds))
-        band(axes[1], x, members(ds, "test_cf_loss"), col, run_label(ds))
+            baseline_band(axes[0], x, 1.0 - cf_acc, ds, col, run_label(ds))
+        baseline_band(axes[1], x, ds["test_cf_loss"].values, ds, col, run_label(ds))
     axes[0].set_ylabel("disagreement with the baseline (1 - cf. accuracy)")
     axes[1].set_ylabel("cf. loss (baseline's predictions as labels)")
     for ax in axes:
@@ -106,7 +108,7 @@ def _cf_figure(dss: list, cols: list, outputs: dict, experiment: str) -> plt.Fig
         ax.grid(alpha=0.3)
     plain_ticks(*axes)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{experiment}: function-space divergence on the test subset")
+    fig.suptitle(f"{experiment}: function-space divergence on the test subset\n({band_text(dss)})", fontsize=10)
     return save(fig, outputs["cf_pdf"], outputs["cf_png"])
 
 

@@ -82,6 +82,7 @@ class _Selection:
     align: np.ndarray    # checkpoints with aligned distances
     interp: np.ndarray   # interpolation checkpoints
     members: np.ndarray  # interpolated members (copies 1..n of every baseline)
+    base: np.ndarray     # (K,) row of each network's own baseline
 
 
 def _read_run(traj_path, expected_config: dict | None) -> _RunWeights:
@@ -98,11 +99,12 @@ def _read_run(traj_path, expected_config: dict | None) -> _RunWeights:
                            tr.valid.copy() & np.isfinite(W).all(axis=2), tr.members, tr.provenance, tr.layout)
 
 
-def _selection(spec: dict, steps: np.ndarray, copy: np.ndarray) -> _Selection:
+def _selection(spec: dict, steps: np.ndarray, members: pd.DataFrame) -> _Selection:
     mode = spec["checkpoint_mode"]
+    bl, cp = labels(members)
     return _Selection(select_checkpoints(spec["align_checkpoints"], mode, steps),
                       select_checkpoints(spec["checkpoints"], mode, steps),
-                      np.flatnonzero((copy >= 1) & (copy <= int(spec["interp_members"]))))
+                      np.flatnonzero((cp >= 1) & (cp <= int(spec["interp_members"]))), own_baseline(bl, cp))
 
 
 def _eval_sets(ctx, spec: dict, seed: int):
@@ -165,22 +167,19 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
     spec, timings, t0 = resolve(spec), {}, time.perf_counter()
     with _clock(timings, "read"):
         rw = _read_run(traj_path, expected_config)
-    bl, cp = labels(rw.members)
-    base = own_baseline(bl, cp)
-    ctx, sel = _context(rw, traj_path, data_path, device), _selection(spec, rw.steps, cp)
+    ctx, sel = _context(rw, traj_path, data_path, device), _selection(spec, rw.steps, rw.members)
     with _clock(timings, "align"):
-        al = align.align_to_baseline(rw.W, rw.ok, rw.layout, sel.align,
-                                     [(c, k) for c in sel.interp for k in sel.members], spec["align_max_iter"],
-                                     base=base)
+        al = align.align_to_baseline(rw.W, rw.ok, rw.layout, sel.align, [(c, k) for c in sel.interp for k in sel.members],
+                                     spec["align_max_iter"], base=sel.base)
     xs, ys = _eval_sets(ctx, spec, int(rw.run.get("seed", 0)))
     lam, kind = lambda_grid(spec), _loss_kind(ctx)
     with _clock(timings, "interpolate"):
         iloss, iacc = barriers.interpolation_grid(ctx.apply, rw.W, rw.ok, al.gather, sel.members, sel.interp, xs, ys,
-                                                  lam, kind, spec["batch_size"], ctx.dtype, ctx.device, base)
+                                                  lam, kind, spec["batch_size"], ctx.dtype, ctx.device, sel.base)
     with _clock(timings, "autocorr"):
         outputs = autocorr.checkpoint_outputs(ctx.apply, rw.W, xs["test"], ys["test"], kind, spec["batch_size"],
                                               ctx.dtype, ctx.device)
-        ac, taus = autocorr.trajectory_autocorrelations(rw.W, rw.ok, rw.steps, outputs, base)
+        ac, taus = autocorr.trajectory_autocorrelations(rw.W, rw.ok, rw.steps, outputs, sel.base)
     with _clock(timings, "hypersphere"):
         sphere, failed = hypersphere.sphere_diffusion(rw.steps, rw.W, rw.ok)
     for k, why in failed.items():
