@@ -91,3 +91,22 @@ def test_sphere_diffusion_recovers_D_of_unit_walks():
     np.testing.assert_allclose(vals["sphere_theory"][0], 2 * -np.expm1(-fit.rate * steps), rtol=1e-12)
     # per step D (n-1) ~ D_true dt (n-1): within the walk's sampling error of a single path
     assert 0.3 < vals["sphere_rate"][0] / (D * 0.05 * (n - 1)) < 3
+
+
+def test_diffusion_gof_passes_walks_and_fails_a_ballistic_path():
+    from pathdep.analysis.hypersphere import diffusion_gof, sphere_diffusion
+
+    n = 2000  # one walker's |du|^2 fluctuates by ~sqrt(2/n): a few percent
+    t, x = sphere_walk_paths(n, 1.0, 1e-4, dt=0.5, steps=2000, walkers=2, seed=3, record_every=100)
+    steps = np.round(t / 0.5).astype(np.int64)
+    # member 2: a straight (ballistic) path, |du|^2 ~ t^2 early: not a diffusion
+    rng = np.random.default_rng(0)
+    u0, v = rng.standard_normal(n), rng.standard_normal(n)
+    line = u0[None] / np.linalg.norm(u0) + 2e-3 * steps[:, None] * v[None] / np.linalg.norm(v)
+    W = np.concatenate([x, line[:, None]], axis=1)
+    vals, failed = sphere_diffusion(steps, W, np.ones(W.shape[:2], dtype=bool))
+    factor, passes = diffusion_gof(vals["sphere_sq_disp"], vals["sphere_theory"])
+    assert list(passes) == [True, True, False], factor
+    assert np.all(factor[:2] < 1.3) and factor[2] > 1.3
+    f2, p2 = diffusion_gof(np.full((1, 3), np.nan), np.ones((1, 3)))
+    assert np.isnan(f2[0]) and not p2[0]

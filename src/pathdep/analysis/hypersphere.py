@@ -21,10 +21,16 @@ relative bias of about ``D (n+2) dt / R^2``, so keep ``D (n-1) dt / R^2`` small 
 the unit sphere (angular diffusion: a walk of radius R and diffusion D gives ``D / R^2``)
 and the norm ratio ``|w_t| / |w_0|``.
 
+:func:`diffusion_gof` is the goodness-of-fit test a fitted ``D`` must pass before it is used
+(e.g. in a scaling law): the diffusion form at the fitted ``D`` must match the measured squared
+displacement within a factor ``1 + tolerance`` (default 1.3) at every checkpoint after the
+first. A ``D`` fitted to a walk the form does not describe is a number without a meaning.
+
 How it was checked: ``tests/analysis/test_hypersphere.py``: simulated ``<cos>`` and
 ``<|dx|^2>`` match the theory within 3 standard errors for n in {3, 10, 100}; the fitted
 D on simulated walks recovers the true D (``/ R^2``) within 5%; the initial slope of the
-theory is ``2 (n-1) D``.
+theory is ``2 (n-1) D``; ``diffusion_gof`` passes simulated unit-sphere walks fitted by
+``sphere_diffusion`` and fails a ballistic (``|dx|^2 ~ t^2``) walk.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import torch
 from scipy.optimize import curve_fit
 
 __all__ = ["simulate_sphere_walk", "sphere_walk_paths", "theory_cos", "theory_sq_disp",
-           "fit_diffusion", "DiffusionFit", "sphere_diffusion", "theory_curves"]
+           "fit_diffusion", "DiffusionFit", "sphere_diffusion", "theory_curves", "diffusion_gof"]
 
 
 def theory_cos(t, n: int, R: float, D: float) -> np.ndarray:
@@ -271,3 +277,28 @@ def theory_curves(dims, R: float = 1.0, D: float = 1.0, rate_dt: float = 0.002, 
                        ("sq_line", theory_sq_disp(tt, n, R, D))):
             out[key].append(v)
     return {k: np.stack(v) for k, v in out.items()}
+
+
+def diffusion_gof(sq_disp, theory, tolerance: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Does the diffusion form describe each member's walk? (goodness of fit of ``D``)
+
+    Args:
+        sq_disp: measured ``|u_t - u_0|^2`` ``(K, C)`` (checkpoint 0 is the start; NaN where
+            not measured).
+        theory: the form at each member's fitted ``D``, ``(K, C)`` (``sphere_theory``).
+        tolerance: the form passes if ``max(theory / data, data / theory) <= 1 + tolerance``
+            at every checkpoint after the first with data > 0.
+
+    Returns:
+        ``(factor (K,), passes (K,))``: the worst factor (NaN without usable checkpoints, inf
+        where the theory is <= 0 against data > 0) and the verdict (False where NaN).
+    """
+    sq = np.atleast_2d(np.asarray(sq_disp, dtype=np.float64))[:, 1:]
+    th = np.atleast_2d(np.asarray(theory, dtype=np.float64))[:, 1:]
+    ok = np.isfinite(sq) & (sq > 0) & np.isfinite(th)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = th / np.where(ok, sq, 1.0)
+        f = np.where(r > 0, np.maximum(r, 1.0 / r), np.inf)
+    f = np.where(ok, f, -1.0).max(axis=1)
+    factor = np.where(ok.any(axis=1), f, np.nan)
+    return factor, np.isfinite(factor) & (factor <= 1.0 + tolerance)

@@ -1,22 +1,30 @@
 """Scaling of fitted divergence-law parameters with a swept hyperparameter.
 
 What it computes: collects the parameters fitted by :mod:`pathdep.analysis.fits` (one
-curve per run and member) against a swept hyperparameter (learning rate, width, momentum,
-epsilon...), summarised per hyperparameter value (mean, standard deviation, standard error
-and median over members/curves), and fits power laws ``y = A x^k`` by ordinary least
-squares in log-log space - the seed's "scaling laws" ("Path dependence in ML": does the
-separation slope scale with the learning rate? with the width?). :func:`scaling_frame` is
-the long-format table of one experiment (``scaling.csv``; with an ``lr_eff`` view, the
+curve per run and baseline: the copies of each baseline are averaged before fitting, so the
+curves of one value are independent replicates) against a swept hyperparameter (learning
+rate, width, momentum, epsilon...), summarised per hyperparameter value (mean, 95 % t
+interval across baselines by :func:`pathdep.analysis.replicates.interval`, standard
+deviation, standard error and median over the curves), and fits power laws ``y = A x^k`` by
+ordinary least squares in log-log space - the seed's "scaling laws" ("Path dependence in ML":
+does the separation slope scale with the learning rate? with the width?). A law needs at
+least :data:`MIN_VALUES` swept values spanning :data:`MIN_DECADES` decade (otherwise ``pl_note``
+says "too few points"); momentum laws are in ``1 - m``; the exponent's interval is taken
+across baselines (one exponent per baseline; NaN with one baseline). :func:`scaling_frame`
+is the long-format table of one experiment (``scaling.csv``; with an ``lr_eff`` view, the
 learning rate corrected for momentum, :mod:`pathdep.config.sweeps`), :func:`summary_table`
-the one-table summary over experiments (``fits_summary.csv``).
+the one-table summary over experiments (``fits_summary.csv``), with the share of curves a
+form describes out of sample (:func:`described_share`, :mod:`pathdep.analysis.fit_holdout`).
 
 How it was checked: ``tests/analysis/test_scaling.py``: exact power laws are recovered
 (exponent and prefactor to 1e-12, exponent standard error ~0), a noisy power law's
 exponent lies within its standard error band, and ``scaling_table`` gives the right
 per-value means from both a fits dataset and a data frame; ``scaling_frame`` recovers a
-planted power law of a fitted parameter (and of the hypersphere D) and counts the AIC-best
-forms; ``summary_table`` reports the preferred form, its share and the exponents
-(``tests/stages/test_fits.py`` end to end on synthetic files).
+planted power law of a fitted parameter (and of the hypersphere D) over 4 values and two
+decades, refuses 3 values or less than a decade ("too few points"), fits momentum laws in
+``1 - m``, gives the exponent interval across two baselines and none for one, and counts the
+AIC-best forms; ``summary_table`` reports the preferred form, its share, the described share
+and the exponents (``tests/stages/test_fits.py`` end to end on synthetic files).
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ import pandas as pd
 import xarray as xr
 
 from pathdep.analysis.fits import MODELS, dataset_to_frame
+from pathdep.analysis.replicates import interval
 
-__all__ = ["PowerLawFit", "power_law_fit", "scaling_table", "table_power_laws", "scaling_frame", "summary_table"]
+__all__ = ["PowerLawFit", "power_law_fit", "scaling_table", "table_power_laws", "scaling_frame", "summary_table",
+           "law_abscissa", "law_allowed", "described_share", "MIN_VALUES", "MIN_DECADES", "TOO_FEW"]
 
 
 class PowerLawFit(NamedTuple):
@@ -159,61 +169,138 @@ def table_power_laws(table: pd.DataFrame, params: Sequence[str] | None = None) -
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-SCALING_COLUMNS = ["experiment", "hparam", "value", "quantity", "model", "param", "n", "n_best", "mean", "std", "sem",
-                   "median", "fit_stderr", "pl_exponent", "pl_exponent_stderr", "pl_prefactor", "pl_points"]
+SCALING_COLUMNS = ["experiment", "hparam", "value", "quantity", "model", "param", "n", "n_best", "n_selected",
+                   "n_described", "mean", "lo", "hi", "std", "sem", "median", "fit_stderr", "pl_x", "pl_exponent",
+                   "pl_exponent_lo", "pl_exponent_hi", "pl_exponent_stderr", "pl_prefactor", "pl_points", "pl_note"]
+
+#: the least a power law of a parameter against a swept value is fitted through
+MIN_VALUES, MIN_DECADES = 4, 1.0
+#: ``pl_note`` of a sweep too short for a power law
+TOO_FEW = "too few points"
+#: parameters of the rows that are not fitted forms: the hypersphere D and the final observed value
+EXTRA_PARAMS = {"sphere_walk": ["D"], "final": ["value"]}
+
+
+def law_abscissa(hparam: str, values) -> tuple[np.ndarray, str]:
+    """The variable a scaling law is a power of: ``1 - m`` for a momentum ``m`` (momenta
+    0.5-0.95 are less than a decade, ``1 - m`` spans 0.05-0.5 and is the time scale
+    ``1 / (1 - m)`` of the velocity), the value itself otherwise.
+
+    Returns:
+        ``(x (n,), its name)``.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    return (1.0 - x, "1 - momentum") if hparam == "momentum" else (x, hparam)
+
+
+def law_allowed(x) -> bool:
+    """At least :data:`MIN_VALUES` distinct positive values spanning :data:`MIN_DECADES` decades."""
+    x = np.unique(np.asarray(x, dtype=np.float64))
+    x = x[np.isfinite(x) & (x > 0)]
+    return len(x) >= MIN_VALUES and float(np.log10(x.max() / x.min())) >= MIN_DECADES - 1e-12
 
 
 def _with_best(sub: pd.DataFrame, h: str, params: list) -> pd.DataFrame:
-    """:func:`scaling_table` for one form, plus ``n_best`` (how many curves chose it by AIC)."""
+    """:func:`scaling_table` for one form, plus how many curves chose it by AIC (``n_best``),
+    out of sample (``n_selected``), and were described by it (``n_described``), and the 95 %
+    interval of each parameter across the curves (one per baseline: ``p_lo``, ``p_hi``)."""
     tab = scaling_table(sub, h, model=str(sub["model"].iloc[0]), params=params)
-    best = sub.groupby(h, sort=True)["best"].sum() if "best" in sub else 0
-    tab["n_best"] = best.reindex(tab.index).fillna(0).astype(int) if isinstance(best, pd.Series) else 0
+    g = sub.groupby(h, sort=True)
+    for col, src in (("n_best", "best"), ("n_selected", "oos_selected")):
+        tab[col] = g[src].sum().reindex(tab.index).fillna(0).astype(int) if src in sub else 0
+    if "oos_selected" in sub and "described" in sub:
+        both = (sub["oos_selected"].astype(bool) & sub["described"].astype(bool)).groupby(sub[h], sort=True).sum()
+        tab["n_described"] = both.reindex(tab.index).fillna(0).astype(int)
+    else:
+        tab["n_described"] = 0
+    for p in params:
+        lo, hi = [], []
+        for val in tab.index:
+            _, a, b = interval(sub.loc[sub[h] == val, p].to_numpy(dtype=float))
+            lo.append(float(a))
+            hi.append(float(b))
+        tab[f"{p}_lo"], tab[f"{p}_hi"] = lo, hi
     return tab
 
 
-def _form_rows(tab: pd.DataFrame, params: list, head: dict) -> list[dict]:
+def _baseline_exponents(sub: pd.DataFrame, h: str, p: str, xname: str) -> np.ndarray:
+    """The power-law exponent of parameter ``p`` against the swept value, per baseline (NaN
+    where a baseline's points do not allow a law)."""
+    key = "baseline" if "baseline" in sub else None
+    groups = sub.groupby(key, sort=True) if key else [(0, sub)]
+    out = []
+    for _, g in groups:
+        m = g.groupby(h, sort=True)[p].mean()
+        x, _ = law_abscissa(h, np.asarray(m.index, dtype=float))
+        y = m.to_numpy(dtype=float)
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+        out.append(power_law_fit(x[ok], y[ok]).exponent if law_allowed(x[ok]) else np.nan)
+    return np.asarray(out, dtype=float)
+
+
+def _law(tab: pd.DataFrame, sub: pd.DataFrame, h: str, p: str) -> dict:
+    """The power law of parameter ``p`` against the swept value (per-value means), its exponent
+    interval across baselines, or ``pl_note = too few points``."""
+    out = {"pl_x": h, "pl_exponent": np.nan, "pl_exponent_lo": np.nan, "pl_exponent_hi": np.nan,
+           "pl_exponent_stderr": np.nan, "pl_prefactor": np.nan, "pl_points": 0, "pl_note": ""}
+    if not pd.api.types.is_numeric_dtype(tab.index):
+        out["pl_note"] = "not numeric"
+        return out
+    x, out["pl_x"] = law_abscissa(h, np.asarray(tab.index, dtype=float))
+    y = tab[p].to_numpy(dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    out["pl_points"] = int(ok.sum())
+    if not law_allowed(x[ok]):
+        out["pl_note"] = TOO_FEW
+        return out
+    fit = power_law_fit(x[ok], y[ok])
+    mean, lo, hi = interval(_baseline_exponents(sub, h, p, out["pl_x"]))
+    out.update(pl_exponent=float(mean) if np.isfinite(mean) else fit.exponent, pl_exponent_lo=float(lo),
+               pl_exponent_hi=float(hi), pl_exponent_stderr=fit.stderr, pl_prefactor=fit.prefactor)
+    return out
+
+
+def _form_rows(tab: pd.DataFrame, sub: pd.DataFrame, h: str, params: list, head: dict) -> list[dict]:
     """Rows of :func:`scaling_frame` for one (hparam, quantity, model) table."""
-    numeric = pd.api.types.is_numeric_dtype(tab.index)
-    pos = tab[np.asarray(tab.index, dtype=np.float64) > 0] if numeric else tab.iloc[:0]
-    pl = table_power_laws(pos, params) if len(pos) >= 2 else None
     rows = []
-    for val, r in tab.iterrows():
-        for p in params:
-            pv = pos[p].to_numpy(float) if len(pos) else np.empty(0)
-            row = {**head, "value": val, "param": p, "n": int(r["n"]), "n_best": int(r["n_best"]), "mean": r[p],
-                   "std": r[f"{p}_std"], "sem": r[f"{p}_sem"], "median": r[f"{p}_median"],
-                   "fit_stderr": r.get(f"{p}_fit_stderr", np.nan),
-                   "pl_exponent": np.nan, "pl_exponent_stderr": np.nan, "pl_prefactor": np.nan,
-                   "pl_points": int(np.sum(np.isfinite(pv) & (pv > 0)))}
-            if pl is not None:
-                row.update(pl_exponent=pl.loc[p, "exponent"], pl_exponent_stderr=pl.loc[p, "stderr"],
-                           pl_prefactor=pl.loc[p, "prefactor"])
-            rows.append(row)
+    for p in params:
+        law = _law(tab, sub, h, p)
+        for val, r in tab.iterrows():
+            rows.append({**head, "value": val, "param": p, "n": int(r["n"]), "n_best": int(r["n_best"]),
+                         "n_selected": int(r["n_selected"]), "n_described": int(r["n_described"]), "mean": r[p],
+                         "lo": r[f"{p}_lo"], "hi": r[f"{p}_hi"], "std": r[f"{p}_std"], "sem": r[f"{p}_sem"],
+                         "median": r[f"{p}_median"], "fit_stderr": r.get(f"{p}_fit_stderr", np.nan), **law})
     return rows
 
 
-def scaling_frame(fits_df: pd.DataFrame, sphere_df: pd.DataFrame | None, hparams: Sequence[str], experiment: str = "",
+def scaling_frame(fits_df: pd.DataFrame, extra_df: pd.DataFrame | None, hparams: Sequence[str], experiment: str = "",
                   lr_sweep: bool = False) -> pd.DataFrame:
     """The scaling table of one experiment (long format).
 
-    One row per (hparam, value, quantity, model, param) with ``n`` curves, ``n_best`` (how
-    many of them chose this form by AIC), ``mean``, ``std``, ``sem``, ``median`` and
-    ``fit_stderr`` (mean standard error of the individual fits) over the perturbed members,
-    and the power law of the per-value means against the hyperparameter (``pl_exponent``,
-    ``pl_exponent_stderr``, ``pl_prefactor``, ``pl_points``; over the positive values of a
-    numeric hyperparameter, NaN otherwise). ``hparam`` is ``none`` for an experiment that
-    sweeps nothing (value: the run name). With ``lr_sweep`` the table also has
-    ``hparam = lr_eff`` (lr / (1 - momentum) for SGD), the learning-rate-corrected view.
+    One row per (hparam, value, quantity, model, param) over the curves of that value (one
+    curve per baseline: the copies of a baseline are averaged before fitting): ``n`` curves,
+    ``n_best`` (how many chose this form by AIC), ``n_selected`` (out of sample),
+    ``n_described`` (selected and within the tolerance), ``mean``, the 95 % t interval across
+    baselines ``lo``/``hi`` (NaN with one baseline), ``std``, ``sem``, ``median``, ``fit_stderr``
+    (mean standard error of the individual fits); and the power law of the per-value means
+    against the swept value ``x`` (``pl_x``: the hyperparameter, ``1 - momentum`` for a momentum):
+    ``pl_exponent`` (mean of the per-baseline exponents), its interval across baselines
+    ``pl_exponent_lo``/``_hi``, the OLS standard error of the fit to the means
+    ``pl_exponent_stderr``, ``pl_prefactor``, ``pl_points``; a sweep of fewer than
+    :data:`MIN_VALUES` positive values or less than :data:`MIN_DECADES` decade gets no law
+    (``pl_note = "too few points"``). ``hparam`` is ``none`` for an experiment that sweeps
+    nothing (value: the run name). With ``lr_sweep`` the table also has ``hparam = lr_eff``
+    (lr / (1 - momentum) for SGD), the learning-rate-corrected view.
 
     Args:
         fits_df: per-curve fits (:func:`pathdep.analysis.fits.dataset_to_frame`, with
-            columns ``run``, ``quantity``, ``model``, ``best``, one per hyperparameter and
-            ``lr_eff``).
-        sphere_df: extra rows in the same columns (the hypersphere ``D``, form
-            ``sphere_walk``), or None.
+            columns ``run``, ``baseline``, ``quantity``, ``model``, ``best``, one per
+            hyperparameter and ``lr_eff``).
+        extra_df: extra rows in the same columns (the hypersphere ``D``, form ``sphere_walk``;
+            the final observed values, form ``final``, param ``value``), or None.
         hparams: the swept hyperparameters' column names.
     """
-    frames = [fits_df] + ([sphere_df] if sphere_df is not None and len(sphere_df) else [])
+    frames = [fits_df] + ([extra_df] if extra_df is not None and len(extra_df) else [])
     df = pd.concat(frames, ignore_index=True, sort=False)
     hps = list(hparams) or ["none"]
     if not hparams:
@@ -223,40 +310,73 @@ def scaling_frame(fits_df: pd.DataFrame, sphere_df: pd.DataFrame | None, hparams
     rows = []
     for h in hps:
         for (q, m), sub in df.groupby(["quantity", "model"], sort=False):
-            params = [p for p in (list(MODELS[m].params) if m in MODELS else ["D"]) if p in sub.columns]
-            if sub[h].isna().all():
+            params = [p for p in (list(MODELS[m].params) if m in MODELS else EXTRA_PARAMS.get(m, []))
+                      if p in sub.columns]
+            sub = sub[sub[h].notna()]
+            if sub.empty or not params:
                 continue
             head = {"experiment": experiment, "hparam": h, "quantity": q, "model": m}
-            rows += _form_rows(_with_best(sub, h, params), params, head)
+            rows += _form_rows(_with_best(sub, h, params), sub, h, params, head)
     out = pd.DataFrame(rows, columns=SCALING_COLUMNS)
     if len(out) and not pd.api.types.is_numeric_dtype(out["value"]):
         out["value"] = out["value"].astype(str)
     return out
 
 
+def _curve_keys(df: pd.DataFrame) -> list[str]:
+    return [c for c in ("run", "baseline" if "baseline" in df else "member") if c in df]
+
+
+def described_share(fits: pd.DataFrame) -> dict:
+    """How many curves a selected form describes out of sample.
+
+    Args:
+        fits: per (curve, model) rows with ``quantity``, ``run``, ``baseline`` (or ``member``),
+            ``described``, ``oos_selected``, ``model``.
+
+    Returns:
+        ``{"n_curves", "n_described", "frac_described", "oos_model"}``: ``oos_model`` the form
+        most often selected among the described curves, or ``no form describes it``.
+    """
+    keys = ["quantity"] + _curve_keys(fits)
+    if "described" not in fits:
+        return {"n_curves": int(fits[keys].drop_duplicates().shape[0]), "n_described": 0,
+                "frac_described": np.nan, "oos_model": ""}
+    cur = fits.drop_duplicates(keys)
+    n, k = len(cur), int(cur["described"].astype(bool).sum())
+    sel = fits[fits["oos_selected"].astype(bool) & fits["described"].astype(bool)] if k else fits.iloc[:0]
+    top = sel.groupby("model").size().sort_values(ascending=False)
+    return {"n_curves": n, "n_described": k, "frac_described": k / n if n else np.nan,
+            "oos_model": str(top.index[0]) if len(top) else "no form describes it"}
+
+
 def _quantity_rows(exp: str, q: str, fq: pd.DataFrame, tab: pd.DataFrame) -> list[dict]:
     """:func:`summary_table` rows of one experiment and quantity."""
     best_counts = fq[fq["best"]].groupby("model").size().sort_values(ascending=False)
-    n_curves = int(fq[["run", "member"]].drop_duplicates().shape[0])
+    n_curves = int(fq[_curve_keys(fq)].drop_duplicates().shape[0])
     best = str(best_counts.index[0]) if len(best_counts) else ""
     share = float(best_counts.iloc[0] / n_curves) if len(best_counts) else np.nan
     b = fq.loc[(fq["model"] == "power_law") & fq["success"], "b"] if "b" in fq else pd.Series(dtype=float)
+    oos = described_share(fq)
     rows = []
     for h, th in tab[tab["quantity"] == q].groupby("hparam", sort=False):
-        for m in dict.fromkeys([best, "power_law"]):
+        for m in dict.fromkeys([best, oos["oos_model"], "power_law"]):
             for p, tp in th[th["model"] == m].groupby("param", sort=False):
                 rows.append({"experiment": exp, "hparam": h, "quantity": q, "best_model": best,
-                             "best_share": share, "n_curves": n_curves,
+                             "best_share": share, **oos,
                              "b_median": b.median(), "b_q25": b.quantile(0.25), "b_q75": b.quantile(0.75),
                              "model": m, "param": p, "values": int(tp["value"].nunique()),
                              "param_mean": float(tp["mean"].mean()),
-                             "pl_exponent": tp["pl_exponent"].iloc[0],
-                             "pl_exponent_stderr": tp["pl_exponent_stderr"].iloc[0]})
+                             **{c: tp[c].iloc[0] for c in ("pl_x", "pl_exponent", "pl_exponent_lo", "pl_exponent_hi",
+                                                           "pl_exponent_stderr", "pl_note")}})
+    if not rows:  # no scaling rows (e.g. no form table for this quantity): the share alone
+        rows.append({"experiment": exp, "hparam": "", "quantity": q, "best_model": best, "best_share": share, **oos})
     return rows
 
 
 def summary_table(experiments: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
-    """One summary table over experiments: preferred forms and exponents.
+    """One summary table over experiments: preferred forms, how many curves they describe
+    out of sample, and exponents.
 
     Args:
         experiments: ``(name, scaling table, per-curve fits table)`` per experiment
@@ -264,22 +384,33 @@ def summary_table(experiments: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]])
 
     Returns:
         Rows ``experiment, hparam, quantity, best_model`` (the form most often AIC-best over
-        the curves of that quantity), ``best_share``, ``b_median``/``b_q25``/``b_q75`` (time
-        exponent of the ``power_law`` fits ``d = a t^b`` over all curves), then ``param`` and
-        its scaling exponent against the hyperparameter (``pl_exponent`` +-
-        ``pl_exponent_stderr``) for the parameters of the preferred form and of
-        ``power_law``; and the hypersphere ``D`` rows (quantity ``direction``).
+        the curves of that quantity), ``best_share``, ``n_curves``, ``n_described``,
+        ``frac_described`` (the share of curves whose out-of-sample form predicts the last
+        third within the tolerance), ``oos_model`` (the form most often selected out of sample
+        among the described curves, or "no form describes it"), ``b_median``/``b_q25``/``b_q75``
+        (time exponent of the ``power_law`` fits), then ``param`` and its scaling exponent
+        against the swept value (``pl_x``, ``pl_exponent`` in ``[pl_exponent_lo,
+        pl_exponent_hi]`` across baselines, ``pl_exponent_stderr``, ``pl_note``) for the
+        parameters of the AIC-preferred form, the out-of-sample form and ``power_law``; the
+        hypersphere ``D`` rows (quantity ``direction``); and rows ``experiment = all`` (per
+        quantity and ``quantity = all``) with the described shares over every experiment.
     """
-    rows = []
+    rows, every = [], []
     for exp, tab, fits in experiments:
         if tab.empty:
             continue
+        every.append(fits.assign(run=exp + "/" + fits["run"].astype(str)))
         for q, fq in fits.groupby("quantity", sort=False):
             rows += _quantity_rows(exp, q, fq, tab)
-        sph = tab[tab["quantity"] == "direction"]
+        sph = tab[(tab["quantity"] == "direction") & (tab["model"] == "sphere_walk")]
         for h, th in sph.groupby("hparam", sort=False):
             rows.append({"experiment": exp, "hparam": h, "quantity": "direction", "best_model": "sphere_walk",
                          "best_share": np.nan, "n_curves": int(th["n"].sum()), "model": "sphere_walk", "param": "D",
                          "values": int(th["value"].nunique()), "param_mean": float(th["mean"].mean()),
-                         "pl_exponent": th["pl_exponent"].iloc[0], "pl_exponent_stderr": th["pl_exponent_stderr"].iloc[0]})
+                         **{c: th[c].iloc[0] for c in ("pl_x", "pl_exponent", "pl_exponent_lo", "pl_exponent_hi",
+                                                       "pl_exponent_stderr", "pl_note")}})
+    if every:
+        allf = pd.concat(every, ignore_index=True, sort=False)
+        for q, fq in list(allf.groupby("quantity", sort=False)) + [("all", allf)]:
+            rows.append({"experiment": "all", "hparam": "", "quantity": q, **described_share(fq)})
     return pd.DataFrame(rows)

@@ -1,0 +1,141 @@
+"""pathdep.stages.claims on a synthetic results tree it writes itself: one row per claim,
+verdicts from replicate baselines, "not run" naming the config that runs the experiment,
+"inconclusive" for an old or broken file (never a crash), the Markdown block and README
+rewriting; and README's ledger block against the catalogue (and against results/claims.md
+when a run has written one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from pathdep.config.claims import CLAIMS, where_run
+from pathdep.stages import claims as stage
+from pathdep.stages import claims_read
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _metrics(path: Path, swept: dict, curves: np.ndarray, steps: np.ndarray) -> None:
+    """metrics.nc of R baselines x (1 + M) networks; curves: (R, M, C) distances of the copies."""
+    R, M, C = curves.shape
+    dist = np.zeros((R * (M + 1), C))
+    for r in range(R):
+        dist[r * (M + 1) + 1:(r + 1) * (M + 1)] = curves[r]
+    ds = xr.Dataset({"dist": (("member", "checkpoint"), dist), "dist_rel": (("member", "checkpoint"), dist / 10)},
+                    coords={"member": np.arange(len(dist)), "step": ("checkpoint", steps),
+                            "role": ("member", ["baseline" if k % (M + 1) == 0 else "perturbed" for k in range(len(dist))]),
+                            "baseline": ("member", np.repeat(np.arange(R), M + 1)),
+                            "copy": ("member", np.tile(np.arange(M + 1), R))},
+                    attrs={"swept": json.dumps(swept)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(path, engine="h5netcdf")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    res = tmp_path_factory.mktemp("results")
+    rng = np.random.default_rng(0)
+    steps = np.linspace(0, 2000, 30)
+    for mom, gain in ((0.0, 1.0), (0.9, 3.0)):           # large momentum: 3x the final distance
+        curves = gain * 1e-4 * steps[None, None, :] * (1 + 0.02 * rng.standard_normal((3, 2, 1)))
+        _metrics(res / "momentum" / f"momentum{mom:g}" / "metrics.nc", {"optimizer.momentum": mom}, curves, steps)
+    for lr in (0.01, 0.1):                                 # one baseline: no interval
+        _metrics(res / "lr" / f"lr{lr:g}" / "metrics.nc", {"optimizer.lr": lr},
+                 lr * steps[None, None, :] * np.ones((1, 2, 1)), steps)
+    (res / "epsilon").mkdir()
+    pd.DataFrame({"quantity": "dist", "run": "e", "member": [1, 2, 3], "model": ["exp_linear"] * 3,
+                  "best": [True] * 3}).to_csv(res / "epsilon" / "fits.csv", index=False)
+    (res / "spread").mkdir()
+    pd.DataFrame({"source": ["init", "schedule"], "baseline": 0, "disagree": [0.01, 0.4]}).to_csv(
+        res / "spread" / "spread.csv", index=False)
+    (res / "koopman").mkdir()
+    pd.DataFrame({"x": [1]}).to_csv(res / "koopman" / "toy.csv", index=False)   # old/broken: no p_value
+    return res
+
+
+@pytest.fixture(scope="module")
+def table(results) -> pd.DataFrame:
+    out = results.parent / "out"
+    out.mkdir(exist_ok=True)
+    return stage.write_claims(results, out / "claims.csv", out / "claims.md").set_index("id")
+
+
+def test_every_claim_has_a_reader_and_a_row(table):
+    assert list(table.index) == [c["id"] for c in CLAIMS]
+    assert all(callable(getattr(claims_read, c["id"], None)) for c in CLAIMS)
+    assert {c["seed"] for c in CLAIMS} == {"scaling", "lyapunov", "koopman", "ntk", "dominoes"}
+
+
+def test_csv_columns(results):
+    df = pd.read_csv(results.parent / "out" / "claims.csv")
+    assert list(df.columns[:10]) == ["id", "seed", "claim", "experiment", "statistic", "value", "lo", "hi", "rule",
+                                     "verdict"]
+
+
+def test_verdicts_from_the_synthetic_tree(table):
+    assert table.loc["momentum_divergence", "verdict"] == "supported"        # 3 baselines, 3x distance
+    assert table.loc["momentum_divergence", "value"] == pytest.approx(np.log(3), abs=0.05)
+    assert table.loc["lr_collapse", "verdict"] == "inconclusive (one baseline: no interval)"
+    assert table.loc["lr_collapse", "value"] == pytest.approx(1.0, abs=1e-6)  # slope proportional to lr
+    assert table.loc["dw_exp_linear", "value"] == 1.0
+    assert table.loc["schedule_variance", "value"] == pytest.approx(0.4 / 0.41)
+
+
+def test_missing_results_name_the_config(table):
+    assert table.loc["weight_decay_shrinks", "verdict"] == "not run (config/paper.yaml)"
+    assert table.loc["early_transitions", "verdict"] == "not run (config/koopman_full.yaml)"
+    assert table.loc["ntk_param_change", "verdict"] == "not run (config.yaml)"
+
+
+def test_broken_file_is_inconclusive_not_a_crash(table):
+    v = table.loc["omd_ogd_conjugate", "verdict"]
+    assert v.startswith("inconclusive (") and "p_value" in v
+
+
+def test_where_run_on_shipped_configs():
+    assert where_run(("experiment", "weight_decay"), ROOT) == "config/paper.yaml"
+    assert where_run(("experiment", "momentum"), ROOT) == "config.yaml"
+    assert where_run(("experiment", "no_such_experiment"), ROOT) is None
+
+
+def test_markdown_block_and_readme_rewrite(results, tmp_path):
+    md = results.parent / "out" / "claims.md"
+    block = stage.table_block(md.read_text())
+    assert block.count("\n| ") == len(CLAIMS) + 1 and "**supported**" in block
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{stage.START}\nold\n{stage.END}\n\nafter\n")
+    assert stage.rewrite_readme(readme, md) is True
+    text = readme.read_text()
+    assert stage.table_block(text) == block and text.startswith("# x\n\nbefore") and text.endswith("after\n")
+    assert stage.rewrite_readme(readme, md) is False
+
+
+def test_cli_writes_then_rewrites(results, tmp_path):
+    res = tmp_path / "res"
+    res.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{stage.START}\n{stage.END}\n")
+    assert stage.main(["--readme", str(readme), str(res)]) == 0
+    assert (res / "claims.csv").exists() and stage.table_block(readme.read_text()) == \
+        stage.table_block((res / "claims.md").read_text())
+
+
+def test_readme_ledger_block():
+    """README's ledger lists every claim of the catalogue, in order, with a valid verdict; after
+    a run (results/claims.md present) it must be exactly the table the rule wrote."""
+    text = (ROOT / "README.md").read_text()
+    block = stage.table_block(text)
+    rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| id ")]
+    assert [r.split(" | ")[0][2:] for r in rows] == [c["id"] for c in CLAIMS]
+    verdicts = [r.rsplit(" | ", 1)[1] for r in rows]
+    assert all(v.startswith(("**supported", "**contradicted", "**inconclusive", "**not run")) for v in verdicts)
+    written = ROOT / "results" / "claims.md"
+    if written.exists():
+        assert block == stage.table_block(written.read_text()), \
+            "README's ledger differs from results/claims.md: python -m pathdep.stages.claims --readme README.md results/"
