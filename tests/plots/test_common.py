@@ -154,3 +154,26 @@ def test_layout_helpers(tmp_path):
     assert not axes[1].axison and axes[1].texts[0].get_text() == "not defined for these runs"
     assert C.figure_legend(plt.figure()) is None
     plt.close("all")
+
+
+def test_baseline_band_is_the_t_interval_across_baselines_not_the_copies():
+    import matplotlib.pyplot as plt
+    import xarray as xr
+    from scipy import stats as st
+
+    from pathdep.plots.common import band_text, baseline_band
+
+    # 3 baselines x (baseline + 2 copies), 2 checkpoints; copies of baseline r sit at r + 1 +- 0.1
+    vals = np.array([[0, 0], [0.9, 1.9], [1.1, 2.1], [0, 0], [1.9, 2.9], [2.1, 3.1], [0, 0], [3.9, 4.9], [4.1, 5.1]])
+    ds = xr.Dataset({"v": (("member", "checkpoint"), vals)},
+                    coords={"role": ("member", ["baseline", "member", "member"] * 3),
+                            "baseline": ("member", np.repeat([0, 1, 2], 3)), "copy": ("member", [0, 1, 2] * 3)})
+    fig, ax = plt.subplots()
+    line, fill = baseline_band(ax, np.array([1.0, 2.0]), ds["v"].values, ds, "C0")
+    per = np.array([[1, 2], [2, 3], [4, 5]], dtype=float)      # copy means per baseline
+    np.testing.assert_allclose(line.get_ydata(), per.mean(0))
+    half = st.t.ppf(0.975, 2) * per.std(0, ddof=1) / np.sqrt(3)
+    y = fill.get_paths()[0].vertices[:, 1]
+    assert y.min() == pytest.approx((per.mean(0) - half).min()) and y.max() == pytest.approx((per.mean(0) + half).max())
+    assert "3 independent baselines" in band_text(ds)
+    plt.close(fig)

@@ -138,7 +138,7 @@ def n_baselines(ds: xr.Dataset) -> int:
 
 
 def baseline_band(ax: plt.Axes, x: np.ndarray, values: np.ndarray, ds: xr.Dataset, color, label: str | None = None,
-                  ls: str = "-", alpha: float = 0.15, **line_kw):
+                  ls: str = "-", alpha: float = 0.15, rows: np.ndarray | None = None, **line_kw):
     """Draw a member quantity across replicate baselines.
 
     Args:
@@ -146,6 +146,8 @@ def baseline_band(ax: plt.Axes, x: np.ndarray, values: np.ndarray, ds: xr.Datase
         values: ``(K, T)``, one row per network of ``ds`` (baselines and copies).
         ds: the run's dataset (its ``role``/``baseline``/``copy`` coordinates).
         color, label, ls, alpha, line_kw: as in :func:`band`.
+        rows: the member indices of ``values``' rows when they are a subset (e.g. the
+            interpolated members, ``imember``); default every member.
 
     Returns:
         ``(line, band)``. With R >= 2 baselines: line = mean over baselines of each baseline's
@@ -153,6 +155,8 @@ def baseline_band(ax: plt.Axes, x: np.ndarray, values: np.ndarray, ds: xr.Datase
         :func:`band` over the copies (min to max).
     """
     bl, cp = labels(ds)
+    if rows is not None:
+        bl, cp = bl[np.asarray(rows, dtype=int)], cp[np.asarray(rows, dtype=int)]
     if bl.max() < 1:
         return band(ax, x, np.asarray(values)[cp > 0], color, label, ls, alpha, **line_kw)
     m, lo, hi = interval(per_baseline(values, bl, cp))

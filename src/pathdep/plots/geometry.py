@@ -33,8 +33,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from pathdep.plots.common import (band, colors, figure_legend, load, log_axes, members, min_span, pad_x, plain_ticks,
-                                  run_label, save, stats, step_axis)
+from pathdep.plots.common import (band, band_text, baseline_band, colors, figure_legend, load, log_axes, members,
+                                  min_span, pad_x, plain_ticks, run_label, save, stats, step_axis)
 
 RATIO_TOL = 1e-9  # aligned / raw within this of 1 everywhere: the alignment changed nothing
 
@@ -71,14 +71,14 @@ def _fig_aligned(dgs, cols, exp, outputs):
     ratios = []
     for ds, c in zip(dgs, cols):
         x = step_axis(ds)
-        raw, al = members(ds, "dist"), members(ds, "dist_aligned")
+        raw, al = ds["dist"].values, ds["dist_aligned"].values
         ok = ds["aligned_checkpoint"].values
-        band(axes[0], x, raw, c, None, "--")
-        band(axes[0], x[ok], al[:, ok], c, run_label(ds))
+        baseline_band(axes[0], x, raw, ds, c, None, "--")
+        baseline_band(axes[0], x[ok], al[:, ok], ds, c, run_label(ds))
         with np.errstate(invalid="ignore", divide="ignore"):
             r = al[:, ok] / raw[:, ok]
-        band(axes[1], x[ok], r, c, run_label(ds))
-        ratios.append(np.ravel(r))
+        baseline_band(axes[1], x[ok], r, ds, c, run_label(ds))
+        ratios.append(np.ravel(members(ds, "dist_aligned")[:, ok] / members(ds, "dist")[:, ok]))
     log_axes(axes[0])
     axes[0].set_ylabel("distance to the baseline (dashed raw, solid aligned)")
     log_axes(axes[1], y=False)
@@ -94,7 +94,8 @@ def _fig_aligned(dgs, cols, exp, outputs):
     for ax in axes:
         ax.set_xlabel("training step")
     figure_legend(fig, axes[0])
-    fig.suptitle(f"{exp}: weight distance before and after permutation alignment (weight matching)")
+    fig.suptitle(f"{exp}: weight distance before and after permutation alignment (weight matching)\n"
+                 f"({band_text(dgs)})", fontsize=10)
     return save(fig, *_out(outputs, "aligned"))
 
 
@@ -109,7 +110,8 @@ def _fig_interpolation(dgs, cols, exp, outputs):
                 for align, ls in (("raw", "--"), ("aligned", "-")):
                     y = ds["interp_loss"].sel(align=align, split=split).values[:, ci]  # (imember, lam)
                     if np.isfinite(y).any():
-                        band(ax, lam, y, c, run_label(ds) if (align == "aligned" and ci == 0 and si == 0) else None, ls)
+                        baseline_band(ax, lam, y, ds, c, run_label(ds) if (align == "aligned" and ci == 0 and si == 0)
+                                      else None, ls, rows=ds["imember"].values)
                 ax.set_title(f"{split}, step {int(ds['icheckpoint_step'].values[ci])}", fontsize=9)
                 ax.grid(alpha=0.3)
     for ax in axes[-1]:
@@ -120,7 +122,8 @@ def _fig_interpolation(dgs, cols, exp, outputs):
         plain_ticks(ax)
         min_span(ax, 1e-3)
     figure_legend(fig, axes[0, 0])
-    fig.suptitle(f"{exp}: loss along the line from the baseline to a member (dashed raw, solid aligned)")
+    fig.suptitle(f"{exp}: loss along the line from the baseline to a member (dashed raw, solid aligned)\n"
+                 f"({band_text(dgs)})", fontsize=10)
     return save(fig, *_out(outputs, "interpolation"))
 
 
@@ -131,9 +134,8 @@ def _fig_barriers(dgs, cols, exp, outputs):
         for ax, split in zip(axes, ("test", "train")):
             for align, ls, mk in (("raw", "--", "o"), ("aligned", "-", "s")):
                 y = ds["barrier"].sel(align=align, split=split).values  # (imember, icheckpoint)
-                m, lo, hi = stats(y)
-                ax.plot(x, m, color=c, ls=ls, marker=mk, ms=3, label=run_label(ds) if align == "aligned" else None)
-                ax.fill_between(x, lo, hi, color=c, alpha=0.12, linewidth=0)
+                baseline_band(ax, x, y, ds, c, run_label(ds) if align == "aligned" else None, ls, 0.12,
+                              rows=ds["imember"].values, marker=mk, ms=3)
     steps = np.concatenate([ds["icheckpoint_step"].values.astype(float) for ds in dgs]) if dgs else np.empty(0)
     for ax, split in zip(axes, ("test", "train")):
         ax.set_xscale("symlog", linthresh=1.0)  # step 0 (the perturbation itself) stays on the axis
@@ -144,7 +146,8 @@ def _fig_barriers(dgs, cols, exp, outputs):
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("linear barrier (Entezari): max over l of L(l) - chord")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{exp}: loss barrier between baseline and members over training (dashed raw, solid aligned)")
+    fig.suptitle(f"{exp}: loss barrier between baseline and members over training (dashed raw, solid aligned)\n"
+                 f"({band_text(dgs)})", fontsize=10)
     return save(fig, *_out(outputs, "barriers"))
 
 
@@ -156,7 +159,7 @@ def _fig_autocorr(dgs, cols, exp, outputs):
             ("ac_out_base", r"test outputs: $\langle f_k(t) \cdot f_0(t)\rangle$")]
     for ax, (var, title) in zip(axes.flat, spec):
         for ds, c in zip(dgs, cols):
-            band(ax, step_axis(ds), members(ds, var), c, run_label(ds))
+            baseline_band(ax, step_axis(ds), ds[var].values, ds, c, run_label(ds))
         ax.set_xscale("log")
         plain_ticks(ax)  # values near 1: "0.99992", not "1e-5+9.999e-1"
         ax.set_title(title + " (normalised)", fontsize=10)
@@ -164,7 +167,7 @@ def _fig_autocorr(dgs, cols, exp, outputs):
     for ax in axes[-1]:
         ax.set_xlabel("training step")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"{exp}: autocorrelations of the trajectories")
+    fig.suptitle(f"{exp}: autocorrelations of the trajectories ({band_text(dgs)})", fontsize=9)
     return save(fig, *_out(outputs, "autocorr"))
 
 
