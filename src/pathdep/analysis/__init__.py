@@ -16,7 +16,8 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.lyapunov_qr` - QR with a positive diagonal (Householder, CholeskyQR2), seeded bases.
 * :mod:`~pathdep.analysis.lyapunov_benettin` - Benettin spectra, running estimates, FTLEs.
 * :mod:`~pathdep.analysis.lyapunov_clv` - Ginelli's covariant Lyapunov vectors, growth rates, angles.
-* :mod:`~pathdep.analysis.lyapunov_link` - lambda_max against the measured divergence rate.
+* :mod:`~pathdep.analysis.lyapunov_link` - lambda_1 against the measured divergence, across baselines (verdict).
+* :mod:`~pathdep.analysis.lyapunov_resolution` - exponent errors, resolved (|lambda| T >= 1) or a bound, ordering.
 * :mod:`~pathdep.analysis.lyapunov_study` - the 2-2-1 weight-dynamics study (runner).
 * :mod:`~pathdep.analysis.study_model` - the 2-2-1 networks' update map and closed-form Jacobian.
 * :mod:`~pathdep.analysis.study_kernels` - compiled (numba) kernels of the 2-2-1 study.
@@ -42,7 +43,7 @@ import importlib
 
 __all__ = ["align", "autocorr", "barriers", "divergence", "fit_forms", "fits", "function_space", "hypersphere",
            "interpolate", "koopman", "koopman_groups", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
-           "lyapunov_link", "lyapunov_qr", "lyapunov_study", "ntk", "ntk_analytic",
+           "lyapunov_link", "lyapunov_qr", "lyapunov_resolution", "lyapunov_study", "ntk", "ntk_analytic",
            "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "replicates", "scaling",
            "spread", "study_kernels", "study_model", "study_roc"]
 
