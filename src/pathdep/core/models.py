@@ -1,7 +1,8 @@
 """Models and the flat parameter layout.
 
 What it computes: the networks pathdep trains (an MLP with configurable hidden widths,
-activation and bias, and a LeNet-5-style CNN), and the *layout* that maps one flat
+activation and bias, a LeNet-5-style CNN, and a decoder-only transformer,
+:mod:`pathdep.core.transformer`), and the *layout* that maps one flat
 parameter vector ``w`` of shape ``(P,)`` to the module's named tensors. Every other part
 of pathdep works on flat vectors (ensembles are ``(K, P)`` tensors, trajectories are
 ``(n_checkpoints, K, P)`` arrays); the layout is the only place that knows about names
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from pathdep.core.transformer import Transformer
 from pathdep.io.layout import Layout  # noqa: F401  (re-exported: the flat vector's layout)
 
 ACTIVATIONS = {
@@ -144,9 +146,10 @@ def build_model(spec: dict, in_shape: Sequence[int], out_dim: int) -> nn.Module:
     """Build the model named by a resolved ``model`` config block.
 
     Args:
-        spec: ``{"kind": "mlp"|"lenet5", "hidden": [...], "activation": ..., "bias": ...,
-            "parameterization": "standard"|"ntk", "sigma_w": ..., "sigma_b": ...}``
-            (the last three for MLPs only; LeNet-5 is standard only).
+        spec: ``{"kind": "mlp"|"lenet5"|"transformer", "hidden": [...], "activation": ...,
+            "bias": ..., "parameterization": "standard"|"ntk", "sigma_w": ..., "sigma_b": ...}``
+            (the last three for MLPs only; LeNet-5 is standard only); a transformer takes
+            :data:`TRANSFORMER_KEYS` (:mod:`pathdep.core.transformer`).
         in_shape: one input's shape, e.g. ``(1, 28, 28)`` or ``(2,)``.
         out_dim: number of outputs (classes, or regression targets).
     """
@@ -162,11 +165,39 @@ def build_model(spec: dict, in_shape: Sequence[int], out_dim: int) -> nn.Module:
                    float(spec.get("sigma_w", 1.0)), float(spec.get("sigma_b", 1.0)))
     if param != "standard":
         raise ValueError(f"model.parameterization: {param!r} is implemented for kind mlp only, got kind {kind!r}")
+    if kind == "transformer":
+        return _build_transformer(spec, in_shape, out_dim)
     if kind == "lenet5":
         if len(in_shape) != 3:
             raise ValueError(f"model.kind: lenet5 needs image inputs (C, H, W), got input shape {tuple(in_shape)}")
         return LeNet5(in_shape, out_dim, act, bias)
-    raise ValueError(f"model.kind: expected one of ['lenet5', 'mlp'], got {kind!r}")
+    raise ValueError(f"model.kind: expected one of {list(MODEL_KINDS)}, got {kind!r}")
+
+
+MODEL_KINDS = ("lenet5", "mlp", "transformer")
+
+#: the keys of a ``model: {kind: transformer}`` block besides ``kind`` (``context`` defaults
+#: to the dataset's sequence length)
+TRANSFORMER_KEYS = ("n_layer", "n_head", "d_model", "d_mlp", "layernorm", "tied", "context", "activation", "bias")
+
+
+def _build_transformer(spec: dict, in_shape: Sequence[int], out_dim: int) -> nn.Module:
+    """A :class:`pathdep.core.transformer.Transformer` for token sequences ``in_shape = (T,)``;
+    the vocabulary is ``out_dim`` (inputs and targets share the token ids)."""
+    mlp_only = [k for k in ("hidden", "width", "depth", "n_params", "sigma_w", "sigma_b") if k in spec]
+    if mlp_only:
+        raise ValueError(f"model.{mlp_only[0]}: not a key of model kind transformer "
+                         f"(expected keys among {list(TRANSFORMER_KEYS)})")
+    if len(in_shape) != 1:
+        raise ValueError(f"model.kind: transformer needs token sequences (a modular_arithmetic or text "
+                         f"dataset), got input shape {tuple(in_shape)}")
+    T = int(in_shape[0])
+    context = spec.get("context", T)
+    if isinstance(context, int) and not isinstance(context, bool) and context < T:
+        raise ValueError(f"model.context: expected >= the sequence length {T}, got {context}")
+    return Transformer(int(out_dim), context, spec.get("n_layer", 1), spec.get("n_head", 4),
+                       spec.get("d_model", 128), spec.get("d_mlp", 512), spec.get("layernorm", "pre"),
+                       bool(spec.get("tied", False)), spec.get("activation", "relu"), bool(spec.get("bias", True)))
 
 
 def count_params(module: nn.Module) -> int:
