@@ -214,6 +214,10 @@ def get_koopman_toy_spec():
     return dict((config.get("koopman") or {}).get("toy") or {})
 
 
+def get_koopman_calibration_spec():
+    return dict((config.get("koopman") or {}).get("calibration") or {})
+
+
 def get_koopman_experiments():
     """Experiments of `koopman.experiments` (validate() checked that they exist)."""
     return list((config.get("koopman") or {}).get("experiments") or {})
@@ -235,6 +239,7 @@ def get_koopman_targets():
     if not config.get("koopman"):
         return []
     out = rule_outputs("plot_koopman_toy") if "toy" in config["koopman"] else []
+    out += rule_outputs("plot_koopman_calibration") if "calibration" in config["koopman"] else []
     exps = get_koopman_experiments()
     per_exp = config["koopman"].get("experiments") or {}
     win = [e for e in exps if (per_exp.get(e) or {}).get("windows")]   # window heat maps only when set

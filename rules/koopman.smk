@@ -1,10 +1,12 @@
 # Koopman spectra (Redman et al., NeurIPS 2024): the OMD/OGD/bisection validation
-# toy, and per-experiment spectra of recorded trajectories (koopman.experiments: the FCN
-# width study and the path-dependence sweeps) with W1 distances and permutation tests.
+# toy, the calibration of the conjugacy test, and per-experiment spectra of recorded
+# trajectories (koopman.experiments: the FCN width study and the path-dependence sweeps)
+# with W1 distances and permutation tests.
 # Settings: the top-level `koopman:` block, passed through params:. Analyses read
 # trajectory.h5 files; they never retrain.
 localrules:
     plot_koopman_toy,
+    plot_koopman_calibration,
     plot_koopman_experiment,
     plot_koopman_windows,
 
@@ -41,6 +43,48 @@ rule plot_koopman_toy:
         ),
     log:
         "results/logs/koopman/plot_toy.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/koopman_plot.py"
+
+
+# Calibration of the conjugacy test (issue 18: a test that can fail): rejection rate under
+# the null (independent seeds of one noisy linear system), power against a shifted
+# eigenvalue pair, and the null with copies of one baseline as replicates; settings
+# koopman.calibration. ~15-30 s on one core.
+rule koopman_calibration:
+    output:
+        nc="results/koopman/calibration.nc",
+        csv=report(
+            "results/koopman/calibration.csv",
+            caption="../report/koopman_calibration.rst",
+            category="Koopman",
+        ),
+    params:
+        spec=get_koopman_calibration_spec(),
+    log:
+        "results/logs/koopman/calibration.log",
+    benchmark:
+        "results/benchmarks/koopman/calibration.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/koopman_calibration.py"
+
+
+rule plot_koopman_calibration:
+    input:
+        nc="results/koopman/calibration.nc",
+    output:
+        pdf="results/figures/koopman_calibration.pdf",
+        png=report(
+            "results/figures/koopman_calibration.png",
+            caption="../report/koopman_calibration.rst",
+            category="Koopman",
+        ),
+    log:
+        "results/logs/koopman/plot_calibration.log",
     conda:
         "../envs/pathdep.yaml"
     script:

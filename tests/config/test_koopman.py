@@ -13,6 +13,11 @@ def test_resolve_merges_defaults_and_refuses_unknown_keys():
     assert resolve(None, "toy") == DEFAULTS["toy"] and resolve(None, "toy") is not DEFAULTS["toy"]
     with pytest.raises(ValueError, match=r"^koopman.toy.etaa: unknown key"):
         resolve({"etaa": 1}, "toy")
+    assert resolve({"repeats": 30}, "calibration")["repeats"] == 30
+    with pytest.raises(ValueError, match=r"^koopman.calibration.repeat: unknown key"):
+        resolve({"repeat": 1}, "calibration")
+    with pytest.raises(ValueError, match=r"^koopman.calibration.replicates: expected sizes >= 2"):
+        resolve({"replicates": [1, 4]}, "calibration")
     with pytest.raises(ValueError, match=r"^koopman.rnak: unknown key"):
         resolve({"rnak": 1})
     with pytest.raises(ValueError, match=r"^koopman.observable: expected one of"):

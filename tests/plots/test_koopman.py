@@ -6,8 +6,8 @@ import xarray as xr
 
 import pytest
 
-from pathdep.plots.koopman import plot_spectra, plot_toy, plot_windows
-from pathdep.stages.koopman import toy
+from pathdep.plots.koopman import plot_calibration, plot_spectra, plot_toy, plot_windows
+from pathdep.stages.koopman import calibration, toy
 
 
 def _legend_outside(fig, ax) -> bool:
@@ -47,6 +47,17 @@ def test_plot_experiment(tmp_path):
     xs = np.concatenate([ln.get_xdata() for ln in fig.axes[0].lines[1:]])
     np.testing.assert_allclose(np.sort(xs), np.sort(ev.ravel()))
     assert _legend_outside(fig, fig.axes[0])  # inside the unit disc it hid eigenvalues
+
+
+def test_plot_calibration_draws_file_rates(tmp_path):
+    table = calibration({"replicates": [3, 4], "repeats": 20}, tmp_path / "c.nc", tmp_path / "c.csv")
+    fig = plot_calibration(tmp_path / "c.nc", tmp_path / "c.pdf", tmp_path / "c.png")
+    assert (tmp_path / "c.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "c.png").exists()
+    lines = [ln for ln in fig.axes[0].lines if len(ln.get_xdata()) == 2 and ln.get_marker() == "s"]
+    np.testing.assert_allclose(lines[0].get_ydata(), table[table["case"] == "alternative"]["rate"])
+    ecdf = [ln for ln in fig.axes[1].lines if ln.get_label().startswith("4 vs 4")][0]
+    p = xr.load_dataset(tmp_path / "c.nc", engine="h5netcdf")["p_value"].sel(case="null_seeds", replicates=4).values
+    np.testing.assert_allclose(ecdf.get_xdata(), np.sort(p))
 
 
 def test_plot_windows_heat_map_is_log10_w1(tmp_path):

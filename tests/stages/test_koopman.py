@@ -168,3 +168,23 @@ def test_experiment_windows_block_structure(tmp_path):
         experiment(runs, files, {"rank": 4, "windows": {"sizes": 20}}, "sw", tmp_path / "x.nc", tmp_path / "x.csv")
     with pytest.raises(ValueError, match="koopman.windows: 1 complete window"):
         experiment(runs, files, {"rank": 4, "windows": {"size": 50}}, "sw", tmp_path / "x.nc", tmp_path / "x.csv")
+
+
+def test_calibration_files_hold_rates_and_floors(tmp_path):
+    from pathdep.stages.koopman import calibration
+
+    spec = {"replicates": [3, 4], "repeats": 20, "seed": 2}
+    table = calibration(spec, tmp_path / "c.nc", tmp_path / "c.csv")
+    csv = pd.read_csv(tmp_path / "c.csv")
+    assert list(csv["case"]) == ["null_seeds"] * 2 + ["alternative"] * 2 + ["null_copies"] * 2
+    np.testing.assert_allclose(csv["p_min"], [0.1, 1 / 35] * 3)
+    ds = xr.load_dataset(tmp_path / "c.nc", engine="h5netcdf")
+    assert ds["p_value"].shape == (3, 2, 20)
+    want = (ds["p_value"].sel(case="null_seeds", replicates=4).values <= 0.05).mean()
+    assert table.set_index(["case", "replicates"]).loc[("null_seeds", 4), "rate"] == pytest.approx(want)
+    assert table.set_index(["case", "replicates"]).loc[("null_seeds", 4), "rate"] <= 0.10
+    assert json.loads(ds.attrs["spec"])["repeats"] == 20
+    with pytest.raises(ValueError, match="koopman.calibration.replicates"):
+        calibration({"replicates": [1]}, tmp_path / "x.nc", tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="koopman.calibration.repeat: unknown key"):
+        calibration({"repeat": 3}, tmp_path / "x.nc", tmp_path / "x.csv")

@@ -3,14 +3,16 @@
 What it holds:
 
 * :data:`DEFAULTS`: ``toy`` (the OMD/OGD/bisection validation study of Redman et al.,
-  NeurIPS 2024, sec. 4.1) and ``experiment`` (the settings of one experiment's spectra:
-  the top-level keys of ``koopman:`` with ``koopman.experiments.<exp>`` merged in).
+  NeurIPS 2024, sec. 4.1), ``calibration`` (rejection rates of the conjugacy test on noisy
+  linear systems, :mod:`pathdep.analysis.koopman_calibration`) and ``experiment`` (the
+  settings of one experiment's spectra: the top-level keys of ``koopman:`` with ``koopman.experiments.<exp>`` merged in).
 * :func:`experiment_spec`: that merge (what the ``koopman_experiment`` rule passes
   through ``params:``); :func:`resolve`: defaults merged with a spec, then checked
   (``ValueError("koopman.<key>: ...")``); :func:`window_size`: a ``windows`` block in
   training steps; :func:`group_of`: a run's group label (``group_by``).
 * :func:`check`: ``koopman.experiments`` name configured experiments, every experiment's
-  settings resolve, ``group_by`` names a key of every run, ``toy.n_groups`` fits the grid.
+  settings resolve, ``group_by`` names a key of every run, ``toy.n_groups`` fits the grid,
+  ``calibration`` resolves.
 
 How it was checked: tests/config/test_koopman.py (defaults, unknown keys, the windows
 block, group labels, one-line errors) and tests/test_bad_input.py (through ``snakemake -n``).
@@ -31,6 +33,20 @@ DEFAULTS: dict = {
         "rank": None,       # full numerical rank
         "n_groups": 5,      # disjoint groups of initial conditions = replicate spectra per method
         "n_perm": 2000,     # permutations: p resolves 1/2001
+        "seed": 0,
+    },
+    "calibration": {       # pathdep.analysis.koopman_calibration.calibrate: noisy linear systems
+        "replicates": [3, 4, 5, 6],   # replicates per group (exact p floors 1/10, 1/35, 1/126, 1/462)
+        "repeats": 200,     # repeats per case and group size: rates resolve 1/200
+        "alpha": 0.05,
+        "rho": [0.95, 0.8],  # moduli of the two eigenvalue pairs
+        "theta": [0.2, 0.6],  # their angles; the alternative adds delta to the first
+        "delta": 0.1,
+        "sigma": 0.5,       # process noise
+        "n_traj": 2,        # trajectories per replicate
+        "T": 100,           # steps per trajectory
+        "copy_eps": 1e-3,   # relative initial-condition perturbation of a copy (pseudo-replicates)
+        "n_perm": 1000,     # random splits, only where the exact test is too large
         "seed": 0,
     },
     "experiment": {
@@ -54,6 +70,7 @@ def experiment_spec(block: dict | None, experiment: str) -> dict:
     ``experiments``) with ``koopman.experiments.<experiment>`` merged over them."""
     spec = dict(block or {})
     spec.pop("toy", None)
+    spec.pop("calibration", None)
     per_exp = spec.pop("experiments", None) or {}
     return {**spec, **(per_exp.get(experiment) or {})}
 
@@ -74,25 +91,27 @@ def resolve(spec: dict | None, part: str = "experiment") -> dict:
     """:data:`DEFAULTS` ``[part]`` with ``spec`` merged over it, checked.
 
     Args:
-        spec: ``koopman.toy`` (``part="toy"``) or an experiment's settings
-            (:func:`experiment_spec`).
-        part: ``"toy"`` or ``"experiment"``.
+        spec: ``koopman.toy`` (``part="toy"``), ``koopman.calibration`` or an experiment's
+            settings (:func:`experiment_spec`).
+        part: ``"toy"``, ``"calibration"`` or ``"experiment"``.
 
     Raises:
-        ValueError: ``koopman[.toy].<key>: ...`` for an unknown key, an unknown observable
-            or a malformed ``windows`` block.
+        ValueError: ``koopman[.toy|.calibration].<key>: ...`` for an unknown key, an
+            unknown observable, a malformed ``windows`` block, or calibration replicates < 2.
     """
     base = DEFAULTS[part]
     s = {**copy.deepcopy(base), **(spec or {})}
     unknown = set(s) - set(base)
     if unknown:
-        prefix = "koopman.toy" if part == "toy" else "koopman"
+        prefix = "koopman" if part == "experiment" else f"koopman.{part}"
         raise ValueError(f"{prefix}.{sorted(unknown)[0]}: unknown key")
     if part == "experiment":
         if s["observable"] not in OBSERVABLES:
             raise ValueError(f"koopman.observable: expected one of {list(OBSERVABLES)}, got {s['observable']!r}")
         if s["windows"]:
             _check_windows(s["windows"])
+    if part == "calibration" and (not s["replicates"] or min(s["replicates"]) < 2):
+        raise ValueError(f"koopman.calibration.replicates: expected sizes >= 2 per group, got {s['replicates']}")
     return s
 
 
@@ -146,6 +165,10 @@ def check(config: dict, runs: dict) -> None:
     if not 2 <= toy.get("n_groups", DEFAULTS["toy"]["n_groups"]) <= grid ** 2 // 2:
         raise ConfigError("config: koopman.toy.n_groups: expected 2 .. grid^2 // 2 (one replicate spectrum "
                           "per disjoint group of initial conditions)")
+    try:
+        resolve(block.get("calibration"), "calibration")
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
     for e in block.get("experiments") or {}:
         try:
             s = resolve(experiment_spec(block, e))

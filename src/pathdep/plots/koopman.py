@@ -4,8 +4,12 @@
   and bisection; their losses; the Koopman eigenvalues (whole unit disc, and zoomed on the
   OMD/OGD cluster), with the W1/p-value table in the title.
 * :func:`plot_spectra`: pooled Koopman eigenvalues of every run (colour = group), the
-  run x run W1 heat map, and the histogram of W1 within groups against between groups (the
-  paper's FCN histogram), plus W1 baseline-vs-member.
+  run x run W1 heat map, and the histogram of W1 between independent replicates (one
+  spectrum per baseline) within groups against between groups (the paper's FCN histogram,
+  the inputs of the test), plus W1 between each copy and its own baseline.
+* :func:`plot_calibration`: rejection rate of the conjugacy test against replicates per
+  group (null, alternative = power, copies of one baseline as replicates) with
+  Clopper-Pearson intervals, and the null p-values' empirical CDF against the uniform.
 * :func:`plot_windows`: Redman et al.'s LeNet-5 figure: heat maps of log10 W1 between the
   Koopman spectra of windows of training (one panel per run, up to ``max_runs``, and the
   mean over runs), on one colour scale; drawn only when ``koopman.experiments.<exp>.windows``
@@ -85,7 +89,8 @@ def plot_toy(nc: str | Path, pdf: str | Path, png: str | Path, ic: int | None = 
             ax.set_title("C. Koopman eigenvalues", fontsize=10)
         ax.legend(fontsize=8, loc="lower left")
     txt = "; ".join(f"W1({r['a']},{r['b']})={r['w1']:.3g} (p={r['p_value']:.3g})" for r in table)
-    fig.suptitle(f"OMD vs OGD vs bisection on f = sum tan x: {txt}", fontsize=10)
+    floor = f"; p floor {table[0]['p_min']:.3g} ({table[0]['p_method']})" if "p_min" in table[0] else ""
+    fig.suptitle(f"OMD vs OGD vs bisection on f = sum tan x: {txt}{floor}", fontsize=10)
     fig.tight_layout()
     return save(fig, pdf, png)
 
@@ -130,25 +135,90 @@ def plot_spectra(nc: str | Path, pdf: str | Path, png: str | Path):
     ax.set_yticks(range(len(runs)), [runs[i] for i in order], fontsize=6)
     fig.colorbar(im, ax=ax, fraction=0.046, label="W1 between pooled spectra")
     ax.set_title("C. W1 between runs")
-    ax = axs[3]
-    same = np.array(groups)[:, None] == np.array(groups)[None, :]
-    iu = np.triu_indices(len(runs), 1)
+    _distance_histograms(axs[3], ds, groups)
+    fig.suptitle(f"Koopman spectra of experiment {exp} (observable: "
+                 f"{json.loads(ds.attrs['spec'])['observable']}){_p_summary(ds)}", fontsize=10)
+    fig.tight_layout()
+    return save(fig, pdf, png)
+
+
+def _p_summary(ds) -> str:
+    """'; min p over N group pairs = x (floor y, method)' or the reason no test ran."""
+    table = json.loads(ds.attrs.get("table", "[]"))
+    ok = [r for r in table if r.get("p_value") is not None and np.isfinite(r["p_value"])]
+    if not ok:
+        return f"; no conjugacy test ({table[0].get('note', '')[:60]})" if table else ""
+    best = min(ok, key=lambda r: r["p_value"])
+    floor = f" (floor {best['p_min']:.3g}, {best['p_method']})" if "p_min" in best else ""
+    return f"; min permutation p over {len(table)} group pairs = {best['p_value']:.3g}{floor}"
+
+
+def _distance_histograms(ax, ds, groups):
+    """W1 between independent replicates within / between groups, and copy vs own baseline."""
+    if "w1_replicates" in ds:
+        d, g, what = ds["w1_replicates"].values, [str(x) for x in ds["replicate_group"].values], "replicates"
+    else:                                                # files before replicate baselines: runs
+        d, g, what = ds["w1_runs"].values, groups, "runs"
+    same = np.array(g)[:, None] == np.array(g)[None, :]
+    iu = np.triu_indices(len(g), 1)
     within, between = d[iu][same[iu]], d[iu][~same[iu]]
     bm = ds["w1_baseline_member"].values[:, 1:].ravel()
-    data = [(within, "within group"), (between, "between groups"), (bm, "baseline vs member")]
+    bm = bm[bm != 0]                                     # a baseline against itself
+    data = [(within, f"{what} within group"), (between, f"{what} between groups"), (bm, "copy vs own baseline")]
     finite = np.concatenate([x[np.isfinite(x)] for x, _ in data] + [np.zeros(1)])
     bins = np.linspace(0, max(finite.max(), 1e-12) * 1.05, 25)
     for (x, lab), c in zip(data, ("tab:blue", "tab:orange", "tab:gray")):
         x = x[np.isfinite(x)]
         if x.size:
             ax.hist(x, bins=bins, alpha=0.55, color=c, label=f"{lab} (n={x.size}, mean {x.mean():.3g})")
-    ax.set(xlabel="W1 between Koopman spectra", ylabel="count", title="D. distances")
+    ax.set(xlabel="W1 between Koopman spectra", ylabel="count",
+           title="D. distances (test: replicates within vs between)")
     ax.legend(fontsize=7)
-    table = json.loads(ds.attrs.get("table", "[]"))
-    ps = [r["p_value"] for r in table if r.get("p_value") is not None and np.isfinite(r["p_value"])]
-    sub = f"; min permutation p over {len(table)} group pairs = {min(ps):.3g}" if ps else ""
-    fig.suptitle(f"Koopman spectra of experiment {exp} (observable: "
-                 f"{json.loads(ds.attrs['spec'])['observable']}){sub}", fontsize=10)
+
+
+_CASE_STYLE = {"null_seeds": ("tab:blue", "o", "null: same setting, independent seeds"),
+               "alternative": ("tab:orange", "s", "alternative: shifted eigenvalue pair (power)"),
+               "null_copies": ("tab:gray", "^", "null with copies of one baseline as replicates")}
+
+
+def plot_calibration(nc: str | Path, pdf: str | Path, png: str | Path):
+    """Rejection rates of the conjugacy test against replicates per group, and the null p-values."""
+    ds = load([nc])[0]
+    table = json.loads(ds.attrs["table"])
+    spec = json.loads(ds.attrs["spec"])
+    alpha = spec["alpha"]
+    fig, axs = plt.subplots(1, 2, figsize=(12, 4.4))
+    ax = axs[0]
+    for case in ds["case"].values:
+        rows = [r for r in table if r["case"] == case]
+        n = np.array([r["replicates"] for r in rows])
+        rate = np.array([r["rate"] for r in rows])
+        err = np.array([[r["rate"] - r["rate_lo"] for r in rows], [r["rate_hi"] - r["rate"] for r in rows]])
+        c, mk, lab = _CASE_STYLE.get(str(case), (None, "o", str(case)))
+        ax.errorbar(n, rate, yerr=err, marker=mk, color=c, capsize=3, label=lab)
+    floors = {r["replicates"]: r["p_min"] for r in table}
+    for n, f in floors.items():
+        if f > alpha:
+            ax.axvspan(n - 0.4, n + 0.4, color="0.9", zorder=0)
+    ax.axhline(alpha, color="k", ls=":", lw=0.8, label=f"alpha = {alpha:g}")
+    ax.axhline(2 * alpha, color="tab:red", ls="--", lw=0.8, label=f"bound on the null rate ({2 * alpha:g})")
+    ax.set(xlabel="independent replicates per group", ylabel=f"rejection rate at p <= {alpha:g}",
+           ylim=(-0.03, 1.03), xticks=sorted(floors),
+           title=f"A. rejections over {spec['repeats']} repeats (grey: exact p floor > alpha)")
+    ax.legend(fontsize=7, loc="center right")
+    ax = axs[1]
+    cols = colors(ds.sizes["replicates"])
+    for i, n in enumerate(ds["replicates"].values):
+        p = np.sort(ds["p_value"].sel(case="null_seeds").values[i])
+        ax.step(p, np.arange(1, len(p) + 1) / len(p), where="post", color=cols[i],
+                label=f"{n} vs {n} (floor {floors[int(n)]:.3g})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.7, label="uniform")
+    ax.axvline(alpha, color="k", ls=":", lw=0.8)
+    ax.set(xlabel="p-value", ylabel="fraction of repeats with p <= x", xlim=(0, 1), ylim=(0, 1),
+           title="B. null p-values (valid: on or below the diagonal)")
+    ax.legend(fontsize=7, title="replicates per group", title_fontsize=7)
+    fig.suptitle(f"Calibration of the Koopman conjugacy test on noisy linear systems "
+                 f"(alternative: first angle + {spec['delta']:g} rad)", fontsize=10)
     fig.tight_layout()
     return save(fig, pdf, png)
 

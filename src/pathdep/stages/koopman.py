@@ -6,19 +6,26 @@ What it computes:
 * :func:`toy`: :func:`pathdep.analysis.koopman_toy.toy_study` (Redman et al. 2024, sec. 4.1)
   -> ``koopman_toy.nc`` (iterates, losses, eigenvalues per method and per replicate group)
   and ``koopman_toy.csv`` (W1 between methods, within/between replicate means, p-values).
+* :func:`calibration`: :func:`pathdep.analysis.koopman_calibration.calibrate` (issue 18:
+  a test that can fail) -> ``calibration.nc`` (every p-value) and ``calibration.csv``
+  (rejection rate under the null, power, the rate with copies of one baseline as
+  replicates, each with the p floor).
 * :func:`experiment`: for every run of one experiment, its trajectory.h5 read as an
   observable series of shape (K members, T, D) (``observable``: ``output_weights``, the
   last weight tensor (the last ``*.weight`` parameter, else the last parameter), i.e. the output-layer weights as in Redman et al.'s FCN study, or
   ``weights`` (every parameter), both at the checkpoints, which must be evenly spaced (the
   longest evenly spaced run of checkpoints is used; log-spaced checkpoints leave only a few);
   or ``loss``, the per-step batch loss of every member, recorded at every step whatever the
-  checkpoints). Per run: the pooled spectrum (DMD over the K members' trajectories, the
-  paper's "10 initialisations") and one spectrum per member; W1 between the baseline and
-  each perturbed member. Across runs: runs grouped by ``group_by`` (a dotted key of the
-  resolved run, e.g. ``model.width``: replicates are the runs of a group, e.g. seeds), or
-  else each run a group with its members' spectra as replicates; for each pair of groups the
-  mean between- and within-group W1 and the permutation p-value of
-  :func:`pathdep.analysis.koopman.conjugacy_test`. Degenerate spectra
+  checkpoints). Per run: the pooled spectrum (DMD over the K members' trajectories), one
+  spectrum per independent baseline (pooled over that baseline and its own copies, the
+  paper's "10 initialisations" of one seed) and one per member; W1 between each member and
+  its own baseline. Across runs: runs grouped by ``group_by`` (a dotted key of the resolved
+  run, e.g. ``model.width``), else each run a group; a group's replicates are the baseline
+  spectra of its runs (seeds x ``perturbation.baselines``; files without baseline labels
+  are one baseline), never the copies of one baseline. For each pair of groups the mean
+  between- and within-group W1 and the permutation p-value of
+  :func:`pathdep.analysis.koopman.conjugacy_test` with its floor (``p_method``, ``p_min``;
+  fewer than 2 replicates in a group: no test, the reason in ``note``). Degenerate spectra
   (:func:`~pathdep.analysis.koopman.check_spectrum`) are flagged in the table, not compared.
   With ``windows`` ({size: steps, stride: steps} or {per_epoch: true}; Redman et al.'s
   LeNet-5 study), each run's series is also cut into consecutive windows of training steps
@@ -52,6 +59,7 @@ from pathdep.analysis.koopman_groups import (
     uniform_segment, w1_between_runs,
 )
 from pathdep.analysis.replicates import labels as replicate_labels
+from pathdep.analysis.koopman_calibration import CASES, calibrate
 from pathdep.analysis.koopman_toy import METHODS, toy_study
 from pathdep.config.koopman import OBSERVABLES, group_of, resolve, window_size
 from pathdep.io.atomic import write_csv, write_netcdf
@@ -98,6 +106,35 @@ def toy(spec: dict, nc: str | Path, csv: str | Path) -> pd.DataFrame:
                            "table": table.to_json(orient="records"),
                            "description": "Redman et al. 2024 validation: OMD (x) vs OGD (u = log x) vs "
                                           "bisection on f = sum tan x_i; eigenvalues by DMD"})
+    write_netcdf(ds, nc)
+    write_csv(table, csv)
+    return table
+
+
+def calibration(spec: dict, nc: str | Path, csv: str | Path) -> pd.DataFrame:
+    """Calibrate the conjugacy test on noisy linear systems and write its table and p-values.
+
+    Args:
+        spec: ``koopman.calibration`` (keys of :data:`pathdep.config.koopman.DEFAULTS`
+            ``["calibration"]``).
+        nc: ``p_value (case, replicates, repeat)`` and the table as an attribute.
+        csv: one row per case (null, alternative, null_copies) and replicates per group:
+            rejections at alpha over the repeats, rate and its Clopper-Pearson 95 %
+            interval, the test's p_method and p_min, the effect size w1_settings.
+
+    Returns:
+        The table.
+    """
+    s = resolve(spec, "calibration")
+    res = calibrate(**s)
+    table = pd.DataFrame(res["table"])
+    ds = xr.Dataset({"p_value": (("case", "replicates", "repeat"), np.stack([res["p_values"][c] for c in CASES]))},
+                    coords={"case": list(CASES), "replicates": list(s["replicates"]),
+                            "repeat": np.arange(s["repeats"])},
+                    attrs={"spec": json.dumps(s), "provenance": _prov(s), "table": table.to_json(orient="records"),
+                           "description": "conjugacy test on noisy linear systems: rejection rate under the null "
+                                          "(independent seeds), power against a shifted eigenvalue pair, and "
+                                          "the null with copies of one baseline as replicates"})
     write_netcdf(ds, nc)
     write_csv(table, csv)
     return table
@@ -225,11 +262,15 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
         spec: ``koopman`` settings for this experiment
             (:func:`pathdep.config.koopman.experiment_spec`).
         exp: experiment name.
-        nc: netCDF with per-run pooled and per-member eigenvalues, and the run x run W1;
+        nc: netCDF with per-run pooled, per-baseline (``replicate_eig_* (run, baseline,
+            rmode)``) and per-member eigenvalues, the run x run W1 and the W1 between
+            replicates (``w1_replicates (replicate, replicate2)`` with ``replicate_run``,
+            ``replicate_baseline``, ``replicate_group``);
             with ``windows`` also ``window_eig_* (run, window, wmode)``, ``w1_windows (run,
             window, window2)`` and the steps ``window_start``/``window_stop`` (run, window)
             (-1 / NaN pad runs with fewer windows).
-        csv: the group-pair table (a, b, w1_between, w1_within, p_value, ...).
+        csv: the group-pair table (a, b, n_a, n_b, w1_between, w1_within, p_value, p_method,
+            p_min, note).
 
     Returns:
         The group-pair table.
