@@ -58,3 +58,11 @@ def test_bootstrap_interval_brackets_the_mean_and_is_seeded():
     m, lo, hi = bootstrap_interval(x, seed=3)
     assert lo < m < hi and m == pytest.approx(3.4)
     assert bootstrap_interval(x, seed=3)[1] == lo
+
+
+def test_labels_of_a_bare_dataset_take_row_zero_as_the_baseline():
+    import xarray as xr
+
+    ds = xr.Dataset({"a": (("member", "checkpoint"), np.zeros((5, 2))), "b": (("member",), np.zeros(5))})
+    b, c = labels(ds)
+    assert b.tolist() == [0] * 5 and c.tolist() == [0, 1, 2, 3, 4]

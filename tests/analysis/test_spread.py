@@ -24,3 +24,22 @@ def test_fraction_of_global():
     assert f["init"] == {"acc_var_share": 0.25, "disagree_share": 0.5}
     assert f["global"] == {"acc_var_share": 1.0, "disagree_share": 1.0}
     assert np.isnan(fraction_of_global({"a": final["init"]})["a"]["acc_var_share"])
+
+
+def test_block_spread_equals_each_block_cut_out_by_hand_and_shares_pair_blocks():
+    from pathdep.analysis.spread import block_shares, block_spread, spread_curves
+
+    rng = np.random.default_rng(0)
+    arrs = [rng.random((6, 4)) for _ in range(4)]
+    for a in arrs[:2]:
+        a[[0, 3]] = 0.0                                   # the baselines' own distance / disagreement
+    b, c = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2])
+    blocks = block_spread(*arrs, b, c)
+    for r, rows in enumerate(([0, 1, 2], [3, 4, 5])):
+        one = spread_curves(*(a[rows] for a in arrs))
+        for m, v in one.items():
+            np.testing.assert_allclose(blocks[m][r], v)
+    ref = {m: 2 * v for m, v in blocks.items()}
+    sh = block_shares(blocks, ref)
+    np.testing.assert_allclose(sh["acc_var_share"], 0.25)
+    np.testing.assert_allclose(sh["disagree_share"], 0.5)

@@ -49,6 +49,9 @@ def labels(table) -> tuple[np.ndarray, np.ndarray]:
     cols = table.columns if hasattr(table, "columns") else table.variables
     if "baseline" in cols and "copy" in cols:
         return np.asarray(table["baseline"]).astype(int), np.asarray(table["copy"]).astype(int)
+    if "role" not in cols:  # a bare table: row 0 the baseline of one block
+        n = int(table.sizes["member"]) if hasattr(table, "sizes") else len(table)
+        return np.zeros(n, dtype=int), np.arange(n)
     role = np.asarray(table["role"]).astype(str)
     copy = np.zeros(len(role), dtype=int)
     copy[role != "baseline"] = np.arange(1, int((role != "baseline").sum()) + 1)

@@ -14,9 +14,16 @@ runs), the spread of the K networks at every checkpoint, from the arrays of a me
   those of the ``global`` ensemble (independent runs), when one is given: the share of the
   total variance that the source alone produces.
 
+With replicate baselines (``perturbation.baselines: R``) :func:`block_spread` computes the
+curves of each baseline's block (the baseline and its own copies) separately, ``(R, C)``,
+and :func:`block_shares` each block's share of the global ensemble's block with the same
+index; intervals are then taken across the R independent baselines
+(:func:`pathdep.analysis.replicates.interval`), never across copies of one baseline.
+
 Pure numpy: arrays ``(K, C)`` in (member 0 = baseline), arrays out.
 How it was checked: ``tests/analysis/test_spread.py`` (hand-computed values on a 3-member
-example; NaN members from diverged runs are ignored).
+example; NaN members from diverged runs are ignored; blocks equal the single-block values
+of each block cut out by hand).
 """
 
 from __future__ import annotations
@@ -47,6 +54,50 @@ def spread_curves(dist_rel: np.ndarray, disagree: np.ndarray, test_acc: np.ndarr
             "acc_sd": np.nanstd(np.asarray(test_acc, float), axis=0, ddof=1),
             "loss_sd": np.nanstd(np.asarray(test_loss, float), axis=0, ddof=1),
         }
+
+
+def block_spread(dist_rel: np.ndarray, disagree: np.ndarray, test_acc: np.ndarray, test_loss: np.ndarray,
+                 baseline: np.ndarray, copy: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`spread_curves` of each replicate baseline's block.
+
+    Args:
+        dist_rel, disagree, test_acc, test_loss: ``(K, C)`` for all networks of a run.
+        baseline, copy: ``(K,)`` labels (:func:`pathdep.analysis.replicates.labels`).
+
+    Returns:
+        ``{measure: (R, C)}``: row r from block r alone (its baseline first).
+    """
+    baseline, copy = np.asarray(baseline), np.asarray(copy)
+    R = int(baseline.max()) + 1
+    rows = [np.flatnonzero(baseline == r)[np.argsort(copy[baseline == r])] for r in range(R)]
+    per = [spread_curves(*(np.asarray(a, float)[idx] for a in (dist_rel, disagree, test_acc, test_loss)))
+           for idx in rows]
+    return {m: np.stack([p[m] for p in per]) for m in MEASURES}
+
+
+def block_shares(source: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-baseline shares of the reference (global) spread at the last finite checkpoint.
+
+    Args:
+        source, reference: ``{measure: (R, C)}`` of :func:`block_spread`; block r of the source
+            is divided by block r of the reference (both independent draws; min(R) blocks used).
+
+    Returns:
+        ``{"acc_var_share": (R,), "disagree_share": (R,)}`` (NaN where the reference is 0).
+    """
+    def last(a):
+        a = np.asarray(a, float)
+        out = np.full(a.shape[0], np.nan)
+        for i, row in enumerate(a):
+            f = row[np.isfinite(row)]
+            out[i] = f[-1] if len(f) else np.nan
+        return out
+
+    n = min(source["acc_sd"].shape[0], reference["acc_sd"].shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ra, rd = last(reference["acc_sd"])[:n], last(reference["disagree"])[:n]
+        return {"acc_var_share": np.where(ra > 0, last(source["acc_sd"])[:n] ** 2 / ra ** 2, np.nan),
+                "disagree_share": np.where(rd > 0, last(source["disagree"])[:n] / rd, np.nan)}
 
 
 def fraction_of_global(final: dict[str, dict[str, float]], reference: str = "global") -> dict[str, dict[str, float]]:

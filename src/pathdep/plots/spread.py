@@ -2,9 +2,11 @@
 differs (initial weights, batch order, a hyperparameter, or everything).
 
 Left: mean prediction disagreement with the baseline over training steps, one line per
-source (log x). Right: the final standard deviation of test accuracy over the ensemble,
-one bar per source, labelled with its height (pp), its ratio to the global source's sd, and,
-named as such, the source's share of the global disagreement (a different quantity).
+source (log x) with its 95 % t interval across replicate baselines (band). Right: the final
+standard deviation of test accuracy over each baseline's ensemble, one bar per source (mean
+over baselines, error bar: 95 % t interval across them), labelled with its height (pp), its
+ratio to the global source's sd, and, named as such, the source's share of the global
+disagreement (a different quantity). One baseline: no bands or error bars.
 Reads ``spread.nc`` / ``spread.csv`` written by :mod:`pathdep.stages.spread`.
 """
 
@@ -56,6 +58,9 @@ def plot_spread(nc: str, csv: str, pdf: str, png: str):
         y = ds["disagree"].values[i]
         ok = (st > 0) & np.isfinite(y) & (y > 0)
         a.plot(st[ok], y[ok], color=colors[i], label=f"{s} ({ds['run'].values[i]})")
+        if "disagree_lo" in ds:
+            lo, hi = ds["disagree_lo"].values[i][ok], ds["disagree_hi"].values[i][ok]
+            a.fill_between(st[ok], np.where(lo > 0, lo, y[ok] / 10), hi, color=colors[i], alpha=0.15, linewidth=0)
     a.set_xscale("log")
     a.set_yscale("log")  # the sources differ by decades
     a.set_xlabel("step")
@@ -64,16 +69,23 @@ def plot_spread(nc: str, csv: str, pdf: str, png: str):
     a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     a.set_title("prediction spread over training")
     x = np.arange(len(df))
-    b.bar(x, df["acc_sd"].values * 100, color=colors[: len(df)])
+    err = None
+    if "acc_sd_lo" in df and np.isfinite(df["acc_sd_lo"].values).any():
+        m = df["acc_sd"].values
+        err = 100 * np.vstack([np.clip(m - df["acc_sd_lo"].values, 0, None), df["acc_sd_hi"].values - m])
+    b.bar(x, df["acc_sd"].values * 100, color=colors[: len(df)], yerr=err, capsize=4, ecolor="0.3")
+    tops = df["acc_sd"].values * 100 + (err[1] if err is not None else 0)
     for xi, txt in enumerate(bar_labels(df)):
-        b.annotate(txt, (xi, df["acc_sd"].values[xi] * 100), xytext=(0, 2), textcoords="offset points",
+        b.annotate(txt, (xi, np.nan_to_num(tops[xi])), xytext=(0, 2), textcoords="offset points",
                    ha="center", va="bottom", fontsize=7)
     b.set_xticks(x)
     b.set_xticklabels(df["source"].values)
     b.set_ylabel("sd of final test accuracy over the ensemble (%)")
-    top = np.nanmax(df["acc_sd"].values * 100) if len(df) else 1.0
+    top = np.nanmax(tops) if len(df) else 1.0
     b.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.5)
-    b.set_title("final spread by source (bar height: sd of test accuracy)", fontsize=10)
+    nb = int(df["baselines"].min()) if "baselines" in df and len(df) else 1
+    b.set_title("final spread by source (bar: sd of test accuracy" +
+                (f"; error bar: 95 % t interval across {nb} baselines)" if nb > 1 else "; one baseline)"), fontsize=9)
     fig.tight_layout()
     _save(fig, pdf, png)
     return (a, b)
