@@ -174,3 +174,14 @@ def test_pattern_summary_and_toy_scale():
     # geometric mean of the ratios; rows with a non-positive or NaN value are left out
     assert toy_time_scale([10.0, 40.0, np.nan], [1.0, 1.0, 3.0]) == pytest.approx(20.0)
     assert np.isnan(toy_time_scale([np.nan], [1.0]))
+
+
+def test_onset_se_is_taken_across_baselines_when_there_are_replicates():
+    from pathdep.analysis.patterns import _onset_spread
+
+    half = np.array([10.0, 11.0, 12.0, 20.0, 21.0, 22.0])
+    across = _onset_spread(half, np.array([0, 0, 0, 1, 1, 1]))
+    assert across["onset_se_over"] == "baselines" and across["onset_replicates_n"] == 2
+    assert across["onset_se"] == pytest.approx(np.std([11.0, 21.0], ddof=1) / np.sqrt(2))
+    one = _onset_spread(half, None)
+    assert one["onset_se_over"] == "copies of one baseline" and one["onset_replicates_n"] == 6

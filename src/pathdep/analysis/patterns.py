@@ -379,8 +379,22 @@ def _toy_for_run(p, r, q, given: dict, n_classes: int, model: str, w0: float):
     return simp, toy
 
 
+def _onset_spread(half: np.ndarray, baseline: np.ndarray | None) -> dict:
+    """``onset_se`` and its replicates: across baselines (each baseline's mean half-gain time
+    over its networks) when there are >= 2, else across the networks of one baseline (named)."""
+    ok = np.isfinite(half)
+    if baseline is not None and len(np.unique(np.asarray(baseline)[ok])) >= 2:
+        per = np.array([np.mean(half[ok & (baseline == r)]) for r in np.unique(np.asarray(baseline)[ok])])
+        return {"onset_se": float(np.std(per, ddof=1) / np.sqrt(len(per))), "onset_se_over": "baselines",
+                "onset_replicates_n": len(per)}
+    nv = int(ok.sum())
+    return {"onset_se": float(np.nanstd(half, ddof=1) / np.sqrt(nv)) if nv > 1 else np.nan,
+            "onset_se_over": "copies of one baseline", "onset_replicates_n": nv}
+
+
 def pattern_summary(sets: list, fits: dict, acc: np.ndarray, prevalence, reliability, probe_acc, n_classes: int,
-                    simplicity=None, model: str = "two_layer", w0: float = 1e-3) -> list[dict]:
+                    simplicity=None, model: str = "two_layer", w0: float = 1e-3,
+                    baseline: np.ndarray | None = None) -> list[dict]:
     """One row per pattern (top, bottom) of one domino run: measured onsets and the toy's prediction.
 
     Args:
@@ -393,11 +407,14 @@ def pattern_summary(sets: list, fits: dict, acc: np.ndarray, prevalence, reliabi
         simplicity: toy feature strengths per side, a ``(top, bottom)`` pair or a
             ``{side: s}`` dict; a side not given uses :func:`probe_simplicity` of its probe.
         model, w0: the toy model (:func:`toy_onsets`).
+        baseline: ``(M,)`` replicate-baseline label of each network (None: one baseline).
 
     Returns:
         Rows with ``pattern``, ``prevalence``, ``reliability``, ``probe_acc``, ``simplicity``,
-        ``onset`` (half-gain time of the member-mean curve), ``onset_se`` (standard deviation
-        of the members' half-gain times / sqrt(members)), ``onset_members_n``, the baseline's
+        ``onset`` (half-gain time of the member-mean curve), ``onset_se`` (standard error of the
+        half-gain time across independent baselines, each the mean over its networks; with one
+        baseline across its networks), ``onset_se_over`` (which), ``onset_replicates_n``,
+        ``onset_members_n``, the baseline's
         ``sigmoid_onset``, ``rate``, ``final`` (with errors), ``toy_onset``, ``toy_final``,
         ``toy_sigmoid_onset`` and ``acc_<set>`` (member mean at the last checkpoint).
     """
@@ -414,8 +431,7 @@ def pattern_summary(sets: list, fits: dict, acc: np.ndarray, prevalence, reliabi
         nv = int(np.isfinite(half).sum())
         rows.append({"pattern": side, "prevalence": prevalence[i], "reliability": r[i], "probe_acc": q[i],
                      "simplicity": simp[i], "onset": float(fits["onset_half_mean"][j]),
-                     "onset_se": float(np.nanstd(half, ddof=1) / np.sqrt(nv)) if nv > 1 else np.nan,
-                     "onset_members_n": nv,
+                     **_onset_spread(half, baseline), "onset_members_n": nv,
                      "sigmoid_onset": fits["onset"][j, 0], "sigmoid_onset_se": fits["onset_se"][j, 0],
                      "rate": fits["rate"][j, 0], "rate_se": fits["rate_se"][j, 0], "final": fits["final"][j, 0],
                      "toy_onset": float(toy["onset"][i]), "toy_final": float(toy["final"][i]),

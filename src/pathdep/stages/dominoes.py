@@ -46,6 +46,7 @@ import xarray as xr
 
 from pathdep.analysis.patterns import (fit_accuracy_curves, fitted_curves, linear_probe, pattern_summary,
                                       toy_time_scale)
+from pathdep.analysis.replicates import labels
 from pathdep.core.context import DTYPES, build, canonical
 from pathdep.core.evaluate import ensemble_forward, evaluate
 from pathdep.data.dominoes import load_eval_sets
@@ -120,6 +121,7 @@ def _patterns_dataset(tr: Trajectory, run: dict, data: dict, loss, acc, dattrs: 
     coords = {"set": names, "member": np.arange(tr.n_members), "checkpoint": np.arange(tr.n_checkpoints),
               "step": ("checkpoint", tr.steps), "epoch": ("checkpoint", tr.epochs),
               "role": ("member", tr.members["role"].astype(str).values),
+              "baseline": ("member", labels(tr.members)[0]), "copy": ("member", labels(tr.members)[1]),
               "epsilon": ("member", tr.members["epsilon"].values.astype(float)),
               "n_samples": ("set", [len(data[s][1]) for s in names])}
     ds = xr.Dataset({"loss": (("set", "member", "checkpoint"), loss),
@@ -177,7 +179,8 @@ def _run_rows(ds: xr.Dataset, simplicity, model: str, w0: float) -> list[dict]:
                            (a["achieved_prevalence_top"], a["achieved_prevalence_bottom"]),
                            (a["achieved_reliability_top"], a["achieved_reliability_bottom"]),
                            (a.get("probe_acc_top", np.nan), a.get("probe_acc_bottom", np.nan)),
-                           int(a.get("n_classes", 10)), simplicity=simplicity, model=model, w0=w0)
+                           int(a.get("n_classes", 10)), simplicity=simplicity, model=model, w0=w0,
+                           baseline=labels(ds)[0])
     swept = {f"swept:{k}": v for k, v in json.loads(a["swept"]).items()}
     return [{"run": a.get("run", ""), "pattern": r.pop("pattern"), **swept, **r} for r in rows]
 
