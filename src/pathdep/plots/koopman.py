@@ -147,7 +147,8 @@ def _p_summary(ds) -> str:
     table = json.loads(ds.attrs.get("table", "[]"))
     ok = [r for r in table if r.get("p_value") is not None and np.isfinite(r["p_value"])]
     if not ok:
-        return f"; no conjugacy test ({table[0].get('note', '')[:60]})" if table else ""
+        return ("; no conjugacy test ran (fewer than 2 independent replicates per group, or degenerate "
+                "spectra: the CSV's note)") if table else ""
     best = min(ok, key=lambda r: r["p_value"])
     floor = f" (floor {best['p_min']:.3g}, {best['p_method']})" if "p_min" in best else ""
     return f"; min permutation p over {len(table)} group pairs = {best['p_value']:.3g}{floor}"
