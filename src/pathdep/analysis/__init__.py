@@ -10,6 +10,7 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.autocorr` - normalised autocorrelations of weight/output trajectories.
 * :mod:`~pathdep.analysis.fits` - functional forms fitted to divergence curves, AIC/BIC.
 * :mod:`~pathdep.analysis.fit_forms` - the candidate forms, their starting points and bounds.
+* :mod:`~pathdep.analysis.fit_holdout` - fits judged out of sample (fit 2/3 of the run, predict the rest).
 * :mod:`~pathdep.analysis.scaling` - fitted parameters against swept hyperparameters.
 * :mod:`~pathdep.analysis.hypersphere` - Brownian motion on spheres; diffusion fits of weights.
 * :mod:`~pathdep.analysis.lyapunov` - one import for the three Lyapunov modules below.
@@ -41,7 +42,7 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 
 import importlib
 
-__all__ = ["align", "autocorr", "barriers", "divergence", "fit_forms", "fits", "function_space", "hypersphere",
+__all__ = ["align", "autocorr", "barriers", "divergence", "fit_forms", "fit_holdout", "fits", "function_space", "hypersphere",
            "interpolate", "koopman", "koopman_groups", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
            "lyapunov_link", "lyapunov_qr", "lyapunov_resolution", "lyapunov_study", "ntk", "ntk_analytic",
            "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "replicates", "scaling",
