@@ -135,7 +135,6 @@ def test_activations_match_models():
     ({"n_head": 3, "d_model": 8}, (3,), "model.n_head"),
     ({"layernorm": "post"}, (3,), "model.layernorm"),
     ({"context": 2}, (3,), "model.context"),
-    ({"hidden": [10]}, (3,), "model.hidden"),
     ({}, (1, 28, 28), "model.kind"),
     ({"activation": "swish"}, (3,), "model.activation"),
 ])

@@ -184,10 +184,7 @@ TRANSFORMER_KEYS = ("n_layer", "n_head", "d_model", "d_mlp", "layernorm", "tied"
 def _build_transformer(spec: dict, in_shape: Sequence[int], out_dim: int) -> nn.Module:
     """A :class:`pathdep.core.transformer.Transformer` for token sequences ``in_shape = (T,)``;
     the vocabulary is ``out_dim`` (inputs and targets share the token ids)."""
-    mlp_only = [k for k in ("hidden", "width", "depth", "n_params", "sigma_w", "sigma_b") if k in spec]
-    if mlp_only:
-        raise ValueError(f"model.{mlp_only[0]}: not a key of model kind transformer "
-                         f"(expected keys among {list(TRANSFORMER_KEYS)})")
+    # the MLP keys (hidden, sigma_w, ...) that a run inherits from the defaults are ignored
     if len(in_shape) != 1:
         raise ValueError(f"model.kind: transformer needs token sequences (a modular_arithmetic or text "
                          f"dataset), got input shape {tuple(in_shape)}")
