@@ -23,7 +23,10 @@ Schema (``schema_version`` 1; readable with plain h5py, no pathdep needed)::
              complete (True only once every checkpoint is written), n_steps,
              steps_per_epoch, task, loss, write_seconds, train_seconds
 
-Member table columns: ``role`` ("baseline"/"member"), ``target`` (init, schedule,
+Member table columns: ``role`` ("baseline"/"member"), ``baseline`` (r: the replicate
+baseline the network belongs to) and ``copy`` (0: the baseline itself, 1..M: its perturbed
+copies; ``perturbation.baselines`` blocks in order), ``seed_init`` (the block's init seed),
+``target`` (init, schedule,
 hyperparameter, none), ``kind``, ``epsilon`` (the member's own perturbation size: the
 configured epsilon for init perturbations, ``epsilon*k/N`` for hyperparameter ones),
 ``distance`` and ``relative_distance`` (global |w_k(0) - w_0(0)|, and over |w_0(0)|),
