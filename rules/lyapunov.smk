@@ -1,7 +1,8 @@
-# Lyapunov analyses: Benettin spectra of the baselines' training maps (rebuilt from the
-# recorded config and initial weights; a transient, then an accumulated window), their link
-# to the measured divergence of the ensembles over the same window (plus the
-# `tangent_experiment`: an epsilon sweep on one baseline against ONE Benettin run of it),
+# Lyapunov analyses: Benettin spectra of every baseline's training map (rebuilt from the
+# recorded config and initial weights; a transient, then an accumulated window; resolved or
+# flagged with a bound), their link to the measured divergence of each baseline's copies over
+# the same window, with intervals across baselines (plus the `tangent_experiment`: an epsilon
+# sweep on the same baselines against the Benettin spectra of its first run),
 # and the 2-2-1 study of early indicators of failed runs. Settings: the top-level
 # `lyapunov:` block of the config (pathdep.config.lyapunov), passed through params:.
 localrules:
@@ -47,6 +48,7 @@ rule lyapunov_link:
             caption="../report/lyapunov_link.rst",
             category="Lyapunov",
         ),
+        baselines="results/lyapunov/link_baselines.csv",
         link_pdf="results/figures/lyapunov_link.pdf",
         link_png=report(
             "results/figures/lyapunov_link.png",

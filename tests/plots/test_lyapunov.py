@@ -1,8 +1,9 @@
 """pathdep.plots.lyapunov: the spectrum, link and 2-2-1 study figures drawn from small synthetic
-files (two runs' lyapunov.nc, a link table CSV, study and ROC netCDF files with planted failure
-fractions and AUCs), checked by content: one running-exponent curve per run with its label, the
-final spectra, error bars of the planted sizes, the y = x line spanning every point, the
-lambda band of the tangent panel, one panel per (activation, init range) with its planted
+files (runs' lyapunov.nc of three baselines, link table CSVs, study and ROC netCDF files with
+planted failure fractions and AUCs), checked by content: one running-exponent curve per
+baseline with the run's label, the unresolved band, hollow unresolved exponents, interval bars
+of the planted sizes, the y = x line spanning every point, the lambda band of the sweep panel,
+the verdicts and bounds of the table, one panel per (activation, init range) with its planted
 failure fraction, at most four AUC curves per panel in distinct colours with bands of the
 planted fold std."""
 
@@ -18,95 +19,131 @@ from helpers import assert_figure_files
 from pathdep.plots.lyapunov import plot_link, plot_spectrum, plot_study
 
 
-def _spectrum(path, eps, lam):
-    steps = np.arange(1, 51)
-    running = lam[None, :] + 0.5 / steps[:, None]  # converges like 1/steps to the final spectrum
-    ds = xr.Dataset({"exponents": ("exponent", lam), "running": (("step", "exponent"), running)},
+def _spectrum(path, eps, lam, R=1, resolved=None, ordered=True, experiment="eps"):
+    """A lyapunov.nc of R baselines whose running estimates converge like 1/T to ``lam``
+    (baseline r offset by r * 1e-3)."""
+    steps = np.arange(101, 151)
+    T = steps - 100
+    lam_r = lam[None, :] + 1e-3 * np.arange(R)[:, None]
+    running = lam_r[:, None, :] + 0.5 / T[None, :, None]
+    mean = lam_r.mean(0)
+    res = np.ones((R, len(lam)), "int8") if resolved is None else np.tile(resolved, (R, 1)).astype("int8")
+    ds = xr.Dataset({"exponents": (("baseline", "exponent"), lam_r),
+                     "exponent_err": (("baseline", "exponent"), np.full((R, len(lam)), 1e-4)),
+                     "exponents_mean": ("exponent", mean), "exponents_hi": ("exponent", mean + 2e-3),
+                     "exponents_lo": ("exponent", mean - 2e-3),
+                     "resolved": (("baseline", "exponent"), res),
+                     "ordered": ("baseline", np.full(R, int(ordered), "int8")),
+                     "running": (("baseline", "step", "exponent"), running)},
                     coords={"exponent": np.arange(1, len(lam) + 1), "step": steps},
-                    attrs={"experiment": "eps", "run": f"eps{eps}", "swept": json.dumps({"perturbation.epsilon": eps})})
+                    attrs={"experiment": experiment, "run": f"eps{eps}",
+                           "swept": json.dumps({"perturbation.epsilon": eps})})
     ds.to_netcdf(path, engine="h5netcdf")
     return ds
 
 
 def test_spectrum(tmp_path):
+    """One line per baseline against the window length (log x) ending at the planted exponent,
+    the unresolved band +-1/T, hollow unresolved exponents, interval bars, unordered runs named."""
     lams = [np.array([0.02, -0.01, -0.05]), np.array([0.01, -0.02, -0.06])]
     paths = [tmp_path / "a.nc", tmp_path / "b.nc"]
-    for p, e, lam in zip(paths, (0.01, 0.1), lams):
-        _spectrum(p, e, lam)
+    _spectrum(paths[0], 0.01, lams[0], R=3)
+    _spectrum(paths[1], 0.1, lams[1], R=3, resolved=np.array([1, 0, 1]), ordered=False)
     fig = plot_spectrum(paths, tmp_path / "s.pdf", tmp_path / "s.png")
     assert_figure_files(tmp_path / "s.pdf", tmp_path / "s.png")
     ax0, ax1 = fig.axes  # one experiment: its running estimates above its spectra
-    runs = [ln for ln in ax0.lines if ln.get_label() and not ln.get_label().startswith("_")]
-    assert [ln.get_label() for ln in runs] == ["epsilon=0.01", "epsilon=0.1"]
-    assert "eps" in ax0.get_title()
-    np.testing.assert_allclose(runs[0].get_ydata()[-1], 0.02 + 0.5 / 50)
-    spectra = [ln for ln in ax1.lines if not ln.get_label().startswith("_")]
-    for ln, lam in zip(spectra, lams):
-        np.testing.assert_allclose(ln.get_ydata(), lam)
-    assert len({ln.get_marker() for ln in runs}) == 2  # each series its own marker (and colour)
-    assert len({tuple(ln.get_color()) for ln in runs}) == 2
-    assert ax0.get_yscale() == "linear"  # exponents of one scale: linear
+    assert ax0.get_xscale() == "log" and "eps" in ax0.get_title()
+    lines = [ln for ln in ax0.lines if np.size(ln.get_xdata()) == 50]
+    assert len(lines) == 6  # 2 runs x 3 baselines
+    assert [ln.get_label() for ln in lines if not ln.get_label().startswith("_")] == ["epsilon=0.01", "epsilon=0.1"]
+    np.testing.assert_allclose(lines[1].get_ydata()[-1], 0.02 + 1e-3 + 0.5 / 50)
+    band = ax0.collections[-1].get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(1.0)  # |lambda| < 1/T from T = 1
+    dots = [c for c in ax1.collections if c.get_offsets().shape[0] == 3]
+    np.testing.assert_allclose(dots[0].get_offsets()[:, 1], lams[0] + 1e-3)  # mean of the baselines
+    face = dots[1].get_facecolors()
+    assert np.allclose(face[1, :3], 1) and not np.allclose(face[0, :3], 1)  # exponent 2 unresolved: hollow
+    labels = ax1.get_legend_handles_labels()[1]
+    assert labels == ["epsilon=0.01", "epsilon=0.1 (columns not ordered)"]
+    _, _, (bars,) = ax1.containers[0]
+    seg = bars.get_segments()[0]
+    assert seg[1][1] - seg[0][1] == pytest.approx(4e-3)  # the planted interval
     assert plt.get_fignums() == []
 
 
 def test_spectrum_symlog_when_one_run_dominates(tmp_path):
     """One run's exponent 1000x the others' would squash them at 0: symlog y, one column per
-    experiment."""
-    lams = [np.array([1e-3, 1e-4]), np.array([1e-6, -1e-6]), np.array([-2e-6, -3e-6]), np.array([5e-6, 1e-6])]
+    experiment; files of one baseline without the baseline axis are drawn too."""
+    lams = [np.array([1e-1, 1e-2]), np.array([1e-6, -1e-6]), np.array([-2e-6, -3e-6]), np.array([5e-6, 1e-6])]
     paths = []
     for i, lam in enumerate(lams):
         paths.append(tmp_path / f"{i}.nc")
-        ds = _spectrum(paths[-1], i, lam)
-        if i == 3:  # a second experiment
-            ds.attrs["experiment"] = "other"
-            ds.to_netcdf(paths[-1], engine="h5netcdf", mode="w")
+        _spectrum(paths[-1], i, lam, experiment="other" if i == 3 else "eps")
+    one = xr.load_dataset(paths[3]).isel(baseline=0)
+    one.to_netcdf(paths[3], engine="h5netcdf", mode="w")
     fig = plot_spectrum(paths, tmp_path / "s.pdf", tmp_path / "s.png")
     assert len(fig.axes) == 4  # two columns (experiments) x (running, spectrum)
     run_eps, run_other, spec_eps, spec_other = fig.axes
-    assert run_eps.get_yscale() == "symlog" and spec_eps.get_yscale() == "symlog"
-    assert run_other.get_yscale() == "linear"
-    labels = [ln.get_label() for ln in run_eps.lines if not ln.get_label().startswith("_")]
-    assert len(labels) == 3 and len({ln.get_marker() for ln in run_eps.lines if ln.get_label() in labels}) == 3
+    assert spec_eps.get_yscale() == "symlog"
+    assert len([ln for ln in run_other.lines if np.size(ln.get_xdata()) == 50]) == 1  # no baseline axis
+
+
+def _link_tables():
+    rows, per = [], []
+    for i, (eps, rate, verdict) in enumerate([(1e-8, 0.01, "agree"), (1e-4, 0.01, "agree"), (1e-2, 0.003, "disagree")]):
+        rows.append({"experiment": "tangent", "run": f"e{i}", "swept": json.dumps({"epsilon": eps}), "epsilon": eps,
+                     "tangent": True, "rate_start": 100, "rate_stop": 600, "lambda_1": 0.01, "lambda_1_lo": 0.008,
+                     "lambda_1_hi": 0.012, "measured_rate": rate, "measured_rate_lo": rate - 0.001,
+                     "measured_rate_hi": rate + 0.001, "growth_min": np.exp(rate * 500), "lambda_1_bound": 0.0103,
+                     "lambda_1_resolved": True, "verdict": verdict})
+        per += [{"experiment": "tangent", "run": f"e{i}", "baseline": r, "lambda_1": 0.01 + 1e-3 * (r - 1),
+                 "measured_rate": rate + 1e-3 * (r - 1)} for r in range(3)]
+    for i, lr in enumerate((0.01, 0.3)):
+        rows.append({"experiment": "lr", "run": f"lr{lr}", "swept": json.dumps({"optimizer.lr": lr}), "epsilon": 1e-4,
+                     "tangent": False, "rate_start": 100, "rate_stop": 600, "lambda_1": 1e-6 * (i + 1),
+                     "lambda_1_lo": np.nan, "lambda_1_hi": np.nan, "measured_rate": 4e-3, "measured_rate_lo": 3e-3,
+                     "measured_rate_hi": 5e-3, "growth_min": 7.0, "lambda_1_bound": 2e-3,
+                     "lambda_1_resolved": False, "verdict": "disagree"})
+        per += [{"experiment": "lr", "run": f"lr{lr}", "baseline": r, "lambda_1": 1e-6, "measured_rate": 4e-3}
+                for r in range(3)]
+    return pd.DataFrame(rows), pd.DataFrame(per)
 
 
 def test_link_from_csv(tmp_path):
-    table = pd.DataFrame({"experiment": ["lr", "lr", "mom", "epsilon", "epsilon", "epsilon"],
-                          "run": ["a", "b", "c", "e6", "e4", "e1"],
-                          "epsilon": [1e-4, 1e-4, 1e-4, 1e-6, 1e-4, 1e-1],
-                          "lambda_max": [0.01, 0.03, -0.02, 0.02, 0.02, 0.02],
-                          "lambda_max_err": [0.002, 0.003, 0.004, 0.001, 0.001, 0.001],
-                          "measured_rate": [0.012, 0.025, 0.05, 0.021, 0.019, 0.001],
-                          "measured_rate_se": [0.001, 0.002, 0.01, 0.001, 0.001, 0.0005],
-                          "agree": [True, True, False, True, True, False],
-                          "tangent": [False, False, False, True, True, True]})
+    """The sweep panel (lambda_1 band = its interval, rates with their intervals, verdicts from
+    the table), the per-baseline panel (one point per baseline, y = x spanning them) and the
+    kink panel (the bound of the unresolved lambda_1, one tick per run)."""
+    table, per = _link_tables()
     table.to_csv(tmp_path / "link.csv", index=False)
-    fig = plot_link(tmp_path / "link.csv", tmp_path / "l.pdf", tmp_path / "l.png")
+    per.to_csv(tmp_path / "b.csv", index=False)
+    fig = plot_link(tmp_path / "link.csv", tmp_path / "b.csv", tmp_path / "l.pdf", tmp_path / "l.png")
     assert_figure_files(tmp_path / "l.pdf", tmp_path / "l.png")
-    ax, ax_eps = fig.axes
-    assert len(ax.containers) == 3  # one errorbar set per experiment
-    _, _, (xbars, ybars) = ax.containers[2]
-    # the third experiment (epsilon): vertical bar half-length = planted se
-    seg = ybars.get_segments()[2]
-    assert seg[1][1] - seg[0][1] == pytest.approx(2 * 0.0005)
-    diag = [ln for ln in ax.lines if ln.get_label() == "y = x"]
-    assert len(diag) == 1
-    x, y = diag[0].get_data()
-    np.testing.assert_allclose(x, y)
-    pts = np.r_[table["lambda_max"], table["measured_rate"]]
-    assert min(x) < pts.min() and max(x) > pts.max()
-    dots = {c.get_label(): c.get_facecolors() for c in ax.collections if c.get_label() in ("lr", "mom")}
-    assert not np.allclose(dots["lr"][:, :3], 1)  # lr: both agree, filled
-    np.testing.assert_allclose(dots["mom"][:, :3], 1)  # mom: disagrees, open marker
-    assert ax.get_xscale() == ax.get_yscale() == "linear"  # rates and exponents of one scale
-    names = {t.get_text() for t in ax.texts}
-    assert {"a", "b", "c"} <= names  # every point named (no swept column: the run)
-    assert "e6; e4" in names or "e6" in names
-    assert fig.legends and ax.get_legend() is None  # the legend is under the panels
+    ax_eps, ax_per, ax_kink = fig.axes
     assert ax_eps.get_xscale() == "log"
-    band = [p for p in ax_eps.patches]
-    assert len(band) == 1
-    (ln,) = [ln for ln in ax_eps.lines if ln.get_label() == "measured rate"] or [ax_eps.containers[0].lines[0]]
-    np.testing.assert_allclose(ln.get_ydata(), [0.021, 0.019, 0.001])
+    (band,) = [p for p in ax_eps.patches]
+    ys = band.get_patch_transform().transform(band.get_path().vertices)[:, 1]
+    assert ys.min() == pytest.approx(0.008) and ys.max() == pytest.approx(0.012)
+    _, _, (bars,) = ax_eps.containers[0]
+    seg = bars.get_segments()[2]
+    assert seg[1][1] - seg[0][1] == pytest.approx(0.002)
+    assert {t.get_text().split("\n")[0] for t in ax_eps.texts} == {"agree", "disagree"}
+    pts = np.concatenate([c.get_offsets() for c in ax_per.collections])
+    assert len(pts) == 9
+    (diag,) = [ln for ln in ax_per.lines if ln.get_label() == "y = x"]
+    x, y = diag.get_data()
+    np.testing.assert_allclose(x, y)
+    assert min(x) < pts.min() and max(x) > pts.max()
+    assert len(ax_kink.get_xticks()) == 2 and "lr=0.01" in ax_kink.get_xticklabels()[0].get_text()
+    bounds = [p for p in ax_kink.patches]
+    assert len(bounds) == 2 and bounds[0].get_height() == pytest.approx(4e-3)
+    assert [t.get_text() for t in ax_kink.texts] == ["disagree", "disagree"]
+
+
+def test_link_without_tangent_rows_draws_the_kink_panel_only(tmp_path):
+    table, per = _link_tables()
+    fig = plot_link(table[~table["tangent"]], per, tmp_path / "l.pdf", tmp_path / "l.png")
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "symlog"  # lambda_1 ~ 1e-6 next to rates ~ 4e-3
 
 
 @pytest.fixture()
@@ -139,21 +176,6 @@ def study_files(tmp_path):
     study.to_netcdf(tmp_path / "study.nc", engine="h5netcdf")
     roc.to_netcdf(tmp_path / "roc.nc", engine="h5netcdf")
     return tmp_path, fail_frac, auc
-
-
-def test_link_symlog_points_apart(tmp_path):
-    """Exponents near 0 next to rates decades larger: symlog on both axes (y = x diagonal),
-    coinciding points of two experiments share one label."""
-    table = pd.DataFrame({"experiment": ["lr", "lr", "mom"], "run": ["a", "b", "c"],
-                          "swept": ['{"optimizer.lr": 0.01}', '{"optimizer.lr": 0.3}', '{"optimizer.momentum": 0.0}'],
-                          "lambda_max": [-8e-7, 2e-3, -8e-7], "lambda_max_err": [3e-7, 2e-3, 3e-7],
-                          "measured_rate": [4e-3, 1.5e-3, 4e-3], "measured_rate_se": [3e-4, 1e-4, 3e-4],
-                          "agree": [False, True, False]})
-    fig = plot_link(table, tmp_path / "l.pdf", tmp_path / "l.png")
-    (ax,) = fig.axes
-    assert ax.get_xscale() == ax.get_yscale() == "symlog"
-    names = [t.get_text() for t in ax.texts if "=" in t.get_text() and "symlog" not in t.get_text()]
-    assert sorted(names) == ["lr=0.01 = momentum=0.0", "lr=0.3"]
 
 
 def test_loss_floor_labelled(tmp_path):

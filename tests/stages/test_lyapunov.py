@@ -1,7 +1,7 @@
 """Lyapunov spectra of a workflow run's training map (pathdep.stages.lyapunov): known exponents
 of a linear model, a float64 finite-difference check of the leading Lyapunov vector against
-Benettin's accumulated log R_11, the measured rate of a metrics file inside the window, the
-link table and its figures, the 2-2-1 study's files (the map itself: tests/core/test_flatstate.py)."""
+Benettin's accumulated log R_11, the measured rate of a metrics file inside the window, one
+spectrum per replicate baseline, the link tables and their figures, the 2-2-1 study's files (the map itself: tests/core/test_flatstate.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import xarray as xr
 from helpers import make_dataset, tiny_run, train_tiny
 
 from pathdep.analysis.lyapunov_benettin import benettin
-from pathdep.stages.lyapunov import link_table, lyapunov_for_run, lyapunov_study, measured_rate, network_map
+from pathdep.stages.lyapunov import link_tables, lyapunov_for_run, lyapunov_study, measured_rate, network_map
 from pathdep.stages.metrics import compute_metrics
 from pathdep.stages.train import init_ensemble
 
@@ -38,9 +38,10 @@ def test_linear_regression_exponents_are_log_one_minus_lr_h(tmp_path):
     out = tmp_path / "ly.nc"
     ds = lyapunov_for_run(run, traj.parent / "init.h5", data, None, out, {"k": 14, "steps": 400, "transient": 0})
     # the sum of all exponents is log|det(I - lr H)| at every step count: exact
-    assert ds["exponents"].values.sum() == pytest.approx(expected.sum(), abs=1e-10)
+    assert ds["exponents"].values[0].sum() == pytest.approx(expected.sum(), abs=1e-10)
     # each exponent converges like O(1/steps) (the random initial basis)
-    np.testing.assert_allclose(ds["exponents"].values, expected, rtol=1e-2)
+    np.testing.assert_allclose(ds["exponents"].values[0], expected, rtol=1e-2)
+    assert bool(ds["ordered"].values[0])
     back = xr.load_dataset(out, engine="h5netcdf")
     assert "provenance" in back.attrs and back.attrs["k"] == 14
 
@@ -97,33 +98,51 @@ def test_finite_difference_along_leading_vector_matches_benettin(tmp_path):
     assert np.abs(other - acc).max() > 1e-2
 
 
-def test_link_table_and_figures(tmp_path):
+def test_every_baseline_gets_its_spectrum_and_the_link_tables(tmp_path):
+    """Two replicate baselines: one spectrum each (baseline 1's equals Benettin on its own map,
+    row 3 of the member table), resolution fields per (baseline, exponent), the growth of each
+    baseline's copies between the window's outer checkpoints, lambda_1 over exactly those
+    checkpoints; the link tables (one row per run, one per run and baseline) and figures."""
     from pathdep.plots.lyapunov import plot_link, plot_spectrum
 
     data = make_dataset(tmp_path)
-    run = tiny_run({"training": {"epochs": 2, "checkpoints": {"mode": "log", "count": 20}}})
+    run = tiny_run({"model": {"activation": "tanh"}, "perturbation": {"baselines": 2, "members": 2},
+                    "training": {"dtype": "float64", "epochs": 2, "checkpoints": {"mode": "log", "count": 20}}})
     traj = train_tiny(tmp_path, run, data)
     compute_metrics(traj, data, tmp_path / "metrics.nc")
     p = tmp_path / "ly.nc"
-    ds = lyapunov_for_run(run, traj.parent / "init.h5", data, tmp_path / "metrics.nc", p,
-                          {"k": 3, "transient": 10, "steps": 40, "window": 10})
+    spec = {"k": 3, "transient": 10, "steps": 40, "window": 10}
+    ds = lyapunov_for_run(run, traj.parent / "init.h5", data, tmp_path / "metrics.nc", p, spec)
+    assert ds.sizes["baseline"] == 2 and list(ds["baseline_row"].values) == [0, 3]
     assert int(ds["step"][0]) == 11 and int(ds["step"][-1]) == 50  # the accumulated window
     assert ds.attrs["window_start"] == 10 and ds.attrs["window_stop"] == 50
-    assert ds.sizes["window"] == 4 and float(ds["lambda_max_err"]) >= float(ds["lambda_max_se"])
-    steps = xr.load_dataset(tmp_path / "metrics.nc")["step"].values
-    assert int(ds["measured_points"]) == int(((steps >= 10) & (steps <= 50)).sum())
+    F, x0, info = network_map(run, traj.parent / "init.h5", data, row=3)
+    own = benettin(F, x0, 40, 3, transient=10, seed=0, record=False, push=info["push"])
+    np.testing.assert_allclose(ds["exponents"].values[1], own.exponents.numpy(), rtol=1e-12)
+    assert np.abs(ds["exponents"].values[0] - ds["exponents"].values[1]).max() > 1e-6  # another map
+    assert (ds["exponent_err"] >= ds["exponent_se"]).all() and ds["bound"].min() >= 1 / 40
+    np.testing.assert_array_equal(ds["resolved"].values, np.abs(ds["exponents"].values) * 40 >= 1)
+    m = xr.load_dataset(tmp_path / "metrics.nc")
+    steps = m["step"].values
+    inside = steps[(steps >= 10) & (steps <= 50)]
+    a, b = ds.attrs["rate_start"], ds.attrs["rate_stop"]
+    assert (a, b) == (inside[0], inside[-1])
+    d1 = m["dist"].values[4:6].mean(0)  # the copies of baseline 1 (rows 4, 5)
+    ia, ib = np.flatnonzero(steps == a)[0], np.flatnonzero(steps == b)[0]
+    assert ds["growth"].values[1] == pytest.approx(d1[ib] / d1[ia], rel=1e-12)
     tangent = {"spectrum": p, "metrics": {"eps_a": tmp_path / "metrics.nc", "eps_b": tmp_path / "metrics.nc"},
                "epsilon": {"eps_a": 1e-6, "eps_b": 1e-2}}
-    table = link_table([p], tangent=tangent)
+    table, per = link_tables([p], tangent=tangent)
     assert list(table["run"]) == ["eps_a", "eps_b"]  # the spectrum's own experiment row is the tangent block
-    plain = link_table([p])
-    assert list(plain["run"]) == [run["run"]] and np.isfinite(plain["lambda_max"]).all()
-    row = plain.iloc[0]
-    assert np.isfinite(row["measured_rate"]) and row["measured_points"] >= 3
-    comb = np.hypot(row["lambda_max_err"], row["measured_rate_se"])
-    assert row["z"] == pytest.approx(abs(row["measured_rate"] - row["lambda_max"]) / comb)
-    assert bool(row["agree"]) == (row["z"] <= 2)
-    plot_link(table, tmp_path / "l.pdf", tmp_path / "l.png")
+    table, per = link_tables([p])
+    row = table.iloc[0]
+    assert list(table["run"]) == [run["run"]] and row["n_baselines"] == 2 and len(per) == 2
+    lam_ab = ds["lambda_1_window"].values
+    np.testing.assert_allclose(per["lambda_1"], lam_ab, rtol=1e-12)
+    assert row["lambda_1"] == pytest.approx(lam_ab.mean()) and row["lambda_1_lo"] < row["lambda_1"]
+    assert row["growth_min"] == pytest.approx(ds["growth"].values.min())
+    assert row["verdict"] in ("agree", "disagree", "inconclusive", "unresolved")
+    plot_link(table, per, tmp_path / "l.pdf", tmp_path / "l.png")
     plot_spectrum([p], tmp_path / "s.pdf", tmp_path / "s.png")
     assert (tmp_path / "l.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -1,17 +1,16 @@
 """Figures of the Lyapunov analyses (PDF + PNG), read from the lyapunov stage's files.
 
-* ``lyapunov_spectrum``: one column per experiment: the running Benettin estimate of the
-  leading exponent of each run's baseline over the accumulated window (after the transient),
-  with the final value +- its error as a band over the last half (convergence is visible),
-  and below it the k leading exponents per run (``lyapunov.nc`` per run); every series has
-  its own tab10 colour and marker, and a panel whose runs differ by decades gets a symlog y
-  axis;
-* ``lyapunov_link``: (left) the maximal exponent +- its error against the measured growth
-  rate +- se of the member-baseline distance over the same window, with y = x (filled
-  markers: agreement within two combined errors; one marker shape per experiment, every
-  point named; symlog axes when the values span decades around 0); (right) the epsilon sweep's measured
-  rate against the relative perturbation size, with the baseline's lambda_max band: where
-  the rate leaves the band the tangent regime ends (the link table, CSV);
+* ``lyapunov_spectrum``: one column per experiment: the running Benettin estimate of
+  ``lambda_1`` of every baseline of every run against the window length (log x), with the
+  band ``|lambda| T < 1`` where nothing is resolved, and below it the k exponents in
+  Benettin's column order (mean and t interval across baselines; hollow: unresolved; the
+  legend names runs whose columns are not ordered); a panel whose runs differ by decades
+  gets a symlog y axis;
+* ``lyapunov_link``: the epsilon sweep of the tangent experiment (measured rate per
+  baseline and across baselines, lambda_1's interval as a band, the verdict and growth factor
+  of each point from the table), lambda_1 against the measured rate per (epsilon, baseline)
+  with y = x, and the kink panel of ``lyapunov.experiments`` (measured rate, lambda_1 and
+  its bound per baseline, verdict) (the link tables, CSV);
 * ``lyapunov_study_*``: the 2-2-1 study, one panel per (activation, init range): final-loss
   histograms with the failure threshold, leading-FTLE and minimum-CLV-angle distributions of
   failed vs successful runs at the earliest indicator time, and the cross-validated AUC of
@@ -20,9 +19,10 @@
   drawn at max(loss, 1e-30), and that floor is labelled.
 
 How it was checked: ``tests/plots/test_lyapunov.py`` draws them from small synthetic files
-(spectra, link table, study and ROC datasets) and checks their content (one curve per run
-ending at the planted exponent, error bars of the planted sizes, the y = x line spanning
-the points, the lambda band of the tangent panel, one panel per combination with the planted
+(spectra, link tables, study and ROC datasets) and checks their content (one curve per
+baseline ending at the planted exponent, the unresolved band 1/T, hollow unresolved
+exponents, the interval bars, the y = x line spanning the points, the lambda band of the
+sweep panel, the verdicts drawn from the table, one panel per combination with the planted
 failure fraction, one AUC curve per indicator with a band of the planted fold std, distinct
 colours); ``tests/stages/test_lyapunov.py`` draws them from a tiny run.
 """
@@ -88,18 +88,82 @@ def _pad_limits(ax, lo: float, hi: float, scale: str) -> None:
         ax.set_ylim(lo - pad, hi + pad)
 
 
-def plot_spectrum(paths: Sequence[str], pdf: str, png: str) -> plt.Figure:
-    """Running leading exponent (with its error band) and final spectrum of each baseline.
+def _baselines(ds: xr.Dataset, name: str) -> np.ndarray:
+    """``name`` with a leading baseline axis (files of one baseline without it get one)."""
+    v = ds[name].values
+    return v if "baseline" in ds[name].dims else v[None]
 
-    One column per experiment (top: running estimate, bottom: the k leading exponents), each
-    series with its own tab10 colour and marker, the column's legend under it; a symlog y
-    axis where the series of a column differ by decades (one run's large exponent would
-    otherwise squash the others at 0).
+
+def _running_panel(ax, group: list, cols) -> list:
+    """lambda_1's running estimate against the window length, every baseline, with the
+    unresolved cone |lambda| T < 1; returns the legend handles."""
+    handles, tails, t_max = [], [], 1
+    for i, (ds, c) in enumerate(zip(group, cols)):
+        T = ds["step"].values - (int(ds["step"].values[0]) - 1)
+        run = _baselines(ds, "running")[..., 0]
+        t_max = max(t_max, int(T[-1]))
+        for r, y in enumerate(run):
+            (ln,) = ax.plot(T, y, color=c, lw=1.0, alpha=0.9, marker=MARKERS[i % len(MARKERS)], ms=4,
+                            markevery=(r * 3 % max(1, len(T) // 6), max(1, len(T) // 6)),
+                            label=run_label(ds) if r == 0 else "_")
+            if r == 0:
+                handles.append(ln)
+            tails.append(y[T >= T[-1] / 10])
+    grid = np.geomspace(1, t_max, 200)
+    ax.fill_between(grid, -1 / grid, 1 / grid, color="0.5", alpha=0.18, lw=0,
+                    label=r"$|\lambda| T < 1$: unresolved")
+    ax.set_xscale("log")
+    tail = np.concatenate(tails)
+    tail = np.r_[tail[np.isfinite(tail)], 1.0 / t_max, -1.0 / t_max]
+    scale = _value_scale(ax, tail, _spread_ratio(tail) > 30)
+    _pad_limits(ax, tail.min(), tail.max(), scale)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("window length T (steps accumulated after the transient)", fontsize=8)
+    handles.append(ax.collections[-1])
+    return handles
+
+
+def _exponents_panel(ax, group: list, cols) -> None:
+    """Each run's k exponents in Benettin's column order: mean across baselines with its t
+    interval (one baseline: its own error); hollow where some baseline leaves it unresolved."""
+    finals = []
+    for i, (ds, c) in enumerate(zip(group, cols)):
+        lam = _baselines(ds, "exponents")
+        k = np.arange(1, lam.shape[1] + 1) + 0.08 * (i - (len(group) - 1) / 2)
+        mean = ds["exponents_mean"].values if "exponents_mean" in ds else lam.mean(0)
+        if lam.shape[0] > 1 and "exponents_hi" in ds:
+            err = ds["exponents_hi"].values - mean
+        else:
+            err = _baselines(ds, "exponent_err")[0] if "exponent_err" in ds else np.zeros(lam.shape[1])
+        res = _baselines(ds, "resolved").all(0) if "resolved" in ds else np.ones(lam.shape[1], bool)
+        ordered = bool(_baselines(ds, "ordered").all()) if "ordered" in ds else True
+        label = run_label(ds) + ("" if ordered else " (columns not ordered)")
+        ax.errorbar(k, mean, yerr=err, fmt="-", color=c, lw=1, capsize=2, label=label)
+        ax.scatter(k, mean, marker=MARKERS[i % len(MARKERS)], s=36, edgecolors=[c], zorder=3,
+                   facecolors=[c if r else "white" for r in res])
+        finals.append(np.r_[mean, mean + err, mean - err])
+    allf = np.concatenate(finals)
+    _value_scale(ax, allf, _spread_ratio(allf, np.min) > 100)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("exponent (Benettin column)")
+    ax.set_xticks(np.asarray(group[0]["exponent"].values))
+
+
+def plot_spectrum(paths: Sequence[str], pdf: str, png: str) -> plt.Figure:
+    """Running leading exponent against the window length, and the ordered spectrum.
+
+    One column per experiment: (top) lambda_1's running estimate of every baseline of every
+    run against the window length T (log x), with the band ``|lambda| < 1/T`` where nothing is
+    resolved; (bottom) the k exponents in Benettin's column order, mean across baselines with
+    the t interval, hollow where a baseline leaves them unresolved, and the legend naming runs
+    whose columns are not ordered within their errors. A symlog y axis where the runs of a
+    column differ by decades.
 
     Args:
-        paths: the runs' ``lyapunov.nc`` (``running (step, exponent)``, ``exponents
-            (exponent,)``, optionally ``lambda_max_err``; attributes ``experiment``, ``run``,
-            ``swept``, optionally ``transient``).
+        paths: the runs' ``lyapunov.nc`` (``running ([baseline,] step, exponent)``,
+            ``exponents ([baseline,] exponent)``, optionally ``exponents_mean/_hi``,
+            ``exponent_err``, ``resolved``, ``ordered``; attributes ``experiment``, ``run``,
+            ``swept``).
         pdf, png: output paths.
 
     Returns:
@@ -111,53 +175,21 @@ def plot_spectrum(paths: Sequence[str], pdf: str, png: str) -> plt.Figure:
     for ds in dss:
         groups.setdefault(str(ds.attrs.get("experiment", "")), []).append(ds)
     ncol = len(groups)
-    fig, axes = plt.subplots(2, ncol, figsize=(max(5.2 * ncol, 6.5), 8.2), squeeze=False, layout="constrained")
-    tr = sorted({int(ds.attrs.get("transient", 0)) for ds in dss})
+    fig, axes = plt.subplots(2, ncol, figsize=(max(5.2 * ncol, 6.5), 8.4), squeeze=False, layout="constrained")
     for j, (exp, group) in enumerate(groups.items()):
-        ax, axs = axes[0, j], axes[1, j]
         cols = colors(len(group), "tab10")
-        tails, finals, handles = [], [], []
-        for i, (ds, c) in enumerate(zip(group, cols)):
-            mk = MARKERS[i % len(MARKERS)]
-            step = ds["step"].values
-            run1 = ds["running"].isel(exponent=0).values
-            every = max(1, len(step) // 6)
-            (ln,) = ax.plot(step, run1, color=c, lw=1.2, marker=mk, ms=5, markevery=(i * every // len(group), every),
-                            label=run_label(ds))
-            handles.append(ln)
-            # the first steps of a running mean are dominated by single QRs: zoom on the converged part
-            tails.append(run1[len(step) // 4:])
-            if "lambda_max_err" in ds:
-                lam, err = float(ds["exponents"][0]), float(ds["lambda_max_err"])
-                half = step[len(step) // 2:]
-                ax.fill_between(half, lam - err, lam + err, color=c, alpha=0.12, lw=0)
-            axs.plot(ds["exponent"], ds["exponents"], "-", marker=mk, color=c, ms=6, mfc="none" if i % 2 else c,
-                     label=run_label(ds))
-            finals.append(ds["exponents"].values)
-        tail = np.concatenate(tails)
-        tail = tail[np.isfinite(tail)]
-        lam1 = np.array([f[0] for f in finals])
-        # one run's exponent decades above the others' would squash them at 0: symlog
-        scale = _value_scale(ax, lam1, _spread_ratio(lam1) > 30)
-        if tail.size:
-            _pad_limits(ax, tail.min(), tail.max(), scale)
-        ax.axhline(0, color="k", lw=0.5)
-        ax.set_title(f"{exp}: convergence" + (" (symlog y)" if scale == "symlog" else ""), fontsize=10)
-        ax.set_xlabel("step (accumulated window" + (f", after a transient of {tr[0]} steps)" if len(tr) == 1 else ")"),
-                      fontsize=8)
-        allf = np.concatenate(finals)
-        sscale = _value_scale(axs, allf, _spread_ratio(allf, np.min) > 100)
-        axs.axhline(0, color="k", lw=0.5)
-        axs.set_xlabel("exponent index")
-        axs.set_xticks(np.asarray(group[0]["exponent"].values))
-        axs.set_title(f"{exp}: the k leading exponents" + (" (symlog y)" if sscale == "symlog" else ""), fontsize=10)
-        axs.legend(handles, [h.get_label() for h in handles], fontsize=7, ncol=2 if len(group) > 3 else 1,
-                   loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        handles = _running_panel(axes[0, j], group, cols)
+        axes[0, j].set_title(f"{exp}: " + r"$\lambda_1$ against the window length", fontsize=10)
+        _exponents_panel(axes[1, j], group, cols)
+        axes[1, j].set_title(f"{exp}: the k leading exponents", fontsize=10)
+        axes[1, j].legend(fontsize=7, ncol=2 if len(group) > 3 else 1, loc="upper center",
+                          bbox_to_anchor=(0.5, -0.16), frameon=False)
+        axes[0, j].legend(handles=handles[-1:], fontsize=7, loc="upper right")
     axes[0, 0].set_ylabel(r"running estimate of $\lambda_1$ (per step)")
     axes[1, 0].set_ylabel(r"$\lambda_i$ (per step)")
     fig.suptitle("Benettin spectra of the baselines' training maps (state: weights + optimiser buffers)\n"
-                 r"bands: final $\lambda_1$ $\pm$ error over the last half; symlog axes are linear within "
-                 r"$\pm$ the first labelled decade", fontsize=10)
+                 "one line per baseline; bars: 95 % t interval across baselines (one baseline: its error); "
+                 "hollow: unresolved", fontsize=10)
     return save(fig, pdf, png)
 
 
@@ -170,132 +202,126 @@ def _point_names(table: pd.DataFrame) -> np.ndarray:
             sw = json.loads(sw) if isinstance(sw, str) else {}
         except ValueError:
             sw = {}
-        out.append(", ".join(f"{k.split('.')[-1]}={v}" for k, v in sw.items()) or str(table["run"].iloc[i]))
+        out.append(", ".join(f"{k.split('.')[-1]}={v:g}" if isinstance(v, (int, float)) else f"{k.split('.')[-1]}={v}"
+                             for k, v in sw.items()) or str(table["run"].iloc[i]))
     return np.array(out, dtype=object)
 
 
-def _name_points(ax, x, y, fin, names, exps, cols) -> None:
-    """Name each point of the link panel next to it (call after the scales and limits are set).
-
-    Points that coincide (3 significant digits in both coordinates) share one label (their
-    names joined; black when they come from several experiments). Each label takes the one of
-    eight places around its point that covers the fewest other points and placed labels."""
-    groups: dict[tuple, list[int]] = {}
-    for i in np.flatnonzero(fin):
-        groups.setdefault((float(f"{x[i]:.3g}"), float(f"{y[i]:.3g}")), []).append(i)
-    ax.figure.canvas.draw()  # fixes the layout, hence the data -> display transform
-    to_px = ax.transData.transform
-    pts = to_px(np.c_[x[fin], y[fin]])
-    px_per_pt = ax.figure.dpi / 72.0
-    placed: list[tuple[float, float, float, float]] = []
-    fs = 6.5
-    for xy, idx in sorted(groups.items()):
-        txt, last = [], None
-        for i in idx:
-            nm = str(names[i])
-            if last is not None and exps[i] == exps[last] and "=" in nm and nm.split("=")[0] == str(names[last]).split("=")[0]:
-                txt[-1] += ", " + nm.split("=", 1)[1]
-            else:
-                txt.append(nm)
-            last = i
-        same = len({exps[i] for i in idx}) == 1
-        label = "; ".join(txt) if same else " = ".join(txt)
-        w, h = 0.6 * fs * len(label) * px_per_pt, 1.3 * fs * px_per_pt
-        px, py = to_px([[x[idx[0]], y[idx[0]]]])[0]
-        best = None
-        for dx, dy in ((7, 7), (7, -9), (-7, 7), (-7, -9), (7, 0), (-7, 0), (0, 11), (0, -13)):
-            ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
-            x0 = px + dx * px_per_pt - (w if ha == "right" else w / 2 if ha == "center" else 0)
-            y0 = py + dy * px_per_pt - h / 2
-            box = (x0, y0, x0 + w, y0 + h)
-            hits = int(((pts[:, 0] > box[0] - 4) & (pts[:, 0] < box[2] + 4) & (pts[:, 1] > box[1] - 4)
-                        & (pts[:, 1] < box[3] + 4)).sum())
-            hits += sum(1 for b in placed if not (box[2] < b[0] or b[2] < box[0] or box[3] < b[1] or b[3] < box[1]))
-            if best is None or hits < best[0]:
-                best = (hits, dx, dy, ha, box)
-        _, dx, dy, ha, box = best
-        placed.append(box)
-        ax.annotate(label, (x[idx[0]], y[idx[0]]), xytext=(dx, dy), textcoords="offset points", fontsize=fs,
-                    va="center", ha=ha, color=cols[exps[idx[0]]] if same else "k")
+def _interval(table: pd.DataFrame, name: str) -> np.ndarray:
+    """``(2, n)`` lower and upper error bars of ``name`` (0 where there is no interval)."""
+    m = table[name].values.astype(float)
+    lo = np.nan_to_num(m - table[f"{name}_lo"].values.astype(float))
+    hi = np.nan_to_num(table[f"{name}_hi"].values.astype(float) - m)
+    return np.vstack([lo, hi])
 
 
-def plot_link(table: pd.DataFrame | str | Path, pdf: str, png: str) -> plt.Figure:
-    """Benettin lambda_max against the measured divergence rate, and the tangent regime.
+def _verdict_text(row) -> str:
+    return f"{row['verdict']}\ngrowth x{float(row['growth_min']):.3g}"
+
+
+def _sweep_panel(ax, t: pd.DataFrame, per: pd.DataFrame) -> None:
+    """The epsilon sweep: measured rate per baseline and across baselines, lambda_1's band."""
+    t = t.sort_values("epsilon")
+    ref = t.iloc[0]
+    ax.axhspan(ref["lambda_1_lo"] if np.isfinite(ref["lambda_1_lo"]) else ref["lambda_1"],
+               ref["lambda_1_hi"] if np.isfinite(ref["lambda_1_hi"]) else ref["lambda_1"],
+               color="C1", alpha=0.25, lw=0, label=r"$\lambda_1$: 95 % interval across baselines")
+    ax.axhline(ref["lambda_1"], color="C1", lw=1)
+    for _, row in t.iterrows():
+        pb = per[(per["run"] == row["run"]) & (per["experiment"] == row["experiment"])]
+        ax.scatter(np.full(len(pb), row["epsilon"]), pb["measured_rate"], s=12, color="C0", alpha=0.6)
+        ax.annotate(_verdict_text(row), (row["epsilon"], row["measured_rate"]), xytext=(6, -14),
+                    textcoords="offset points", fontsize=6.5)
+    ax.errorbar(t["epsilon"], t["measured_rate"], yerr=_interval(t, "measured_rate"), fmt="o-", color="C0",
+                capsize=3, label="measured rate (dots: baselines)")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"relative perturbation size $\epsilon = |\delta| / |w_0|$")
+    ax.set_ylabel(r"growth rate over $[a, b]$ (per step)")
+    ax.set_title(f"{ref['experiment']}: the epsilon sweep (window {int(ref['rate_start'])}-{int(ref['rate_stop'])})",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+
+
+def _per_baseline_panel(ax, t: pd.DataFrame, per: pd.DataFrame) -> None:
+    """lambda_1 against the measured rate, one point per (epsilon, baseline), with y = x."""
+    t = t.sort_values("epsilon")
+    cols = colors(len(t), "viridis")
+    vals = []
+    for (_, row), c in zip(t.iterrows(), cols):
+        pb = per[(per["run"] == row["run"]) & (per["experiment"] == row["experiment"])]
+        ax.scatter(pb["lambda_1"], pb["measured_rate"], color=c, s=30, edgecolors="k", linewidths=0.4,
+                   label=f"epsilon={row['epsilon']:g}: {row['verdict']}")
+        vals.append(np.r_[pb["lambda_1"], pb["measured_rate"]])
+    v = np.concatenate(vals) if vals else np.array([])
+    v = v[np.isfinite(v)]
+    if v.size:
+        lo, hi = v.min(), v.max()
+        pad = 0.1 * (hi - lo + 1e-12)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8, label="y = x")
+    ax.set_xlabel(r"Benettin $\lambda_1$ over $[a, b]$ (per step)")
+    ax.set_ylabel("measured growth rate (per step)")
+    ax.set_title("each baseline: tangent map against the perturbation", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _kink_panel(ax, t: pd.DataFrame, per: pd.DataFrame) -> None:
+    """Runs of ``lyapunov.experiments``: the measured rate against lambda_1 and its bound."""
+    names = _point_names(t)
+    x = np.arange(len(t))
+    for i, (_, row) in enumerate(t.iterrows()):
+        pb = per[(per["run"] == row["run"]) & (per["experiment"] == row["experiment"])]
+        b = float(row["lambda_1_bound"])
+        if np.isfinite(b) and not bool(row["lambda_1_resolved"]):
+            ax.bar(i, 2 * b, bottom=-b, width=0.5, color="0.6", alpha=0.35, lw=0,
+                   label=r"$|\lambda_1| <$ bound (unresolved)" if i == 0 else "_")
+        ax.scatter(np.full(len(pb), i - 0.12), pb["lambda_1"], marker="x", color="C1", s=22,
+                   label=r"$\lambda_1$ (baselines)" if i == 0 else "_")
+        ax.scatter(np.full(len(pb), i + 0.12), pb["measured_rate"], color="C0", s=12, alpha=0.6,
+                   label="measured rate (baselines)" if i == 0 else "_")
+        ax.annotate(row["verdict"], (i, 0), xytext=(0, -20), textcoords="offset points", ha="center", fontsize=6.5)
+    ax.errorbar(x + 0.12, t["measured_rate"], yerr=_interval(t, "measured_rate"), fmt="o", color="C0", capsize=3)
+    v = np.r_[per["measured_rate"], per["lambda_1"], t["lambda_1_bound"]].astype(float)
+    _value_scale(ax, v, _spread_ratio(v, np.min) > 100)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(x, [f"{e}\n{n}" for e, n in zip(t["experiment"], names)], fontsize=7)
+    ax.set_ylabel("rate over the window (per step)")
+    ax.set_title(r"kinks: the perturbation against $\lambda_1$ of the tangent map", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def plot_link(table: pd.DataFrame | str | Path, baselines: pd.DataFrame | str | Path, pdf: str,
+              png: str) -> plt.Figure:
+    """Benettin lambda_1 against the measured divergence: the resolved link and the kinks.
+
+    Panels (each only when its rows exist): the epsilon sweep of ``lyapunov.tangent_experiment``
+    (measured rate per baseline and its t interval across baselines against epsilon, with
+    lambda_1's interval as a band; each point names its verdict and smallest growth factor);
+    lambda_1 against the measured rate per (epsilon, baseline) with y = x; the runs of
+    ``lyapunov.experiments`` (e.g. ReLU nets, where pre-activations that change sign kick the
+    perturbation past the tangent map): measured rate and lambda_1 per baseline, the bound
+    of an unresolved lambda_1, the verdict.
 
     Args:
-        table: the link table (``pathdep.stages.lyapunov.link_table``) or its CSV: columns
-            ``experiment``, ``lambda_max``, ``measured_rate``, ``measured_rate_se`` and
-            optionally ``lambda_max_err``, ``agree``, ``tangent``, ``epsilon``.
+        table, baselines: the link tables (:func:`pathdep.stages.lyapunov.link_tables`) or
+            their CSVs.
         pdf, png: output paths.
 
     Returns:
         The (closed) figure.
     """
-    if not isinstance(table, pd.DataFrame):
-        table = pd.read_csv(table)
-    n = len(table)
-    tangent = table["tangent"].astype(bool).values if "tangent" in table else np.zeros(n, bool)
-    fig, axes = plt.subplots(1, 2 if tangent.any() else 1, figsize=(13 if tangent.any() else 7, 6),
-                             squeeze=False, layout="constrained", width_ratios=[1.35, 1] if tangent.any() else None)
-    ax = axes[0, 0]
-    x, y = table["lambda_max"].values, table["measured_rate"].values
-    xe = table["lambda_max_err"].values if "lambda_max_err" in table else np.zeros(n)
-    ye = table["measured_rate_se"].values
-    agree = table["agree"].astype(bool).values if "agree" in table else np.zeros(n, bool)
-    exps = list(dict.fromkeys(table["experiment"]))
-    fin = np.isfinite(x) & np.isfinite(y)
-    # exponents near 0 and rates decades apart: one symlog scale on both axes (y = x stays diagonal)
-    symlog = bool(fin.any()) and _spread_ratio(np.r_[x[fin], y[fin]], np.min) > 100
-    if symlog:
-        big = np.abs(np.r_[x[fin], y[fin]]).max()
-        thr = max(_linthresh(np.r_[x[fin], y[fin]]), float(10.0 ** (np.floor(np.log10(big)) - 3)))
-    for j, (exp, c) in enumerate(zip(exps, colors(len(exps), "tab10"))):
-        m = table["experiment"].values == exp
-        mk = MARKERS[j % len(MARKERS)]
-        ax.errorbar(x[m], y[m], xerr=xe[m], yerr=ye[m], fmt="none", ecolor=c, capsize=2, lw=0.8, alpha=0.8)
-        ax.scatter(x[m], y[m], s=70 * 0.65 ** j, marker=mk, edgecolors=[c], linewidths=1.3,
-                   facecolors=[c if a else "white" for a in agree[m]], zorder=3 + 0.1 * j, label=exp)
-    if fin.any():
-        lo, hi = min(x[fin].min(), y[fin].min()), max(x[fin].max(), y[fin].max())
-        if symlog:
-            lo, hi = lo - 0.5 * abs(lo) - thr, hi + 0.5 * abs(hi) + thr
-        else:
-            pad = 0.1 * (hi - lo + 1e-12)
-            lo, hi = lo - pad, hi + pad
-        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="y = x")
-        if symlog:
-            ax.set_xscale("symlog", linthresh=thr, linscale=0.7)
-            ax.set_yscale("symlog", linthresh=thr, linscale=0.7)
-            ylo, yhi = np.nanmin((y - ye)[fin]), np.nanmax((y + ye)[fin])
-            ax.set_ylim(ylo - 0.5 * abs(ylo) - (thr if ylo <= thr else 0), yhi + 0.8 * abs(yhi))
-            ax.grid(alpha=0.3, which="major")
-            ax.axvline(0, color="k", lw=0.5)
-            ax.tick_params(axis="x", labelrotation=45)
-            ax.text(0.01, 0.99, f"symlog axes: linear within $\\pm${thr:.0e}", transform=ax.transAxes,
-                    fontsize=7, va="top")
-    ax.set_xlabel(r"Benettin $\lambda_{max}$ of the baseline (per step)")
-    ax.set_ylabel(r"measured growth rate of $\langle|w_k - w_0|\rangle$ (per step)")
-    # under the panels, where it hides no point
-    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="outside lower left", ncol=len(exps) + 1,
-               title="left panel (filled: agree within 2 errors)", title_fontsize=8, frameon=False)
-    ax.set_title("same step window, small perturbations", fontsize=10)
-    if tangent.any():
-        ax = axes[0, 1]
-        t = table[tangent].sort_values("epsilon")
-        lam, err = float(t["lambda_max"].iloc[0]), float(t.get("lambda_max_err", pd.Series([0])).iloc[0])
-        eps = t["epsilon"].values
-        ax.axhspan(lam - err, lam + err, color="C1", alpha=0.25, lw=0, label=r"$\lambda_{max}$ $\pm$ error")
-        ax.axhline(lam, color="C1", lw=1)
-        ax.errorbar(eps, t["measured_rate"].values.astype(float), yerr=t["measured_rate_se"].values.astype(float), fmt="o-", color="C0", capsize=2,
-                    label="measured rate")
-        ax.set_xscale("log")
-        ax.set_xlabel(r"relative perturbation size $\epsilon = |\delta| / |w_0|$")
-        ax.set_ylabel("growth rate over the window (per step)")
-        ax.set_title(f"tangent regime ({t['experiment'].iloc[0]}: one baseline, one Benettin run)", fontsize=10)
-        ax.legend(fontsize=7)
-    fig.suptitle("Maximal Lyapunov exponent vs measured divergence of perturbed members")
-    _name_points(axes[0, 0], x, y, np.isfinite(x) & np.isfinite(y), _point_names(table), table["experiment"].values,
-                 dict(zip(exps, colors(len(exps), "tab10"))))
+    table = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
+    per = baselines if isinstance(baselines, pd.DataFrame) else pd.read_csv(baselines)
+    tangent = table["tangent"].astype(bool).values
+    panels = (["sweep", "per"] if tangent.any() else []) + (["kink"] if (~tangent).any() else [])
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.6 * max(len(panels), 1), 5.4), squeeze=False,
+                             layout="constrained")
+    draw = {"sweep": lambda ax: _sweep_panel(ax, table[tangent], per),
+            "per": lambda ax: _per_baseline_panel(ax, table[tangent], per),
+            "kink": lambda ax: _kink_panel(ax, table[~tangent], per)}
+    for ax, name in zip(axes[0], panels):
+        draw[name](ax)
+    fig.suptitle(r"Leading Lyapunov exponent $\lambda_1$ against the measured divergence of perturbed copies "
+                 "(same window, intervals across baselines)", fontsize=10)
     return save(fig, pdf, png)
 
 

@@ -1,35 +1,34 @@
-"""Lyapunov spectra of a run's training map, their link to the measured divergence, and
-the 2-2-1 study's ROC table.
+"""Lyapunov spectra of a run's baselines' training maps, their resolution, their link to the
+measured divergence, and the 2-2-1 study's ROC table.
 
-What it computes, for the baseline of one workflow run (rule ``lyapunov``):
+What it computes, for every independent baseline of one workflow run (rule ``lyapunov``;
+the baselines of ``perturbation.baselines``, :mod:`pathdep.analysis.replicates`):
 
-* the training map ``x_t -> x_{t+1}`` rebuilt from the recorded config and initial weights
-  (DESIGN invariant 8): :func:`pathdep.core.flatstate.flat_training_map` on the baseline's
-  batch schedule, with state ``x = (w, live optimiser buffers)`` (DESIGN invariant 2);
+* the training map ``x_t -> x_{t+1}`` rebuilt from the recorded config and the baseline's
+  initial weights (DESIGN invariant 8): :func:`pathdep.core.flatstate.flat_training_map` on
+  that baseline's batch schedule, with state ``x = (w, live optimiser buffers)`` (DESIGN
+  invariant 2);
 * the ``k`` leading Lyapunov exponents by Benettin's algorithm
-  (:func:`pathdep.analysis.lyapunov_benettin.benettin`: ``torch.func.jvp`` tangents vmapped over the
-  ``k`` vectors, QR with positive diagonal every ``qr_every`` steps). The first
-  ``transient`` steps only align the random initial basis with the leading directions
-  (Benettin et al., Meccanica 15, 9 (1980)); exponents are accumulated over the window
-  ``[transient, transient + steps]``. Without the transient the first QRs add the log of a
-  random vector's projection on the expanding subspace (about ``-log sqrt(D)/steps``), not
-  a property of training. The running estimate over the window is stored so convergence
-  can be judged; the error of ``lambda_max`` is the larger of the standard error of the
-  leading finite-time exponents over ``steps // window`` windows (``std / sqrt(n)``) and
-  half the range of the running estimate over the last half of the window (its drift;
-  :func:`pathdep.analysis.lyapunov_link.lambda_error`);
-* the measured growth rate of the distance between the perturbed members and the baseline
-  (``metrics.nc``): the least-squares slope of ``log mean_k |w_k - w_0|`` against the step
-  for the (log-spaced) checkpoints inside the SAME window ``[transient, transient + steps]``,
-  with its standard error and the number of checkpoints used
-  (:func:`pathdep.analysis.lyapunov_link.distance_growth_rate`). For small relative
-  perturbations (the tangent regime, ``eps |w_0|`` with ``eps <~ 1e-4``) the distance
-  follows the tangent dynamics, so this rate is what ``lambda_max`` predicts
-  (``|dZ(t)| ~ exp(lambda t) |dZ(0)|``, path-dependence-scaling-laws.txt); for large ones
-  it saturates and falls below it. :func:`link_table` lists both, their errors and whether
-  they agree within two combined standard errors; the ``tangent_experiment`` (an epsilon
-  sweep on one baseline) adds one row per epsilon against a single Benettin run of that
-  baseline, showing where the tangent regime ends.
+  (:func:`pathdep.analysis.lyapunov_benettin.benettin`: tangents pushed every step, QR with
+  positive diagonal every ``qr_every`` steps). The first ``transient`` steps only align the
+  random initial basis (Benettin et al., Meccanica 15, 9 (1980)); exponents are accumulated
+  over the window ``[transient, transient + steps]``. They are stored in Benettin's column
+  order (column 1 is the growth rate of a generic perturbation, ``lambda_1``) with each
+  column's error (:func:`pathdep.analysis.lyapunov_resolution.exponent_errors`), whether it
+  is resolved (``|lambda| T >= 1``) with the bound an unresolved one is reported with, and
+  whether the columns are ordered within their errors
+  (:func:`pathdep.analysis.lyapunov_resolution.resolution`); the running estimate over the
+  window is stored so convergence can be judged; intervals across baselines per column;
+* the measured growth of each baseline's perturbed copies (``metrics.nc``: the mean over
+  its copies of ``dist``, then the growth between the first and the last checkpoint ``[a,
+  b]`` inside the window, :func:`pathdep.analysis.lyapunov_link.window_growth`) and
+  ``lambda_1`` over exactly ``[a, b]``
+  (:func:`pathdep.analysis.lyapunov_resolution.window_exponents`).
+
+:func:`link_tables` compares them across baselines
+(:func:`pathdep.analysis.lyapunov_link.link_statistic`: intervals, growth factor, resolved,
+verdict); the ``tangent_experiment`` (an epsilon sweep on the same baselines) adds one row
+per epsilon against the Benettin spectra of its first run.
 
 For the 2-2-1 study (rule ``lyapunov_study``), :func:`lyapunov_study` runs
 :func:`pathdep.analysis.lyapunov_study.run_study` on the resolved ``lyapunov.study`` block
@@ -39,9 +38,10 @@ their fold spread and Hanley-McNeil standard errors). Settings: :mod:`pathdep.co
 How it was checked (tests/stages/test_lyapunov.py, float64): for a linear model with MSE loss
 the exponents equal ``log|1 - lr h_i|`` of the data Hessian; a finite-difference
 perturbation of relative size 1e-8 along the leading Lyapunov vector (Benettin, k = 1,
-after a transient) grows like the accumulated ``log R_11`` (1e-4 over the window); the
-transient option equals dropping the first QRs of a longer run; the measured rate of a
-file recovers a planted exponential only inside the window; the link table and its figures;
+after a transient) grows like the accumulated ``log R_11``; the transient option equals
+dropping the first QRs of a longer run; the measured rate of a file recovers a planted
+exponential only inside the window; every baseline of a replicated run gets its own
+spectrum (baseline 1's equals a spectrum of its own map); the link table and its figures;
 the study's ROC table carries a Hanley-McNeil error per AUC. The map itself:
 tests/core/test_flatstate.py.
 """
@@ -57,8 +57,10 @@ import torch
 import xarray as xr
 
 from pathdep.analysis.lyapunov_benettin import benettin, ftle
-from pathdep.analysis.lyapunov_link import agree, distance_growth_rate, lambda_error
+from pathdep.analysis.lyapunov_link import distance_growth_rate, link_statistic, window_growth
+from pathdep.analysis.lyapunov_resolution import exponent_errors, resolution, window_exponents
 from pathdep.analysis.lyapunov_study import run_study
+from pathdep.analysis.replicates import interval, labels, per_baseline
 from pathdep.analysis.study_roc import roc_with_errors
 from pathdep.config.lyapunov import resolve, resolve_study
 from pathdep.core.context import RunContext, canonical
@@ -68,10 +70,20 @@ from pathdep.io.provenance import collect
 from pathdep.io.trajectory import load_init
 
 
+def baseline_rows(members) -> np.ndarray:
+    """Row of each independent baseline (copy 0) in a member table, in baseline order."""
+    base, copy = labels(members)
+    return np.array([int(np.flatnonzero((base == r) & (copy == 0))[0]) for r in range(int(base.max()) + 1)])
+
+
 def network_map(run: dict, init_path: str | Path, data_path: str | Path, device: str = "cpu",
-                dtype: str | None = None):
-    """The baseline's training map as a flat-state map ``F(x, t)``
+                dtype: str | None = None, row: int = 0):
+    """One baseline's training map as a flat-state map ``F(x, t)``
     (:func:`pathdep.core.flatstate.flat_training_map`), from ``init.h5`` and the dataset.
+
+    Args:
+        row: the baseline's row in the member table (:func:`baseline_rows`): its initial
+            weights, batch schedule and hyperparameters.
 
     Returns:
         ``(F, x0, info)`` where ``x0 (D,)`` is the baseline's initial state and ``info`` has
@@ -79,21 +91,30 @@ def network_map(run: dict, init_path: str | Path, data_path: str | Path, device:
     """
     ctx = RunContext.build(run, data_path, device, dtype, load=True)
     init = load_init(init_path)
-    sched = ctx.schedule([int(init.members["seed_schedule"].iloc[0])])
-    w0 = torch.as_tensor(init.weights[0], dtype=ctx.dtype, device=ctx.device)
-    return flat_training_map(ctx, w0, sched, member=0, fast=bool(run["training"]["fast"]))
+    sched = ctx.schedule([int(init.members["seed_schedule"].iloc[row])])
+    w0 = torch.as_tensor(init.weights[row], dtype=ctx.dtype, device=ctx.device)
+    return flat_training_map(ctx, w0, sched, member=row, fast=bool(run["training"]["fast"]))
 
 
 def measured_rate(metrics_path: str | Path, start: float, stop: float) -> tuple[float, float, int]:
-    """Growth rate of the member-baseline distance of ``metrics.nc`` (``dist (member,
-    checkpoint)``, members ``k >= 1``) inside the step window ``[start, stop]``
-    (:func:`pathdep.analysis.lyapunov_link.distance_growth_rate`).
+    """Least-squares growth rate of the mean member-baseline distance of ``metrics.nc``
+    inside ``[start, stop]`` (perturbed copies of every baseline;
+    :func:`pathdep.analysis.lyapunov_link.distance_growth_rate`).
 
     Returns:
         ``(rate per step, its standard error, number of checkpoints used)``.
     """
     ds = xr.load_dataset(metrics_path, engine="h5netcdf")
-    return distance_growth_rate(ds["step"].values, ds["dist"].values[1:], start, stop)
+    _, copy = labels(ds)
+    return distance_growth_rate(ds["step"].values, ds["dist"].values[copy > 0], start, stop)
+
+
+def measured_growth(metrics_path: str | Path, start: float, stop: float) -> dict:
+    """Per baseline, the growth of the mean distance of its copies over the outer checkpoints
+    of ``[start, stop]`` (:func:`pathdep.analysis.lyapunov_link.window_growth`)."""
+    ds = xr.load_dataset(metrics_path, engine="h5netcdf")
+    base, copy = labels(ds)
+    return window_growth(ds["step"].values, per_baseline(ds["dist"].values, base, copy), start, stop)
 
 
 def _window(cfg: dict, n_steps: int, run: dict) -> tuple[int, int, int]:
@@ -110,7 +131,7 @@ def _window(cfg: dict, n_steps: int, run: dict) -> tuple[int, int, int]:
 
 
 def _spectrum(F, x0, info: dict, cfg: dict, transient: int, steps: int, qr: int) -> dict:
-    """Benettin's spectrum over the window, its FTLEs, running estimate and lambda_max error."""
+    """One baseline's Benettin spectrum over the window, its FTLEs, running estimate, errors."""
     k = min(int(cfg["k"]), int(info["D"]))
     t0 = time.perf_counter()
     res = benettin(F, x0, steps, k, qr_every=qr, transient=transient, seed=int(cfg["seed"]),
@@ -119,54 +140,74 @@ def _spectrum(F, x0, info: dict, cfg: dict, transient: int, steps: int, qr: int)
     window = max(1, min(int(cfg["window"]) // qr, res.log_r.shape[0]))
     ft = ftle(res.log_r, window, qr_every=qr).cpu().numpy()
     running = res.running.cpu().numpy()
-    # lambda_max: the largest of the k exponents. Over a finite window with near-degenerate
-    # leading exponents the QR order can lag (column 1's exponent is not yet the largest)
-    exps = res.exponents.cpu().numpy()
-    i_max = int(np.nanargmax(exps))
     return {"k": k, "secs": secs, "window": window, "ftle": ft, "running": running,
-            "exponents": exps, "i_max": i_max, "err": lambda_error(running[:, i_max], ft[:, i_max])}
+            "exponents": res.exponents.cpu().numpy(), "err": exponent_errors(running, ft)}
 
 
-def _spectrum_dataset(sp: dict, rate: tuple, start: int, stop: int, qr: int) -> xr.Dataset:
-    err = sp["err"]
+def _spectra(run: dict, init_path, data_path, device: str, cfg: dict) -> tuple[list, dict, tuple, np.ndarray]:
+    """Benettin spectra of every baseline of the run: ``(spectra, info, window, rows)``."""
+    rows = baseline_rows(load_init(init_path).members)
+    out, info, win = [], None, None
+    for row in rows:
+        F, x0, info = network_map(run, init_path, data_path, device, row=int(row))
+        win = win or _window(cfg, int(info["n_steps"]), run)
+        out.append(_spectrum(F, x0, info, cfg, *win))
+    return out, info, win, rows
+
+
+def _spectrum_dataset(sps: list[dict], rows: np.ndarray, growth: dict, start: int, stop: int,
+                      qr: int) -> xr.Dataset:
+    """The spectra of all baselines, their resolution and intervals, and the measured growth."""
+    stack = {n: np.stack([sp[n] for sp in sps]) for n in ("exponents", "running", "ftle")}
+    err = {n: np.stack([sp["err"][n] for sp in sps]) for n in ("se", "drift", "err")}
+    res = resolution(stack["exponents"], err["err"], stop - start)
+    mean, lo, hi = interval(stack["exponents"])
+    be = ("baseline", "exponent")
+    steps = np.arange(start + 1, stop + 1)
+    lam_ab = np.full(len(sps), np.nan)
+    if np.isfinite(growth["a"]):
+        lam_ab = window_exponents(stack["running"], steps, start, int(growth["a"]), int(growth["b"]))[:, 0]
     ds = xr.Dataset(
-        {
-            "exponents": (("exponent",), sp["exponents"]),
-            "running": (("step", "exponent"), sp["running"]),
-            "ftle": (("window", "exponent"), sp["ftle"]),
-            "lambda_max": ((), float(sp["exponents"][sp["i_max"]])),
-            "lambda_max_se": ((), err["se"]),
-            "lambda_max_drift": ((), err["drift"]),
-            "lambda_max_err": ((), err["err"]),
-            "measured_rate": ((), rate[0]),
-            "measured_rate_se": ((), rate[1]),
-            "measured_points": ((), rate[2]),
-        },
-        coords={"exponent": np.arange(1, sp["k"] + 1), "step": np.arange(start + 1, stop + 1),
-                "window_end": ("window", start + (np.arange(sp["ftle"].shape[0]) + 1) * sp["window"] * qr)},
-    )
+        {"exponents": (be, stack["exponents"]), "exponent_err": (be, err["err"]),
+         "exponent_se": (be, err["se"]), "exponent_drift": (be, err["drift"]),
+         "lambda_T": (be, res["lambda_T"]), "resolved": (be, res["resolved"].astype("int8")),
+         "bound": (be, res["bound"]), "ordered": (("baseline",), res["ordered"].astype("int8")),
+         "exponents_mean": (("exponent",), mean), "exponents_lo": (("exponent",), lo),
+         "exponents_hi": (("exponent",), hi),
+         "running": (("baseline", "step", "exponent"), stack["running"]),
+         "ftle": (("baseline", "window", "exponent"), stack["ftle"]),
+         "growth": (("baseline",), growth["growth"]), "measured_rate": (("baseline",), growth["rate"]),
+         "lambda_1_window": (("baseline",), lam_ab)},
+        coords={"baseline": np.arange(len(sps)), "baseline_row": ("baseline", rows),
+                "exponent": np.arange(1, stack["exponents"].shape[1] + 1), "step": steps,
+                "window_end": ("window", start + (np.arange(stack["ftle"].shape[1]) + 1) * sps[0]["window"] * qr)})
     ds["running"].attrs["description"] = "running Benettin estimate after each accumulated step"
+    ds["lambda_1_window"].attrs["description"] = "lambda_1 over [rate_start, rate_stop] (the growth's checkpoints)"
+    ds.attrs.update({"rate_start": growth["a"], "rate_stop": growth["b"]})
     return ds
 
 
 def lyapunov_for_run(run: dict, init_path: str | Path, data_path: str | Path,
                      metrics_path: str | Path | None, out_path: str | Path, spec: dict | None = None,
                      device: str = "cpu", threads: int | None = None) -> xr.Dataset:
-    """Benettin spectrum of a run's baseline and the measured divergence rate, as netCDF.
+    """Benettin spectra of a run's baselines and their copies' measured growth, as netCDF.
 
     Args:
         run: the resolved run config (checked against the one recorded in ``init.h5``).
         init_path, data_path: ``init.h5`` and the prepared dataset.
-        metrics_path: the run's ``metrics.nc`` (for the measured rate), or None.
+        metrics_path: the run's ``metrics.nc`` (for the measured growth), or None.
         out_path: the netCDF to write (atomically).
         spec: ``lyapunov`` config block (:func:`pathdep.config.lyapunov.resolve`).
 
     Returns:
-        Dataset with ``exponents (exponent)``, ``running (step, exponent)`` (running
-        estimate at steps ``transient + 1 .. transient + steps``), ``ftle (window,
-        exponent)``, scalars ``lambda_max``, ``lambda_max_se``, ``lambda_max_drift``,
-        ``lambda_max_err``, ``measured_rate``, ``measured_rate_se``, ``measured_points``
-        and attributes (window, epsilon, config, provenance, timing).
+        Dataset over ``baseline`` (independent baselines; ``baseline_row`` their member rows)
+        and ``exponent`` (Benettin's column order): ``exponents``, ``exponent_err`` (``_se``,
+        ``_drift``), ``lambda_T``, ``resolved``, ``bound``, ``ordered (baseline)``,
+        ``exponents_mean/_lo/_hi (exponent)`` (t interval across baselines), ``running
+        (baseline, step, exponent)`` at steps ``transient + 1 .. transient + steps``, ``ftle
+        (baseline, window, exponent)``, ``growth``, ``measured_rate`` and ``lambda_1_window``
+        per baseline over ``[rate_start, rate_stop]``, and attributes (window, epsilon,
+        config, provenance, timing).
     """
     if threads:
         torch.set_num_threads(int(threads))
@@ -174,21 +215,23 @@ def lyapunov_for_run(run: dict, init_path: str | Path, data_path: str | Path,
     if canonical(load_init(init_path).config) != canonical(run):
         raise ValueError(f"{init_path}: init file was made from a different config than run "
                          f"{run.get('experiment')}/{run.get('run')}")
-    F, x0, info = network_map(run, init_path, data_path, device)
-    transient, steps, qr = _window(cfg, int(info["n_steps"]), run)
-    sp = _spectrum(F, x0, info, cfg, transient, steps, qr)
+    sps, info, (transient, steps, qr), rows = _spectra(run, init_path, data_path, device, cfg)
     start, stop = transient, transient + steps
-    rate = measured_rate(metrics_path, start, stop) if metrics_path else (float("nan"), float("nan"), 0)
-    ds = _spectrum_dataset(sp, rate, start, stop, qr)
+    none = {"a": float("nan"), "b": float("nan"), "growth": np.full(len(sps), np.nan),
+            "rate": np.full(len(sps), np.nan)}
+    growth = measured_growth(metrics_path, start, stop) if metrics_path else none
+    growth = {**growth, "growth": growth["growth"][:len(sps)], "rate": growth["rate"][:len(sps)]}
+    ds = _spectrum_dataset(sps, rows, growth, start, stop, qr)
     pert = run.get("perturbation") or {}
+    secs = sum(sp["secs"] for sp in sps)
     ds.attrs.update({"experiment": run.get("experiment", ""), "run": run.get("run", ""),
-                     "swept": json.dumps(run.get("swept", {})), "k": sp["k"], "steps": steps,
+                     "swept": json.dumps(run.get("swept", {})), "k": sps[0]["k"], "steps": steps,
                      "transient": transient, "window_start": start, "window_stop": stop,
-                     "lambda_max_index": sp["i_max"] + 1, "qr_every": qr, "ftle_window": sp["window"] * qr,
+                     "qr_every": qr, "ftle_window": sps[0]["window"] * qr,
                      "epsilon": float(pert.get("epsilon", float("nan"))),
                      "perturbation": json.dumps(pert, sort_keys=True),
                      "state": json.dumps(info["state"]), "state_size": int(info["D"]), "n_params": int(info["P"]),
-                     "benettin_seconds": sp["secs"], "seconds_per_step": sp["secs"] / max(steps + transient, 1),
+                     "benettin_seconds": secs, "seconds_per_step": secs / max(len(sps) * (steps + transient), 1),
                      "tangents": info["tangents"],
                      "config": canonical(run), "lyapunov_config": json.dumps(cfg),
                      "provenance": json.dumps(collect(run, info["device"]), default=str)})
@@ -196,52 +239,62 @@ def lyapunov_for_run(run: dict, init_path: str | Path, data_path: str | Path,
     return ds
 
 
-def _row(ds: xr.Dataset, experiment: str, run: str, swept: str, epsilon: float,
-         rate: float, se: float, npts: int) -> dict:
-    lam, lam_err = float(ds["lambda_max"]), float(ds["lambda_max_err"])
-    z, ok = agree(lam, lam_err, rate, se)
-    return {"experiment": experiment, "run": run, "swept": swept, "epsilon": epsilon,
-            "window_start": int(ds.attrs["window_start"]), "window_stop": int(ds.attrs["window_stop"]),
-            "k": int(ds.attrs["k"]), "lambda_max": lam, "lambda_max_err": lam_err,
-            "lambda_max_se": float(ds["lambda_max_se"]), "lambda_max_drift": float(ds["lambda_max_drift"]),
-            "lambda_2": float(ds["exponents"][1]) if ds.sizes["exponent"] > 1 else np.nan,
-            "measured_rate": rate, "measured_rate_se": se, "measured_points": int(npts),
-            "z": z, "agree": ok,
-            "ratio": rate / lam if lam != 0 else np.nan,
-            "seconds_per_step": float(ds.attrs["seconds_per_step"])}
+def _row(ds: xr.Dataset, growth: dict, names: dict) -> tuple[dict, list[dict]]:
+    """One link row (the spectra's lambda_1 over the growth's checkpoints against that growth)
+    and its per-baseline values."""
+    R = min(ds.sizes["baseline"], len(growth["growth"]))
+    a, b = growth["a"], growth["b"]
+    lam, bound = np.full(R, np.nan), np.full(R, np.nan)
+    if np.isfinite(a) and a >= int(ds.attrs["window_start"]) and b <= int(ds.attrs["window_stop"]):
+        lam = window_exponents(ds["running"].values[:R], ds["step"].values,
+                               int(ds.attrs["window_start"]), int(a), int(b))[:, 0]
+        bound = resolution(lam, ds["exponent_err"].values[:R, 0], b - a)["bound"]
+    stat = link_statistic(lam, bound, growth["rate"][:R], growth["growth"][:R], b - a)
+    row = {**names, "rate_start": a, "rate_stop": b, "window_start": int(ds.attrs["window_start"]),
+           "window_stop": int(ds.attrs["window_stop"]), "k": int(ds.attrs["k"]), **stat,
+           "ordered_all": bool(ds["ordered"].values.all()),
+           "seconds_per_step": float(ds.attrs["seconds_per_step"])}
+    per = [{**names, "baseline": r, "rate_start": a, "rate_stop": b, "lambda_1": lam[r],
+            "lambda_1_bound": bound[r], "measured_rate": growth["rate"][r], "growth": growth["growth"][r]}
+           for r in range(R)]
+    return row, per
 
 
-def _tangent_rows(tangent: dict) -> tuple[list[dict], str]:
-    """The epsilon sweep's rows (rates over the one spectrum's window) and its experiment."""
+def _tangent_rows(tangent: dict) -> tuple[list[tuple], str]:
+    """The epsilon sweep's rows (growth over the spectra's window) and its experiment."""
     ref = xr.load_dataset(tangent["spectrum"], engine="h5netcdf")
     exp = ref.attrs["experiment"]
     start, stop = int(ref.attrs["window_start"]), int(ref.attrs["window_stop"])
     rows = []
     for name, mpath in tangent["metrics"].items():
-        rate, se, npts = measured_rate(mpath, start, stop)
         eps = float(tangent.get("epsilon", {}).get(name, float("nan")))
-        rows.append(_row(ref, exp, name, json.dumps({"epsilon": eps}), eps, rate, se, npts)
-                    | {"tangent": True})
+        names = {"experiment": exp, "run": name, "swept": json.dumps({"epsilon": eps}), "epsilon": eps,
+                 "tangent": True}
+        rows.append(_row(ref, measured_growth(mpath, start, stop), names))
     return rows, exp
 
 
-def link_table(paths: list[str | Path], tangent: dict | None = None) -> "pandas.DataFrame":  # noqa: F821
-    """The link table: Benettin ``lambda_max`` +- error against the measured rate +- se.
+def link_tables(paths: list[str | Path], tangent: dict | None = None) -> tuple:
+    """The link tables: ``lambda_1`` against the measured divergence, across baselines.
 
     Args:
-        paths: ``lyapunov.nc`` of runs (one row each, with that run's own measured rate).
-        tangent: optional epsilon sweep on ONE baseline: ``{"spectrum": lyapunov.nc of one
-            of its runs, "metrics": {run name: metrics.nc}, "epsilon": {run name: eps}}``;
-            one row per run with the rate measured over the spectrum's window against that
-            single ``lambda_max`` (rows of ``paths`` from the same experiment are dropped).
+        paths: ``lyapunov.nc`` of runs (one row each, with that run's own measured growth).
+        tangent: optional epsilon sweep on the same baselines: ``{"spectrum": lyapunov.nc of
+            one of its runs, "metrics": {run name: metrics.nc}, "epsilon": {run name: eps}}``;
+            one row per run with the growth measured over the spectra's window against those
+            spectra (rows of ``paths`` from the same experiment are dropped).
 
     Returns:
-        ``pandas.DataFrame`` with columns ``experiment, run, swept, epsilon, window_start,
-        window_stop, k, lambda_max, lambda_max_err, lambda_max_se, lambda_max_drift,
-        lambda_2, measured_rate, measured_rate_se, measured_points, z`` (difference in
-        combined errors), ``agree`` (``z <= AGREE_SIGMA`` of
-        :mod:`pathdep.analysis.lyapunov_link`), ``ratio``, ``seconds_per_step``,
-        ``tangent`` (row of the epsilon sweep).
+        ``(table, baselines)``, two ``pandas.DataFrame``: ``table`` has one row per run:
+        ``experiment, run, swept, epsilon, tangent``
+        (row of the epsilon sweep), ``rate_start, rate_stop`` (the checkpoints ``[a, b]``),
+        ``window_start, window_stop, k`` and the columns of
+        :func:`pathdep.analysis.lyapunov_link.link_statistic` (``lambda_1`` and the measured
+        rate with t intervals across baselines, their paired difference, growth factors,
+        ``resolved``, ``verdict``), ``ordered_all`` (every baseline's columns ordered within
+        errors), ``seconds_per_step``. ``baselines``: one row per (run, baseline):
+        ``experiment, run, swept, epsilon, tangent, baseline, rate_start, rate_stop,
+        lambda_1, lambda_1_bound, measured_rate, growth``.
     """
     import pandas as pd
 
@@ -250,10 +303,12 @@ def link_table(paths: list[str | Path], tangent: dict | None = None) -> "pandas.
         ds = xr.load_dataset(p, engine="h5netcdf")
         if ds.attrs["experiment"] == skip:
             continue
-        rows.append(_row(ds, ds.attrs["experiment"], ds.attrs["run"], ds.attrs["swept"],
-                         float(ds.attrs.get("epsilon", np.nan)), float(ds["measured_rate"]),
-                         float(ds["measured_rate_se"]), int(ds["measured_points"])) | {"tangent": False})
-    return pd.DataFrame(rows)
+        growth = {"a": float(ds.attrs["rate_start"]), "b": float(ds.attrs["rate_stop"]),
+                  "growth": ds["growth"].values, "rate": ds["measured_rate"].values}
+        names = {"experiment": ds.attrs["experiment"], "run": ds.attrs["run"], "swept": ds.attrs["swept"],
+                 "epsilon": float(ds.attrs.get("epsilon", np.nan)), "tangent": False}
+        rows.append(_row(ds, growth, names))
+    return pd.DataFrame([r for r, _ in rows]), pd.DataFrame([b for _, per in rows for b in per])
 
 
 def _plain_attrs(ds: xr.Dataset) -> xr.Dataset:
