@@ -29,9 +29,12 @@ include: "rules/spread.smk"
 include: "rules/koopman.smk"
 include: "rules/dominoes.smk"
 include: "rules/ntk.smk"
+include: "rules/claims.smk"
 
 
 rule all:
     input:
         get_all_targets(),
+        rules.claims.output,
+        rules.plot_claims.output,
     default_target: True

@@ -297,6 +297,23 @@ def get_ntk_targets():
     return out
 
 
+# ---- claims ledger (rules/claims.smk; pathdep.stages.claims) ----
+def get_claims_inputs():
+    """What the ledger reads: every family's tables (the default targets minus figures), the
+    standard experiments' metrics and fits, and the dominoes summaries."""
+    exps = get_standard_experiments()
+    fits = [f for f in rule_outputs("fit_experiment", exp=exps) if f.endswith("fits.csv")]
+    dominoes = rule_outputs("dominoes_summary", exp=get_dominoes_experiments()) if get_dominoes_experiments() else []
+    tables = [f for f in get_all_targets() if not f.startswith("results/figures/")]
+    return sorted(set(tables + run_outputs("compute_metrics", exps) + fits + dominoes))
+
+
+def get_claims_config():
+    from pathdep.config.claims import config_slice
+
+    return config_slice(config)
+
+
 def get_standard_experiments():
     """Experiments with the standard path-dependence figures and analyses (all but
     `figures.exclude`: pathdep.config.figures)."""

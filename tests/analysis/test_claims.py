@@ -58,3 +58,14 @@ def test_late_slope_and_loglog():
 def test_normal_interval():
     assert C.normal_interval(1.0, 0.5) == pytest.approx((1.0, 1.0 - 0.98, 1.0 + 0.98), abs=1e-4)
     assert math.isnan(C.normal_interval(1.0, math.nan)[1])
+
+
+def test_final_value_and_nearest():
+    assert C.final_value(None, np.array([1.0, 2.0, np.nan])) == 2.0
+    assert math.isnan(C.final_value(None, np.array([np.nan])))
+    assert C.nearest(np.array([5, 10, 20, 30]), 22.5) == 20.0
+    assert C.nearest(np.array([5, 10, 20]), 0.0) == 5.0
+
+
+def test_region():
+    assert C.region("above", 0.5) == (0.5, math.inf) and C.region("below", 0.0) == (-math.inf, 0.0)

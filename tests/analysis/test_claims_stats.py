@@ -129,3 +129,11 @@ def test_reliance_slope_skips_missing_points():
     rel = np.array([[-0.2, np.nan, 0.6], [-0.21, 0.1, 0.58], [-0.19, 0.11, 0.61]])
     out = S.reliance_slope(x, rel)
     assert out.verdict == SUPPORTED and out.value == pytest.approx(1.0, abs=0.05)
+
+
+def test_predicted_ranges_and_level_averages_runs():
+    assert S.form_share(np.array(["a"]), np.array([0]), ("a",)).predicted == (0.5, math.inf)
+    assert S.sweep_exponent(np.array([1.0, 2.0]), np.ones((1, 2))).predicted == pytest.approx((0.8, 1.2))
+    assert S.bracket_contains(1.0, 2.0, 2.0, "u").predicted == (2.0, 2.0)
+    out = S.level(np.array([[2.0, 4.0], [3.0, 3.0], [2.5, 3.5]]), 1.0)
+    assert out.value == pytest.approx(3.0) and out.verdict == SUPPORTED

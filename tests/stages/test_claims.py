@@ -139,3 +139,11 @@ def test_readme_ledger_block():
     if written.exists():
         assert block == stage.table_block(written.read_text()), \
             "README's ledger differs from results/claims.md: python -m pathdep.stages.claims --readme README.md results/"
+
+
+def test_config_without_the_experiment_is_not_run_despite_old_files(results, tmp_path):
+    cfg = {"experiments": {"lr": {}}}                        # momentum files exist, but not in this config
+    df = stage.write_claims(results, tmp_path / "c.csv", tmp_path / "c.md", config=cfg).set_index("id")
+    assert df.loc["momentum_divergence", "verdict"] == "not run (config.yaml)"
+    assert df.loc["momentum_divergence", "note"] == "not in this config"
+    assert df.loc["lr_collapse", "verdict"].startswith("inconclusive")

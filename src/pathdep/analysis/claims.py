@@ -9,7 +9,8 @@ ledger states what would have counted as support or contradiction.
 * decision helpers: :func:`decide_above`, :func:`decide_below`, :func:`decide_within`
   (supported / contradicted / inconclusive from an interval; a NaN interval is
   "inconclusive (one baseline: no interval)" or the reason given);
-* curve statistics: :func:`late_exponent` (log-log slope of a curve over its last part),
+* curve statistics: :func:`final_value` (last finite point), :func:`nearest` (the recorded
+  time nearest a target), :func:`late_exponent` (log-log slope of a curve over its last part),
   :func:`late_slope` (linear slope over its last part), :func:`loglog_slope` (least-squares
   exponent of y ~ x^p);
 * interval helpers: :func:`across_baselines` (mean and t interval of one value per
@@ -36,8 +37,8 @@ import numpy as np
 from pathdep.analysis.replicates import interval
 
 __all__ = ["Outcome", "SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "ONE_BASELINE",
-           "decide_above", "decide_below", "decide_within", "across_baselines", "normal_interval",
-           "late_exponent", "late_slope", "loglog_slope", "fmt"]
+           "region", "decide_above", "decide_below", "decide_within", "across_baselines", "normal_interval",
+           "late_exponent", "late_slope", "loglog_slope", "final_value", "nearest", "fmt"]
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "supported", "contradicted", "inconclusive", "not run"
 ONE_BASELINE = "one baseline: no interval"
@@ -49,6 +50,9 @@ class Outcome:
 
     ``verdict`` is one of supported, contradicted, inconclusive (with its reason in
     parentheses when the interval is missing), not run (with the config that runs it).
+    ``predicted``: the range the claim predicts for the statistic (``-inf``/``inf`` for an
+    open side; a point for a predicted value; NaN where the rule is not a range), drawn by
+    the claims figure.
     """
 
     value: float
@@ -57,6 +61,12 @@ class Outcome:
     rule: str
     verdict: str
     note: str = field(default="")
+    predicted: tuple[float, float] = field(default=(math.nan, math.nan))
+
+
+def region(direction: str, t: float) -> tuple[float, float]:
+    """The predicted range of a one-sided rule: ``(t, inf)`` for ``above``, ``(-inf, t)`` for ``below``."""
+    return (float(t), math.inf) if direction == "above" else (-math.inf, float(t))
 
 
 def fmt(x: float) -> str:
@@ -170,3 +180,17 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     resid = ly - (p * lx + c)
     se = math.sqrt(float(resid @ resid) / (len(lx) - 2) / float(((lx - lx.mean()) ** 2).sum()))
     return float(p), se
+
+
+def final_value(steps, curve: np.ndarray) -> float:
+    """The last finite value of a curve ``(C,)`` (NaN if none); ``steps`` is unused (the
+    signature of the other curve statistics)."""
+    c = np.asarray(curve, dtype=float)
+    ok = np.isfinite(c)
+    return float(c[ok][-1]) if ok.any() else math.nan
+
+
+def nearest(times: np.ndarray, target: float) -> float:
+    """The value of ``times`` nearest ``target`` (the smallest on a tie)."""
+    t = np.unique(np.asarray(times, dtype=float))
+    return float(t[np.argmin(np.abs(t - target))])

@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from pathdep.analysis.claims import (CONTRADICTED, INCONCLUSIVE, ONE_BASELINE, SUPPORTED, Outcome,
-                                     across_baselines, decide_above, decide_below, decide_within, fmt,
+                                     across_baselines, decide_above, decide_below, decide_within, fmt, region,
                                      loglog_slope, normal_interval)
 
 
@@ -60,11 +60,13 @@ def form_share(selected: np.ndarray, baseline: np.ndarray, forms: tuple[str, ...
     rule = f"share of curves selecting {' or '.join(forms)}: {_side(direction, threshold)}"
     selected, baseline = np.asarray(selected).astype(str), np.asarray(baseline).astype(int)
     if len(selected) == 0:
-        return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (no fitted curves)")
+        return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (no fitted curves)",
+                       predicted=region(direction, threshold))
     hit = np.isin(selected, list(forms)).astype(float)
     per = np.array([hit[baseline == r].mean() for r in np.unique(baseline)])
     m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, _decide(lo, hi, threshold, direction), f"{len(selected)} curves")
+    return Outcome(m, lo, hi, rule, _decide(lo, hi, threshold, direction), f"{len(selected)} curves",
+                   predicted=region(direction, threshold))
 
 
 def sweep_exponent(x: np.ndarray, rates: np.ndarray, target: float = 1.0, margin: float = 0.2) -> Outcome:
@@ -80,7 +82,8 @@ def sweep_exponent(x: np.ndarray, rates: np.ndarray, target: float = 1.0, margin
     rates = np.atleast_2d(np.asarray(rates, dtype=float))
     per = np.array([loglog_slope(x, r)[0] for r in rates])
     m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_within(lo, hi, target - margin, target + margin))
+    return Outcome(m, lo, hi, rule, decide_within(lo, hi, target - margin, target + margin),
+                   predicted=(target - margin, target + margin))
 
 
 def endpoint_change(values: np.ndarray, direction: str, log: bool = False) -> Outcome:
@@ -100,13 +103,22 @@ def endpoint_change(values: np.ndarray, direction: str, log: bool = False) -> Ou
     with np.errstate(divide="ignore", invalid="ignore"):
         per = np.log(v[:, -1] / v[:, 0]) if log else v[:, -1] - v[:, 0]
     m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, _decide(lo, hi, 0.0, direction))
+    return Outcome(m, lo, hi, rule, _decide(lo, hi, 0.0, direction), predicted=region(direction, 0.0))
 
 
 def level(values: np.ndarray, threshold: float, direction: str = "above") -> Outcome:
-    """A per-baseline statistic ``(R,)`` (averaged over runs first) against a threshold."""
-    m, lo, hi = across_baselines(values)
-    return Outcome(m, lo, hi, _side(direction, threshold), _decide(lo, hi, threshold, direction))
+    """A per-baseline statistic against a threshold.
+
+    Args:
+        values: ``(R,)`` or ``(R, n)`` (n runs of each baseline, averaged first).
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim == 2:
+        with np.errstate(invalid="ignore"):
+            v = np.array([np.nanmean(r) if np.isfinite(r).any() else math.nan for r in v])
+    m, lo, hi = across_baselines(v)
+    return Outcome(m, lo, hi, _side(direction, threshold), _decide(lo, hi, threshold, direction),
+                   predicted=region(direction, threshold))
 
 
 def source_share(schedule: np.ndarray, init: np.ndarray, threshold: float = 0.9) -> Outcome:
@@ -122,7 +134,7 @@ def source_share(schedule: np.ndarray, init: np.ndarray, threshold: float = 0.9)
     with np.errstate(divide="ignore", invalid="ignore"):
         per = s / (s + i)
     m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_above(lo, hi, threshold))
+    return Outcome(m, lo, hi, rule, decide_above(lo, hi, threshold), predicted=region("above", threshold))
 
 
 def weakest_auc(auc: np.ndarray, se: np.ndarray, labels: list[str]) -> Outcome:
@@ -139,7 +151,8 @@ def weakest_auc(auc: np.ndarray, se: np.ndarray, labels: list[str]) -> Outcome:
     lows = np.where(np.isfinite(se), auc - 1.959964 * se, auc)
     j = int(np.nanargmin(lows))
     v, lo, hi = normal_interval(auc[j], se[j])
-    return Outcome(v, lo, hi, rule, decide_above(lo, hi, 0.5, "no standard error"), f"weakest: {labels[j]}")
+    return Outcome(v, lo, hi, rule, decide_above(lo, hi, 0.5, "no standard error"), f"weakest: {labels[j]}",
+                   predicted=region("above", 0.5))
 
 
 def fraction_difference(p_a: float, n_a: int, p_b: float, n_b: int, margin: float = 0.02) -> Outcome:
@@ -171,7 +184,7 @@ def conjugate_pair(p_same: float, p_other: np.ndarray, alpha: float = 0.05) -> O
     if not math.isfinite(p_same) or len(p_other) == 0:
         return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (missing pairs)")
     verdict = CONTRADICTED if p_same < alpha else SUPPORTED if np.all(p_other < alpha) else INCONCLUSIVE
-    return Outcome(float(p_same), math.nan, math.nan, rule, verdict,
+    return Outcome(float(p_same), math.nan, math.nan, rule, verdict, predicted=(alpha, 1.0), note=
                    f"p(distinct pairs) = {', '.join(fmt(p) for p in p_other)}")
 
 
@@ -186,7 +199,7 @@ def nonconjugate_pair(p: float, w1_between: float, w1_within: float, alpha: floa
     if not math.isfinite(p):
         return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (no test)")
     verdict = SUPPORTED if p < alpha else CONTRADICTED if w1_between <= w1_within else INCONCLUSIVE
-    return Outcome(float(p), math.nan, math.nan, rule, verdict,
+    return Outcome(float(p), math.nan, math.nan, rule, verdict, predicted=(0.0, alpha), note=
                    f"W1 between {fmt(w1_between)}, within {fmt(w1_within)}")
 
 
@@ -206,7 +219,7 @@ def window_transition(w1: np.ndarray) -> Outcome:
         k = max(1, len(d) // 3)
         per.append(math.log(d[:k].mean() / d[-k:].mean()) if len(d) >= 3 else math.nan)
     m_, lo, hi = across_baselines(np.array(per))
-    return Outcome(m_, lo, hi, rule, decide_above(lo, hi, 0.0, "one run: no interval"))
+    return Outcome(m_, lo, hi, rule, decide_above(lo, hi, 0.0, "one run: no interval"), predicted=region("above", 0.0))
 
 
 def exponent_near(p: float, se: float, target: float, margin: float) -> Outcome:
@@ -215,7 +228,8 @@ def exponent_near(p: float, se: float, target: float, margin: float) -> Outcome:
     rule = f"fitted exponent +-1.96 se: supported if it lies in [{fmt(target - margin)}, {fmt(target + margin)}], " \
            f"contradicted if it misses that range"
     v, lo, hi = normal_interval(p, se)
-    return Outcome(v, lo, hi, rule, decide_within(lo, hi, target - margin, target + margin, "no standard error"))
+    return Outcome(v, lo, hi, rule, decide_within(lo, hi, target - margin, target + margin, "no standard error"),
+                   predicted=(target - margin, target + margin))
 
 
 def decreasing(x: np.ndarray, y: np.ndarray) -> Outcome:
@@ -240,7 +254,7 @@ def decreasing(x: np.ndarray, y: np.ndarray) -> Outcome:
     p = float(cx @ cy / (cx @ cx))
     se = math.sqrt(float(((cy - p * cx) ** 2).sum()) / dof / float(cx @ cx))
     v, lo, hi = normal_interval(p, se)
-    return Outcome(v, lo, hi, rule, decide_below(lo, hi, 0.0, "no standard error"))
+    return Outcome(v, lo, hi, rule, decide_below(lo, hi, 0.0, "no standard error"), predicted=region("below", 0.0))
 
 
 def transition_bracket(factors: np.ndarray, flag: np.ndarray) -> tuple[float, float]:
@@ -261,7 +275,8 @@ def bracket_contains(lo: float, hi: float, predicted: float, unit: str) -> Outco
            f"{fmt(predicted)}, contradicted if not"
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return Outcome(hi, lo, hi, rule, f"{INCONCLUSIVE} (transition not bracketed by the grid)")
-    return Outcome(hi, lo, hi, rule, SUPPORTED if lo < predicted <= hi else CONTRADICTED)
+    return Outcome(hi, lo, hi, rule, SUPPORTED if lo < predicted <= hi else CONTRADICTED,
+                   predicted=(predicted, predicted))
 
 
 def onset_difference(onset_simple: np.ndarray, onset_other: np.ndarray) -> Outcome:
@@ -270,7 +285,7 @@ def onset_difference(onset_simple: np.ndarray, onset_other: np.ndarray) -> Outco
     per = np.asarray(onset_simple, dtype=float) - np.asarray(onset_other, dtype=float)
     m, lo, hi = across_baselines(per)
     return Outcome(m, lo, hi, "onset(simpler) - onset(other), steps: " + _side("below", 0.0),
-                   decide_below(lo, hi, 0.0))
+                   decide_below(lo, hi, 0.0), predicted=region("below", 0.0))
 
 
 def reliance_slope(x: np.ndarray, reliance: np.ndarray) -> Outcome:
@@ -289,4 +304,4 @@ def reliance_slope(x: np.ndarray, reliance: np.ndarray) -> Outcome:
         if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
             per[i] = np.polyfit(x[ok], row[ok], 1)[0]
     m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_above(lo, hi, 0.0))
+    return Outcome(m, lo, hi, rule, decide_above(lo, hi, 0.0), predicted=region("above", 0.0))

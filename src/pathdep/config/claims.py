@@ -10,7 +10,10 @@ contain to produce that result: ``("experiment", name)``, ``("block", dotted.key
 :mod:`pathdep.analysis.claims_stats` from their thresholds.
 
 :func:`where_run` names the first shipped config (``config.yaml``, then ``config/*.yaml``)
-that contains what an entry needs, for the "not run" verdict.
+that contains what an entry needs, for the "not run" verdict; :func:`has` says whether a
+given config contains it (the rule passes the run's config: a claim its config does not
+enable is "not run", even when an older run left files behind). :func:`config_slice` is the
+part of a config the ledger depends on (the rule's params).
 How it was checked: ``tests/stages/test_claims.py`` (every id has a reader; where_run on
 the shipped configs finds weight_decay in config/paper.yaml and the windows in
 config/koopman_full.yaml).
@@ -123,7 +126,8 @@ CLAIMS: list[dict] = [
 ]
 
 
-def _has(cfg: dict, need: tuple[str, str]) -> bool:
+def has(cfg: dict, need: tuple[str, str]) -> bool:
+    """Whether config ``cfg`` contains what ``need`` names (an experiment, a block, a Koopman setting)."""
     kind, name = need
     if kind == "experiment":
         return name in (cfg.get("experiments") or {})
@@ -152,6 +156,14 @@ def where_run(need: tuple[str, str], root: str | Path) -> str | None:
             cfg = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError):
             continue
-        if isinstance(cfg, dict) and _has(cfg, need):
+        if isinstance(cfg, dict) and has(cfg, need):
             return str(path.relative_to(root))
     return None
+
+
+SLICE_KEYS = ("experiments", "spread", "lyapunov", "koopman", "ntk")
+
+
+def config_slice(cfg: dict) -> dict:
+    """The blocks of ``cfg`` that decide which claims can be tested (the rule's ``params``)."""
+    return {k: cfg[k] for k in SLICE_KEYS if k in cfg}

@@ -5,7 +5,8 @@ Reads ``results/`` through the readers of :mod:`pathdep.stages.claims_read` (one
 of :data:`pathdep.config.claims.CLAIMS`) and writes, atomically,
 
 * ``results/claims.csv``: ``id, seed, claim, experiment, statistic, value, lo, hi, rule,
-  verdict`` (+ ``note``), one row per claim;
+  verdict`` (+ ``note``, and ``predicted_lo``/``predicted_hi``: the range the claim predicts
+  for the statistic, drawn by the claims figure), one row per claim;
 * ``results/claims.md``: the same as a Markdown table between the markers
   ``<!-- claims:start -->`` / ``<!-- claims:end -->`` (the README shows this block).
 
@@ -32,34 +33,42 @@ from pathlib import Path
 import pandas as pd
 
 from pathdep.analysis.claims import INCONCLUSIVE, NOT_RUN, fmt
-from pathdep.config.claims import CLAIMS, where_run
+from pathdep.config.claims import CLAIMS, has, where_run
 from pathdep.io.atomic import atomic_write, write_csv
 from pathdep.stages import claims_read
 
-COLUMNS = ["id", "seed", "claim", "experiment", "statistic", "value", "lo", "hi", "rule", "verdict", "note"]
+COLUMNS = ["id", "seed", "claim", "experiment", "statistic", "value", "lo", "hi", "rule", "verdict", "note",
+           "predicted_lo", "predicted_hi"]
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def evaluate(claim: dict, results: Path, root: Path = ROOT) -> dict:
-    """One ledger row: the claim's reader on ``results``, or not run / inconclusive."""
+def evaluate(claim: dict, results: Path, root: Path = ROOT, config: dict | None = None) -> dict:
+    """One ledger row: the claim's reader on ``results``, or not run / inconclusive.
+
+    With ``config`` (the run's config), a claim the config does not enable is not run even
+    if an older run left its files in ``results``."""
     row = {k: claim[k] for k in ("id", "seed", "claim", "experiment", "statistic")}
     try:
+        if config is not None and not has(config, claim["needs"]):
+            raise claims_read.Missing("not in this config")
         out = getattr(claims_read, claim["id"])(Path(results))
-        row.update(value=out.value, lo=out.lo, hi=out.hi, rule=out.rule, verdict=out.verdict, note=out.note)
+        row.update(value=out.value, lo=out.lo, hi=out.hi, rule=out.rule, verdict=out.verdict, note=out.note,
+                   predicted_lo=out.predicted[0], predicted_hi=out.predicted[1])
     except claims_read.Missing as exc:
         cfg = where_run(claim["needs"], root) or "no shipped config"
-        row.update(value=math.nan, lo=math.nan, hi=math.nan, rule="", verdict=f"{NOT_RUN} ({cfg})",
-                   note=f"missing {Path(str(exc)).relative_to(results) if str(exc).startswith(str(results)) else exc}")
+        msg = str(exc)
+        note = f"missing {Path(msg).relative_to(results)}" if msg.startswith(str(results)) else msg
+        row.update(value=math.nan, lo=math.nan, hi=math.nan, rule="", verdict=f"{NOT_RUN} ({cfg})", note=note)
     except Exception as exc:  # noqa: BLE001 - an unreadable result is a verdict, never a crash
         why = str(exc) if isinstance(exc, claims_read.Unusable) else f"{type(exc).__name__}: {exc}"
         row.update(value=math.nan, lo=math.nan, hi=math.nan, rule="", verdict=f"{INCONCLUSIVE} ({why})", note="")
     return row
 
 
-def ledger(results: str | Path, root: str | Path = ROOT) -> pd.DataFrame:
+def ledger(results: str | Path, root: str | Path = ROOT, config: dict | None = None) -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` decided on ``results`` (columns :data:`COLUMNS`)."""
-    return pd.DataFrame([evaluate(c, Path(results), Path(root)) for c in CLAIMS], columns=COLUMNS)
+    return pd.DataFrame([evaluate(c, Path(results), Path(root), config) for c in CLAIMS], columns=COLUMNS)
 
 
 def _cell(text) -> str:
@@ -91,9 +100,11 @@ def markdown(df: pd.DataFrame, results: str | Path) -> str:
             "written before the number, and the verdict. " + summary + ".\n\n" + markdown_table(df) + "\n")
 
 
-def write_claims(results: str | Path, out_csv: str | Path, out_md: str | Path, root: str | Path = ROOT) -> pd.DataFrame:
-    """Decide every claim on ``results`` and write ``out_csv`` and ``out_md`` atomically."""
-    df = ledger(results, root)
+def write_claims(results: str | Path, out_csv: str | Path, out_md: str | Path, root: str | Path = ROOT,
+                 config: dict | None = None) -> pd.DataFrame:
+    """Decide every claim on ``results`` and write ``out_csv`` and ``out_md`` atomically
+    (``config``: the run's config, see :func:`evaluate`)."""
+    df = ledger(results, root, config)
     write_csv(df, out_csv)
     with atomic_write(out_md) as tmp:
         Path(tmp).write_text(markdown(df, results))

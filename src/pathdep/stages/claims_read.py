@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from pathdep.analysis import claims_stats as S
-from pathdep.analysis.claims import late_exponent, late_slope
+from pathdep.analysis.claims import final_value, late_exponent, late_slope, nearest
 from pathdep.analysis.replicates import labels, per_baseline
 
 
@@ -82,11 +82,6 @@ def _per_run(stat, steps: list, curves: list) -> np.ndarray:
     return np.array([[stat(s, row) for row in c] for s, c in zip(steps, curves)]).T
 
 
-def _final(steps, curve) -> float:
-    ok = np.isfinite(curve)
-    return float(curve[ok][-1]) if ok.any() else math.nan
-
-
 def selected_forms(results: Path, exp: str, quantity: str = "dist") -> tuple[np.ndarray, np.ndarray]:
     """``(selected form, baseline)`` per fitted curve of ``results/<exp>/fits.csv``: the
     ``selected`` column where fits are chosen out of sample (``none`` where ``described`` is
@@ -122,7 +117,7 @@ def momentum_bend(results: Path) -> S.Outcome:
 
 def momentum_divergence(results: Path) -> S.Outcome:
     _, steps, curves = sweep(results, "momentum")
-    return S.endpoint_change(_per_run(_final, steps, curves), "above", log=True)
+    return S.endpoint_change(_per_run(final_value, steps, curves), "above", log=True)
 
 
 def lr_collapse(results: Path) -> S.Outcome:
@@ -137,7 +132,7 @@ def width_linear(results: Path) -> S.Outcome:
 
 def weight_decay_shrinks(results: Path) -> S.Outcome:
     _, steps, curves = sweep(results, "weight_decay")
-    return S.endpoint_change(_per_run(_final, steps, curves), "below", log=True)
+    return S.endpoint_change(_per_run(final_value, steps, curves), "below", log=True)
 
 
 def weight_decay_bend(results: Path) -> S.Outcome:
@@ -160,8 +155,7 @@ def adaptive_exponential(results: Path) -> S.Outcome:
     cols = [i for i, v in enumerate(x) if str(v).lower() in ("adam", "adamw", "rmsprop")]
     if not cols:
         raise Unusable("no adam or rmsprop run")
-    exps = _per_run(late_exponent, steps, curves)[:, cols]
-    return S.level(np.nanmean(exps, axis=1), 1.0, "above")
+    return S.level(_per_run(late_exponent, steps, curves)[:, cols], 1.0, "above")
 
 
 def schedule_variance(results: Path) -> S.Outcome:
@@ -187,8 +181,7 @@ def _study(results: Path) -> tuple[pd.DataFrame, int, int]:
 
 def early_failure_prediction(results: Path) -> S.Outcome:
     df, steps, _ = _study(results)
-    times = np.unique(df["time"].to_numpy(float))
-    t = times[np.argmin(np.abs(times - 0.015 * steps))] if steps else times.min()
+    t = nearest(df["time"].to_numpy(float), 0.015 * steps)       # steps 0 (unknown): the earliest time
     sub = df[(df["time"] == t) & df["indicator"].isin(["ftle", "clv_min_angle"])]
     labels_ = [f"{r.indicator} {r.activation} U(-{r.init_range:g},{r.init_range:g}) at t={t:g}" for r in sub.itertuples()]
     return S.weakest_auc(sub["auc"].to_numpy(), sub["auc_se"].to_numpy(), labels_)
@@ -256,7 +249,7 @@ def ntk_kernel_change(results: Path) -> S.Outcome:
 def linearised_tracks(results: Path) -> S.Outcome:
     ds = _ntk(results, "linearization", "relative_deviation")
     dev = ds["relative_deviation"].transpose(..., "width", "checkpoint").values
-    final = np.array([[_final(None, c) for c in g] for g in dev.reshape(-1, *dev.shape[-2:])])
+    final = np.array([[final_value(None, c) for c in g] for g in dev.reshape(-1, *dev.shape[-2:])])
     return S.decreasing(ds["width"].values, final)
 
 
