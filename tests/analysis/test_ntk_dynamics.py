@@ -90,3 +90,21 @@ def test_width_summaries():
     assert D.last_complete(v) == 1 and D.at_last_complete(v).tolist() == [2.0, 4.0]
     assert np.isnan(D.at_last_complete(np.full((2, 2), np.nan))).all()
     assert D.mean_std(np.array([1.0, 3.0, np.nan])) == (2.0, 1.0)
+
+
+def test_kernel_change_measures_each_copy_against_its_own_baseline():
+    import pytest
+    import torch
+
+    from pathdep.analysis.ntk_dynamics import kernel_change
+
+    def apply(w, x):                      # f = s x.v at v = 0: NTK = s^2 x x^T, relative change s'^2/s^2 - 1
+        return (x @ w[:4].reshape(4, 1)) * w[4]
+
+    x = torch.randn(5, 4, dtype=torch.float64)
+    W = torch.zeros(4, 5, dtype=torch.float64)
+    W[:, 4] = 1.0
+    W[1, 4], W[2, 4], W[3, 4] = 1.1, 2.0, 2.2          # baselines rows 0 and 2; copies 1 (of 0) and 3 (of 2)
+    d, _ = kernel_change(apply, [W], x, base=np.array([0, 0, 2, 2]))
+    assert np.isnan(d[0, [0, 2]]).all()
+    assert d[0, 1] == pytest.approx(0.21, rel=1e-9) and d[0, 3] == pytest.approx(0.21, rel=1e-9)  # 1.1^2 - 1

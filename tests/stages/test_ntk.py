@@ -140,7 +140,8 @@ def test_kernel_change_reads_width_trajectories(data, tmp_path):
     out = S.kernel_change({"kernel_change_inputs": 12}, trajs, [data, data], tmp_path / "kc.nc", threads=1)
     assert list(out["width"].values) == [8, 24]
     d = out["kernel_change"].values
-    assert np.isfinite(d).all() and (d > 0).all()
+    assert np.isnan(d[:, :, 0]).all()                 # the baseline's own row: no distance to itself
+    assert np.isfinite(d[:, :, 1:]).all() and (d[:, :, 1:] > 0).all()
     with Trajectory(trajs[1]) as tr:     # width 8, last checkpoint, member 1, by the generic Jacobian path
         ctx = RunContext.build(tr.config, data, device="cpu")
         W = torch.as_tensor(tr.weights(tr.n_checkpoints - 1)).to(ctx.dtype)
@@ -149,6 +150,6 @@ def test_kernel_change_reads_width_trajectories(data, tmp_path):
     idx = np.sort(np.random.default_rng([0, 17]).choice(len(xt), 12, False))
     x = xt[torch.as_tensor(idx)].to(ctx.dtype)
     t0, t1 = (K.empirical_ntk(ctx.apply, W[k], x, method="jacobian").double() for k in (0, 1))
-    assert d[0, -1, 0] == pytest.approx(float((t1 - t0).norm() / t0.norm()), rel=1e-4)
+    assert d[0, -1, 1] == pytest.approx(float((t1 - t0).norm() / t0.norm()), rel=1e-4)
     plot_kernel_change(tmp_path / "kc.nc", tmp_path / "kc.pdf", tmp_path / "kc.png")
     assert_figure_files(tmp_path / "kc.pdf", tmp_path / "kc.png")

@@ -398,29 +398,35 @@ def mean_std(values: np.ndarray) -> tuple[float, float]:
     return float(np.nanmean(values)), float(np.nanstd(values))
 
 
-def kernel_change(apply: Callable, weights, x: Tensor, max_mb: float = 256.0) -> tuple[np.ndarray, dict]:
-    """Relative Frobenius distance of each perturbed member's empirical NTK from the
-    baseline's at every checkpoint: ``|Theta_k - Theta_0|_F / |Theta_0|_F`` of the full
-    ``(N, N, O, O)`` kernels on the inputs ``x`` (member 0 is the baseline).
+def kernel_change(apply: Callable, weights, x: Tensor, max_mb: float = 256.0,
+                  base: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Relative Frobenius distance of each perturbed member's empirical NTK from its own
+    baseline's at every checkpoint: ``|Theta_k - Theta_b|_F / |Theta_b|_F`` of the full
+    ``(N, N, O, O)`` kernels on the inputs ``x``.
 
     Args:
         apply: the run's ``apply(w, x)``. weights: iterable of ``(K, P)`` tensors, one per
             checkpoint. x: ``(N, ...)`` inputs. max_mb: the NTK's memory budget.
+        base: ``(K,)`` own-baseline rows (:func:`pathdep.analysis.replicates.own_baseline`);
+            default 0 (one baseline).
 
     Returns:
-        ``((C, K - 1) distances, NaN where a member's weights are not finite; the plan of
-        the first kernel)``.
+        ``((C, K) distances, NaN for the baselines' own rows and where a member's weights are
+        not finite; the plan of the first kernel)``.
     """
     rows, plan = [], None
     for W in weights:
-        row = np.full(W.shape[0] - 1, np.nan)
-        if bool(torch.isfinite(W[0]).all()):
-            th0, p = K.empirical_ntk(apply, W[0], x, max_jacobian_mb=max_mb, return_plan=True)
+        b = np.zeros(W.shape[0], dtype=int) if base is None else np.asarray(base, dtype=int)
+        row = np.full(W.shape[0], np.nan)
+        for r in np.unique(b):
+            if not bool(torch.isfinite(W[r]).all()):
+                continue
+            th0, p = K.empirical_ntk(apply, W[r], x, max_jacobian_mb=max_mb, return_plan=True)
             plan = plan or p
             n0 = float(th0.double().norm())
-            for k in range(1, W.shape[0]):
+            for k in np.flatnonzero((b == r) & (np.arange(len(b)) != r)):
                 if bool(torch.isfinite(W[k]).all()):
                     thk = K.empirical_ntk(apply, W[k], x, max_jacobian_mb=max_mb)
-                    row[k - 1] = float((thk - th0).double().norm()) / n0
+                    row[k] = float((thk - th0).double().norm()) / n0
         rows.append(row)
     return np.stack(rows), plan or {}

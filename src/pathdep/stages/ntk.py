@@ -59,6 +59,7 @@ import xarray as xr
 from pathdep.analysis import ntk as K
 from pathdep.analysis import ntk_dynamics as D
 from pathdep.analysis import ntk_empirical as E
+from pathdep.analysis.replicates import labels, own_baseline, per_baseline
 from pathdep.config.ntk import SECTIONS, resolve
 from pathdep.io.atomic import write_netcdf
 from pathdep.io.provenance import collect
@@ -255,29 +256,47 @@ def _geometry_values(path, width: int, metrics_path) -> dict:
         if _run_width(an.attrs["config"]) != width:
             raise ValueError(f"{path}: width differs from {metrics_path}")
         bar = an["barrier"].sel(split="test").isel(icheckpoint=-1)
+        bl, cp = labels(an)
+        rows = an["imember"].values.astype(int)
+        return {"dist_aligned": per_baseline(D.at_last_complete(an["dist_aligned"].values), bl, cp),
+                "barrier_raw": per_baseline(bar.sel(align="raw").values, bl[rows], cp[rows]),
+                "barrier_aligned": per_baseline(bar.sel(align="aligned").values, bl[rows], cp[rows])}
+
+
+def _width_row(metrics_path, geometry_path=None) -> tuple[int, dict, int]:
+    """(width, {quantity: (mean, std)}, final step) of one run: each replicate baseline's copies
+    averaged, then mean and std across baselines (one baseline: across its copies)."""
+    with xr.open_dataset(metrics_path) as m:
+        width = _run_width(m.attrs["config"])
+        bl, cp = labels(m)
+        last = D.last_complete(m["dist"].values)
+        one = bl.max() < 1
+        vals = {q: m[q].isel(checkpoint=last).values[cp > 0] if one else per_baseline(
+            m[q].isel(checkpoint=last).values, bl, cp) for q in _METRICS}
+        final_step = int(m["step"].values[last])
+    if geometry_path is not None:
+        vals.update(_geometry_values(geometry_path, width, metrics_path) if not one else
+                    _geometry_copies(geometry_path, width, metrics_path))
+    return width, {q: D.mean_std(v) for q, v in vals.items()}, final_step
+
+
+def _geometry_copies(path, width: int, metrics_path) -> dict:
+    """One baseline: the copies' own values (no replicate means)."""
+    with xr.open_dataset(path) as an:
+        if _run_width(an.attrs["config"]) != width:
+            raise ValueError(f"{path}: width differs from {metrics_path}")
+        bar = an["barrier"].sel(split="test").isel(icheckpoint=-1)
         return {"dist_aligned": D.at_last_complete(an["dist_aligned"].isel(member=slice(1, None)).values),
                 "barrier_raw": bar.sel(align="raw").values, "barrier_aligned": bar.sel(align="aligned").values}
 
 
-def _width_row(metrics_path, geometry_path=None) -> tuple[int, dict, int]:
-    """(width, {quantity: (mean, std) over the perturbed members}, final step) of one run."""
-    with xr.open_dataset(metrics_path) as m:
-        width = _run_width(m.attrs["config"])
-        pert = m.isel(member=slice(1, None))
-        last = D.last_complete(pert["dist"].values)
-        vals = {q: pert[q].isel(checkpoint=last).values for q in _METRICS}
-        final_step = int(m["step"].values[last])
-    if geometry_path is not None:
-        vals.update(_geometry_values(geometry_path, width, metrics_path))
-    return width, {q: D.mean_std(v) for q, v in vals.items()}, final_step
-
-
 def path_vs_width(metrics_paths, out_path, geometry_paths=None) -> xr.Dataset:
-    """Path dependence vs hidden width from a width experiment (member 0 is the baseline).
+    """Path dependence vs hidden width from a width experiment.
 
     From each run's ``metrics.nc``: the final weight distance ``dist``, ``dist_rel``,
-    ``dist_over_init`` and the function-space ``fs_l2_logits`` of the perturbed members
-    (mean and std over members). From its geometry file (optional, same order): the
+    ``dist_over_init`` and the function-space ``fs_l2_logits`` of the perturbed copies
+    (each replicate baseline's copies averaged; mean and std across the baselines, or across
+    the copies of a run with one baseline). From its geometry file (optional, same order): the
     permutation-aligned distance ``dist_aligned`` at the last aligned checkpoint and the
     linear interpolation barrier (Entezari et al. 2022) on the test subset at the last
     interpolation checkpoint, raw and after alignment (``barrier_raw``,
@@ -305,7 +324,7 @@ def path_vs_width(metrics_paths, out_path, geometry_paths=None) -> xr.Dataset:
 
 
 def _run_kernel_change(traj_path, data_path, n_inputs: int, seed: int, max_mb: float):
-    """(width, steps, (C, K - 1) distances, plan) of one width-experiment trajectory."""
+    """(width, steps, (C, K) distances (NaN for the baselines), plan) of one width-experiment trajectory."""
     from pathdep.core.context import RunContext
     from pathdep.data import load_dataset
     from pathdep.io.trajectory import Trajectory
@@ -316,7 +335,7 @@ def _run_kernel_change(traj_path, data_path, n_inputs: int, seed: int, max_mb: f
         idx = np.sort(np.random.default_rng([int(seed), 17]).choice(len(xt), min(int(n_inputs), len(xt)), False))
         x = xt[torch.as_tensor(idx)].to(ctx.dtype)
         weights = (torch.as_tensor(tr.weights(c)).to(ctx.dtype) for c in range(tr.n_checkpoints))
-        dist, plan = D.kernel_change(ctx.apply, weights, x, max_mb)
+        dist, plan = D.kernel_change(ctx.apply, weights, x, max_mb, own_baseline(*labels(tr.members)))
         return _run_width(json.dumps(tr.config)), tr.steps.astype(np.int64), dist, plan
 
 
@@ -340,7 +359,7 @@ def kernel_change(spec: dict, trajectory_paths, data_paths, out_path, max_mb: fl
         steps[i, :len(st)] = st
     ds = xr.Dataset({"kernel_change": (("width", "checkpoint", "member"), dist),
                      "step": (("width", "checkpoint"), steps)},
-                    coords={"width": [r[0] for r in rows], "member": np.arange(1, M + 1)})
+                    coords={"width": [r[0] for r in rows], "member": np.arange(M)})
     ds.attrs.update({"section": "kernel_change", "n_inputs": int(cfg["kernel_change_inputs"]),
                      "ntk_method": json.dumps([r[3] for r in rows]), "ntk_config": json.dumps(cfg),
                      "sources": json.dumps([str(p) for p in trajectory_paths]),
