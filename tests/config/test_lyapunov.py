@@ -12,6 +12,9 @@ def test_resolve_merges_and_names_the_key():
     assert resolve({"experiments": ["lr"], "steps": 300})["steps"] == 300
     with pytest.raises(ValueError, match="lyapunov.transient"):
         resolve({"transient": -1})
+    assert resolve({"baselines": 2})["baselines"] == 2 and DEFAULTS["baselines"] == 0  # 0: every baseline
+    with pytest.raises(ValueError, match="lyapunov.baselines"):
+        resolve({"baselines": -1})
     with pytest.raises(ValueError, match="lyapunov.window"):
         resolve({"steps": 10, "window": 20})
     with pytest.raises(ValueError, match="lyapunov.qr_every"):

@@ -132,6 +132,10 @@ def test_every_baseline_gets_its_spectrum_and_the_link_tables(tmp_path):
     assert ds["growth"].values[1] == pytest.approx(d1[ib] / d1[ia], rel=1e-12)
     tangent = {"spectrum": p, "metrics": {"eps_a": tmp_path / "metrics.nc", "eps_b": tmp_path / "metrics.nc"},
                "epsilon": {"eps_a": 1e-6, "eps_b": 1e-2}}
+    first = lyapunov_for_run(run, traj.parent / "init.h5", data, tmp_path / "metrics.nc", tmp_path / "one.nc",
+                             {**spec, "baselines": 1})  # lyapunov.baselines: the first n only
+    assert first.sizes["baseline"] == 1
+    np.testing.assert_array_equal(first["exponents"].values[0], ds["exponents"].values[0])
     table, per = link_tables([p], tangent=tangent)
     assert list(table["run"]) == ["eps_a", "eps_b"]  # the spectrum's own experiment row is the tangent block
     table, per = link_tables([p])

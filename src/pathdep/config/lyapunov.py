@@ -35,6 +35,7 @@ DEFAULTS: dict[str, int] = {
     "qr_every": 1,      # a QR every step: the increments log R_ii of every step are kept
     "window": 50,       # 8 FTLE windows over the default 400 steps
     "seed": 0,          # the random initial tangent basis
+    "baselines": 0,     # spectra of the first n baselines of each run (0: every baseline; each costs one Benettin run)
 }
 
 #: The 2-2-1 study (Sharafi, Martin, Hallerberg, Phys. Rev. E 111, 054208 (2025)), sized
@@ -78,7 +79,7 @@ def resolve(spec: dict | None) -> dict:
         if k_ in DEFAULTS:
             cfg[k_] = v
     for k_ in DEFAULTS:
-        lo = 0 if k_ in ("transient", "seed") else 1
+        lo = 0 if k_ in ("transient", "seed", "baselines") else 1
         if int(cfg[k_]) != cfg[k_] or cfg[k_] < lo:
             raise ValueError(f"lyapunov.{k_}: expected an integer >= {lo}, got {cfg[k_]!r}")
     if cfg["transient"] % cfg["qr_every"] or cfg["steps"] % cfg["qr_every"]:

@@ -145,8 +145,10 @@ def _spectrum(F, x0, info: dict, cfg: dict, transient: int, steps: int, qr: int)
 
 
 def _spectra(run: dict, init_path, data_path, device: str, cfg: dict) -> tuple[list, dict, tuple, np.ndarray]:
-    """Benettin spectra of every baseline of the run: ``(spectra, info, window, rows)``."""
+    """Benettin spectra of the run's baselines (the first ``lyapunov.baselines``, 0: all):
+    ``(spectra, info, window, rows)``."""
     rows = baseline_rows(load_init(init_path).members)
+    rows = rows[:int(cfg["baselines"])] if int(cfg["baselines"]) else rows
     out, info, win = [], None, None
     for row in rows:
         F, x0, info = network_map(run, init_path, data_path, device, row=int(row))
