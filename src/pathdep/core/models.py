@@ -171,10 +171,13 @@ def build_model(spec: dict, in_shape: Sequence[int], out_dim: int) -> nn.Module:
         if len(in_shape) != 3:
             raise ValueError(f"model.kind: lenet5 needs image inputs (C, H, W), got input shape {tuple(in_shape)}")
         return LeNet5(in_shape, out_dim, act, bias)
+    if kind == "resnet":   # pathdep.core.resnet: model.{depth, width, shortcut, norm}
+        from pathdep.core.resnet import build_resnet
+        return build_resnet(spec, in_shape, out_dim)
     raise ValueError(f"model.kind: expected one of {list(MODEL_KINDS)}, got {kind!r}")
 
 
-MODEL_KINDS = ("lenet5", "mlp", "transformer")
+MODEL_KINDS = ("lenet5", "mlp", "resnet", "transformer")
 
 #: the keys of a ``model: {kind: transformer}`` block besides ``kind`` (``context`` defaults
 #: to the dataset's sequence length)
