@@ -6,8 +6,10 @@ report would otherwise print into the page as a red error box.
 
 The Jinja context: the default config (config.yaml), the wildcards the captions use (``exp``),
 and, for the landing page (report/workflow.rst), categories holding the claims ledger and
-the spread table so that its tables are rendered too (from small CSV files in a temporary
-working directory: ``csv-table`` reads ``:file:`` relative to the working directory).
+the spread table so that its tables are rendered too, from CSV files in a temporary working
+directory (``csv-table`` reads ``:file:`` relative to it): the claims table holds every text
+the ledger can write (catalogue claims and statistics, each kind of rule, note and verdict),
+since docutils parses each cell as reStructuredText.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from collections import namedtuple
 from types import SimpleNamespace
 
 import docutils.core
+import pandas as pd
 import docutils.utils
 import jinja2
 import pytest
 import yaml
+
+from pathdep.config.claims import CLAIMS
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTIONS = sorted((ROOT / "report").glob("*.rst"))
@@ -56,13 +61,34 @@ def render(path: Path, categories: list | None = None) -> str:
     return env.from_string(path.read_text() + LINKS).render(snakemake=snakemake, categories=cats, files=[])
 
 
+def ledger_texts() -> pd.DataFrame:
+    """A claims.csv holding every text the ledger can write: each catalogue entry (claim,
+    statistic) with the rule and note of a statistic of each kind, and the verdict kinds."""
+    import numpy as np
+
+    from pathdep.analysis import claims_stats as S
+
+    one, two = np.ones(3), np.ones((2, 3))
+    outs = [S.form_share(np.array(["a"]), np.array([0]), ("a", "b")), S.sweep_exponent(one, two),
+            S.endpoint_change(two, "below", log=True), S.level(one, 1.0), S.source_share(one, one),
+            S.weakest_auc(one, one, ["ftle tanh U(-1,1) at t=20"] * 3), S.fraction_difference(0.1, 10, 0.2, 10),
+            S.conjugate_pair(0.5, one), S.nonconjugate_pair(0.5, 1.0, 2.0), S.window_transition(np.ones((2, 4, 4))),
+            S.exponent_near(-0.5, 0.1, -0.5, 0.15), S.decreasing(np.arange(1.0, 4.0), two),
+            S.bracket_contains(1.0, 2.0, 2.0, "2/lambda_0"), S.onset_difference(one, one), S.reliance_slope(one, two)]
+    verdicts = ["not run (config/paper.yaml)", "inconclusive (one baseline: no interval)", "supported",
+                "contradicted", "inconclusive (fits.csv lacks model)"]
+    rows = [dict(id=c["id"], seed=c["seed"], claim=c["claim"], experiment=c["experiment"], statistic=c["statistic"],
+                 value=1.0, lo=0.5, hi=1.5, rule=outs[i % len(outs)].rule, verdict=verdicts[i % len(verdicts)],
+                 note=outs[i % len(outs)].note or "missing weight_decay/<run>/metrics.nc")
+            for i, c in enumerate(CLAIMS)]
+    return pd.DataFrame(rows)
+
+
 @pytest.mark.parametrize("path", CAPTIONS, ids=[p.name for p in CAPTIONS])
 def test_caption_renders_without_system_messages(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results" / "spread").mkdir(parents=True)
-    (tmp_path / "results" / "claims.csv").write_text(
-        "id,seed,claim,experiment,statistic,value,lo,hi,rule,verdict,note\n"
-        'a,scaling,"""q""",lr,s,1.0,0.5,1.5,"supported if ...",supported,\n')
+    ledger_texts().to_csv(tmp_path / "results" / "claims.csv", index=False)
     (tmp_path / "results" / "spread" / "spread.csv").write_text("source,run,disagree\ninit,e/r,0.1\n")
     text = render(path, categories=["Claims ledger", "Spread by source"])
     assert _messages(text) == []

@@ -6,8 +6,10 @@ Each entry: ``id``, ``seed`` (short name, :data:`SEEDS` maps it to the seed file
 ``claim`` (quoted or closely paraphrased; quotes in double quotes), ``experiment`` (what
 result it reads), ``statistic`` (what number is computed), ``needs`` (what a config must
 contain to produce that result: ``("experiment", name)``, ``("block", dotted.key)``,
-``("koopman", "windows" | "width" | "toy")``). The decision rules themselves are built by
-:mod:`pathdep.analysis.claims_stats` from their thresholds.
+``("koopman", "windows" or "width" or "toy")``). The decision rules themselves are built by
+:mod:`pathdep.analysis.claims_stats` from their thresholds. The texts avoid reStructuredText
+markup (``|``, ``*``): the report's landing page renders them in a csv-table, so a norm is
+written ‖w‖ (tests/test_report_captions.py renders every text).
 
 :func:`where_run` names the first shipped config (``config.yaml``, then ``config/*.yaml``)
 that contains what an entry needs, for the "not run" verdict; :func:`has` says whether a
@@ -50,11 +52,11 @@ CLAIMS: list[dict] = [
          claim='Prediction: "correcting for the learning rate should give nearly identical separation slopes"',
          statistic="exponent p of the late d_w slope ~ lr^p (p = 1: slope / lr is the same for every lr)"),
     dict(id="weight_decay_shrinks", seed="scaling", experiment="weight_decay", needs=(_E, "weight_decay"),
-         claim='Prediction: "d_w will shrink (because |w| will shrink)"',
+         claim='Prediction: "d_w will shrink (because ‖w‖ will shrink)"',
          statistic="log(final d_w at the largest weight decay / at the smallest)"),
     dict(id="weight_decay_bend", seed="scaling", experiment="weight_decay", needs=(_E, "weight_decay"),
-         claim='Prediction: "The normalized d_w/|w| will curve downwards"',
-         statistic="late log-log exponent of d_w/|w_0|: largest weight decay minus the smallest"),
+         claim='Prediction: "The normalized d_w/‖w‖ will curve downwards"',
+         statistic="late log-log exponent of d_w/‖w_0‖: largest weight decay minus the smallest"),
     dict(id="width_linear", seed="scaling", experiment="width", needs=(_E, "width"),
          claim='Prediction: "the slope of divergence to increase linearly with the width of a one-layer network"',
          statistic="exponent p of the late d_w slope ~ width^p"),
@@ -90,7 +92,7 @@ CLAIMS: list[dict] = [
          claim='"CNN training dynamics undergo transitions" in early training',
          statistic="log(W1 between consecutive early windows / between consecutive late windows)"),
     dict(id="ntk_param_change", seed="ntk", experiment="ntk width_sweep", needs=("block", "ntk"),
-         claim='"the change *per parameter* vanishes in the infinite width limit" (dW/dt at init ~ O(1/sqrt(N)))',
+         claim='"the change per parameter vanishes in the infinite width limit" (dW/dt at init ~ O(1/sqrt(N)))',
          statistic="exponent of the relative parameter change ~ width^p (target -1/2)"),
     dict(id="ntk_kernel_change", seed="ntk", experiment="ntk width_sweep", needs=("block", "ntk"),
          claim='"dTheta/dt ~ O(1/sqrt(N))": the NTK\'s change from initialization vanishes with width',
