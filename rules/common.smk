@@ -126,6 +126,14 @@ def get_geometry_files(wildcards):
     return run_outputs("geometry", [wildcards.exp])
 
 
+def get_swept_experiments():
+    """Standard experiments with a sweep (two runs or more): the only ones with the sweep
+    figures divergence_vs and scaling (pathdep.config.fits.swept_experiments)."""
+    from pathdep.config.fits import swept_experiments
+
+    return swept_experiments(RUNS, get_standard_experiments())
+
+
 def get_figure_outputs(figures):
     """Named outputs `<name>_pdf`, `<name>_png` (the PNG in the report, caption
     report/<name>.rst) of `{name: (file stem under results/figures/, report category)}`."""
@@ -327,6 +335,7 @@ def get_all_targets():
         rule_outputs("plot_experiment", exp=exps)
         + rule_outputs("plot_geometry", exp=exps)
         + rule_outputs("plot_fits", exp=exps)
+        + rule_outputs("plot_scaling", exp=get_swept_experiments())
         + rule_outputs("plot_hypersphere_theory")
         + rule_outputs("summarize_fits")
         + get_lyapunov_targets()

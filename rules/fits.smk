@@ -1,11 +1,15 @@
 # Fitted forms of the divergence curves: per experiment fits + scaling tables and their
 # figures, and one summary table over experiments. Settings: the top-level `fits:` block
 # (pathdep.config.fits), passed through params:; figure names: pathdep.config.fits.FIGURES.
-from pathdep.config.fits import FIGURES as FITS_FIGURES
+# Every experiment gets the fits figure; only experiments with a sweep (two runs or more,
+# get_swept_experiments) get the sweep figures (divergence_vs, scaling): one run has no
+# hyperparameter axis to draw.
+from pathdep.config.fits import FIGURES as FITS_FIGURES, SWEEP_FIGURES
 
 
 localrules:
     plot_fits,
+    plot_scaling,
     summarize_fits,
 
 
@@ -48,9 +52,27 @@ rule plot_fits:
         fits="results/{exp}/fits.nc",
         scaling="results/{exp}/scaling.csv",
     output:
-        **get_figure_outputs(FITS_FIGURES),
+        **get_figure_outputs({k: v for k, v in FITS_FIGURES.items() if k not in SWEEP_FIGURES}),
     log:
         "results/logs/plot_fits/{exp}.log",
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/plot_fits.py"
+
+
+rule plot_scaling:
+    input:
+        metrics=get_metrics_files,
+        geometry=get_geometry_files,
+        fits="results/{exp}/fits.nc",
+        scaling="results/{exp}/scaling.csv",
+    output:
+        **get_figure_outputs({k: FITS_FIGURES[k] for k in SWEEP_FIGURES}),
+    wildcard_constraints:
+        exp="|".join(sorted(get_swept_experiments(), key=len, reverse=True)) or "(?!)",
+    log:
+        "results/logs/plot_scaling/{exp}.log",
     conda:
         "../envs/pathdep.yaml"
     script:

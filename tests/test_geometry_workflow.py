@@ -21,7 +21,8 @@ FIGS = ["aligned", "interpolation", "barriers", "autocorr", "fits", "hypersphere
 
 
 def _figures(exp):
-    return [f"{exp}_{f}" for f in FIGS] + [f"divergence_vs_{exp}", f"scaling_{exp}"]
+    # the sweep figures only for an experiment that sweeps something (sched does not)
+    return [f"{exp}_{f}" for f in FIGS] + ([f"divergence_vs_{exp}", f"scaling_{exp}"] if exp == "eps" else [])
 
 
 def test_dry_run_plans_geometry_and_fits_jobs(tmp_path):
@@ -29,7 +30,7 @@ def test_dry_run_plans_geometry_and_fits_jobs(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     c = job_counts(r.stdout)
     # 3 runs (eps: 2 epsilons, sched: 1) in 2 experiments
-    assert (c["geometry"], c["plot_geometry"], c["fit_experiment"], c["plot_fits"]) == (3, 2, 2, 2)
+    assert (c["geometry"], c["plot_geometry"], c["fit_experiment"], c["plot_fits"], c["plot_scaling"]) == (3, 2, 2, 2, 1)
     assert c["hypersphere_theory"] == c["plot_hypersphere_theory"] == c["summarize_fits"] == 1
 
 
@@ -37,7 +38,7 @@ def test_one_scaling_figure_plans_only_its_experiment(tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(TINY), "-d", str(tmp_path), "results/figures/scaling_eps.pdf"], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     assert job_counts(r.stdout) == {"prepare_dataset": 1, "train_ensemble": 2, "compute_metrics": 2,
-                                    "geometry": 2, "fit_experiment": 1, "plot_fits": 1, "total": 9}
+                                    "geometry": 2, "fit_experiment": 1, "plot_scaling": 1, "total": 9}
 
 
 def test_one_geometry_figure_plans_no_fits(tmp_path):
@@ -88,7 +89,10 @@ def test_geometry_and_fits_outputs_by_meaning(tiny_workflow):
                 np.testing.assert_allclose(da["barrier"].values[..., 0], 0.0, atol=1e-7)
         fits = xr.load_dataset(res / exp / "fits.nc", engine="h5netcdf")
         n_runs = len(runs)
-        assert fits.sizes["curve"] == n_runs * 3 * 3  # runs x perturbed members x quantities (tiny config)
+        R = int(dm["baseline"].max()) + 1 if "baseline" in dm.coords else 1
+        assert fits.sizes["curve"] == n_runs * R * 3  # runs x baselines (copies averaged) x quantities
+        assert set(fits["verdict"].values.astype(str)) <= set(fits["model"].values.astype(str)) | {
+            "no form describes it"}
         assert set(fits["quantity"].values.astype(str)) == {"dist", "dist_aligned", "fs_l2_logits"}
         assert set(fits["best_model"].values.astype(str)) <= set(fits["model"].values.astype(str))
         np.testing.assert_allclose(np.nanmin(fits["delta_aic"].values, axis=1), 0.0)
@@ -97,9 +101,9 @@ def test_geometry_and_fits_outputs_by_meaning(tiny_workflow):
         table = pd.read_csv(res / exp / "scaling.csv")
         hp = "epsilon" if exp == "eps" else "none"
         assert set(table["hparam"]) == {hp} and table["value"].nunique() == n_runs
-        assert set(table["n"]) == {3} and {"pl_exponent", "mean", "sem", "n_best"} <= set(table.columns)
-        if exp == "eps":
-            assert table["pl_exponent"].notna().any()
+        assert set(table["n"]) == {R} and {"pl_exponent", "mean", "lo", "hi", "n_best", "pl_note"} <= set(table.columns)
+        # two values of epsilon are too few for a power law
+        assert table["pl_exponent"].isna().all() and "too few points" in set(table["pl_note"].fillna(""))
         for name in _figures(exp):
             assert (res / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
             assert (res / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -107,8 +111,8 @@ def test_geometry_and_fits_outputs_by_meaning(tiny_workflow):
     theory = xr.load_dataset(res / "hypersphere" / "theory.nc", engine="h5netcdf")
     assert list(theory["n"].values) == [3, 10] and int(theory.attrs["walkers"]) == 200
     summary = pd.read_csv(res / "fits_summary.csv")
-    assert set(summary["experiment"]) == {"eps", "sched"}
-    assert {"best_model", "b_median", "pl_exponent", "pl_exponent_stderr"} <= set(summary.columns)
+    assert {"best_model", "b_median", "pl_exponent", "pl_exponent_stderr", "frac_described"} <= set(summary.columns)
+    assert set(summary["experiment"]) == {"eps", "sched", "all"}
 
 
 @pytest.mark.slow
@@ -139,6 +143,7 @@ def test_geometry_config_change_reruns_geometry_not_training(tiny_workflow, tmp_
     assert "hypersphere_theory" not in c and "plot_hypersphere_theory" not in c
     assert (c["geometry"], c["plot_geometry"], c["fit_experiment"], c["plot_fits"], c["summarize_fits"]) == (
         3, 2, 2, 2, 1)
+    assert c["plot_scaling"] == 1
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
@@ -152,6 +157,6 @@ def test_fits_config_change_reruns_only_the_fits(tiny_workflow, tmp_path):
     r = smk(["-n", "--cores", "1", "--configfile", str(path), "-d", str(tiny_workflow.dir)], ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     c = job_counts(r.stdout)
-    assert (c["fit_experiment"], c["plot_fits"], c["summarize_fits"]) == (2, 2, 1)
+    assert (c["fit_experiment"], c["plot_fits"], c["plot_scaling"], c["summarize_fits"]) == (2, 2, 1, 1)
     assert "geometry" not in c and "plot_geometry" not in c and "train_ensemble" not in c
     shutil.rmtree(tmp_path, ignore_errors=True)

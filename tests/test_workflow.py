@@ -20,15 +20,16 @@ def test_dry_run_counts_jobs(tmp_path):
     counts = job_counts(r.stdout)
     # tiny config: experiment eps sweeps 2 epsilons, experiment sched has one run -> 3 runs,
     # one dataset, one figure job per experiment; geometry: one per run and its figures per
-    # experiment; fits and their figures per experiment, one hypersphere-theory table and
+    # experiment; fits and their figure per experiment, the sweep figures (plot_scaling) for eps
+    # only (sched sweeps nothing), one hypersphere-theory table and
     # figure and one summary table; Lyapunov:
     # one spectrum per run of the eps experiment (lyapunov.experiments), one link table and
     # one 2-2-1 study; the claims ledger and its figure.
     assert counts == {"prepare_dataset": 1, "train_ensemble": 3, "compute_metrics": 3,
                       "plot_experiment": 2, "geometry": 3, "plot_geometry": 2, "fit_experiment": 2,
-                      "plot_fits": 2, "hypersphere_theory": 1, "plot_hypersphere_theory": 1, "summarize_fits": 1,
-                      "lyapunov": 2, "lyapunov_link": 1, "lyapunov_study": 1, "claims": 1, "plot_claims": 1,
-                      "all": 1, "total": 28}
+                      "plot_fits": 2, "plot_scaling": 1, "hypersphere_theory": 1, "plot_hypersphere_theory": 1,
+                      "summarize_fits": 1, "lyapunov": 2, "lyapunov_link": 1, "lyapunov_study": 1, "claims": 1,
+                      "plot_claims": 1, "all": 1, "total": 29}
 
 
 FASHION_IDX = Path("/usr/share/datasets/fashion-mnist")

@@ -110,3 +110,17 @@ def test_diffusion_gof_passes_walks_and_fails_a_ballistic_path():
     assert np.all(factor[:2] < 1.3) and factor[2] > 1.3
     f2, p2 = diffusion_gof(np.full((1, 3), np.nan), np.ones((1, 3)))
     assert np.isnan(f2[0]) and not p2[0]
+
+
+def test_baseline_diffusion_keeps_only_passing_members():
+    from pathdep.analysis.hypersphere import baseline_diffusion
+
+    C = 5
+    th = np.tile(np.linspace(0, 1, C), (4, 1))
+    sq = th.copy()
+    sq[1] *= 3.0  # member 1 (block 0) fails: off by 3x
+    sq[3] *= 2.0  # member 3 (block 1, its only other member) fails too
+    out = baseline_diffusion(np.array([1.0, 5.0, 2.0, 7.0]), sq, th, np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]))
+    np.testing.assert_allclose(out["D"], [1.0, 2.0])
+    assert list(out["n_pass"]) == [1, 1] and list(out["n_members"]) == [2, 2]
+    np.testing.assert_allclose(out["gof_factor"], [2.0, 1.5])

@@ -42,7 +42,7 @@ import torch
 from scipy.optimize import curve_fit
 
 __all__ = ["simulate_sphere_walk", "sphere_walk_paths", "theory_cos", "theory_sq_disp",
-           "fit_diffusion", "DiffusionFit", "sphere_diffusion", "theory_curves", "diffusion_gof"]
+           "fit_diffusion", "DiffusionFit", "sphere_diffusion", "theory_curves", "diffusion_gof", "baseline_diffusion"]
 
 
 def theory_cos(t, n: int, R: float, D: float) -> np.ndarray:
@@ -302,3 +302,32 @@ def diffusion_gof(sq_disp, theory, tolerance: float = 0.3) -> tuple[np.ndarray, 
     f = np.where(ok, f, -1.0).max(axis=1)
     factor = np.where(ok.any(axis=1), f, np.nan)
     return factor, np.isfinite(factor) & (factor <= 1.0 + tolerance)
+
+
+def baseline_diffusion(D, sq_disp, theory, baseline, copy, tolerance: float = 0.3) -> dict[str, np.ndarray]:
+    """Per-baseline diffusion constant from the members whose walk the form describes.
+
+    Args:
+        D: fitted ``sphere_D`` per member ``(K,)``; sq_disp, theory: ``(K, C)`` as in
+            :func:`diffusion_gof`; baseline, copy: ``(K,)`` labels
+            (:func:`pathdep.analysis.replicates.labels`).
+        tolerance: as in :func:`diffusion_gof`.
+
+    Returns:
+        ``{"D": (R,), "n_pass": (R,), "n_members": (R,), "gof_factor": (R,)}``: the mean ``D``
+        over the members of block r (the baseline included: it walks too) that pass the test
+        (NaN if none passes), how many pass and were tested, and the median worst factor.
+    """
+    factor, passes = diffusion_gof(sq_disp, theory, tolerance)
+    D = np.asarray(D, dtype=np.float64)
+    baseline = np.asarray(baseline)
+    R = int(baseline.max()) + 1 if len(baseline) else 0
+    out = {k: np.full(R, np.nan) for k in ("D", "n_pass", "n_members", "gof_factor")}
+    for r in range(R):
+        blk = baseline == r
+        good = blk & passes & np.isfinite(D)
+        out["n_pass"][r], out["n_members"][r] = good.sum(), blk.sum()
+        out["D"][r] = D[good].mean() if good.any() else np.nan
+        f = factor[blk & np.isfinite(factor)]
+        out["gof_factor"][r] = np.median(f) if len(f) else np.nan
+    return out

@@ -2,26 +2,63 @@
 hyperparameters: metrics.nc / geometry.nc in, netCDF and CSV tables out.
 
 What it computes (the rules of ``rules/fits.smk`` call these functions; each reads files,
-calls :mod:`pathdep.analysis.fits` / :mod:`pathdep.analysis.scaling` and writes files):
+calls :mod:`pathdep.analysis.fit_holdout` / :mod:`pathdep.analysis.scaling` and writes files):
 
 * :func:`fit_experiment` (rule ``fit_experiment``, one per experiment) ->
-  ``results/<exp>/fits.nc`` + ``fits.csv`` (every divergence curve of every perturbed
-  member: raw and aligned weight distance, function-space distances; every form of
-  :mod:`pathdep.analysis.fits` with standard errors, AIC, BIC, the AIC-best form) and
-  ``results/<exp>/scaling.nc`` + ``scaling.csv`` (:func:`pathdep.analysis.scaling.scaling_frame`:
-  per swept hyperparameter the fitted parameters per value, mean / std / sem / median over
-  curves, how often each form was AIC-best, and power laws of each parameter against the
-  hyperparameter; the hypersphere ``D`` of geometry.nc is tabulated as quantity
-  ``direction``, form ``sphere_walk``).
+  ``results/<exp>/fits.nc`` + ``fits.csv`` and ``results/<exp>/scaling.nc`` + ``scaling.csv``.
+
+  Curves: one per run, quantity (raw and aligned weight distance, function-space distances)
+  and **baseline**: the mean over that baseline's perturbed copies
+  (:func:`pathdep.analysis.quantities.baseline_curves`). Why the copy-averaged curve rather
+  than each copy: copies of one baseline are pseudo-replicates, so any interval must come from
+  the baselines (one value each); the mean over copies is the expected divergence the forms
+  model, is less noisy than one copy (function-space curves jump), and costs one fit per
+  baseline instead of one per copy (the default run's fits stay within today's time).
+
+  ``fits.csv`` (one row per curve and form; ``fits.nc`` holds the same plus the points fitted,
+  ``curve_t``/``curve_d``, and the held-out fits' parameters ``value_oos``):
+
+  ====================  =======================================================================
+  ``quantity, run,      the curve: quantity, run, baseline index r, how many copies it averages,
+  baseline, copies``    learning rates, one column per swept hyperparameter
+  ``model``             the form (:mod:`pathdep.analysis.fit_forms`)
+  ``aic ... success``   whole-curve fit (residuals weighted by ``fits.weights``)
+  ``best``              the form with the lowest AIC for this curve
+  ``ratio_last``        whole-curve fit / data at the last checkpoint
+  ``oos_factor``        the form fitted on the steps up to ``fit_fraction`` of the run (2/3),
+                        worst ``max(f/d, d/f)`` over the held-out checkpoints (the last third)
+  ``oos_ratio_last``    that held-out fit / data at the last checkpoint
+  ``oos_selected``      the form with the smallest ``oos_factor`` for this curve
+  ``oos_model``         (per curve) the out-of-sample selected form
+  ``oos_factor_selected``  (per curve) its factor
+  ``oos_err_last``      (per curve) its relative error at the last checkpoint, ``|f/d - 1|``
+  ``described``         (per curve) ``oos_factor_selected <= 1 + tolerance`` (1.3)
+  ``verdict``           (per curve) ``oos_model`` if described, else "no form describes it"
+  ``t_cut``             (per curve) the last step the held-out fits saw
+  parameters            ``<p>``, ``<p>_stderr`` of the whole-curve fit
+  ====================  =======================================================================
+
+  ``scaling.csv`` (:func:`pathdep.analysis.scaling.scaling_frame`): per swept hyperparameter
+  the fitted parameters per value (mean and 95 % interval across baselines; NaN interval with
+  one baseline), how often each form was AIC-best / selected / described, and power laws of
+  each parameter against the swept value (``1 - momentum`` for momenta; none through fewer
+  than 4 values or less than a decade: ``pl_note = too few points``); the hypersphere ``D``
+  (quantity ``direction``, form ``sphere_walk``) from the members whose walk passes the
+  diffusion goodness-of-fit test (:func:`pathdep.analysis.hypersphere.diffusion_gof`) only;
+  the final values of ``dist``, ``dist_aligned``, ``fs_l2_logits``, ``test_cf_acc`` (form
+  ``final``, param ``value``) for the divergence-vs figure.
 * :func:`summarize_fits` (rule ``summarize_fits``) -> ``results/fits_summary.csv``
-  (:func:`pathdep.analysis.scaling.summary_table`).
+  (:func:`pathdep.analysis.scaling.summary_table`: preferred forms, the share of curves a
+  form describes out of sample, ``frac_described``, per experiment and quantity and over all
+  experiments, rows ``experiment = all``).
 
 Configuration: the top-level ``fits:`` block (:mod:`pathdep.config.fits`; per experiment
 ``fits.experiments.<exp>``).
 
 How it was checked: ``tests/stages/test_fits.py`` (power laws planted in synthetic metrics
-are recovered by ``fit_experiment`` and reported by ``summarize_fits``) and
-``tests/test_geometry_workflow.py`` (the rules on the tiny config).
+with two baselines are recovered by ``fit_experiment``, described out of sample, given
+intervals across baselines, and reported by ``summarize_fits``; a collapsing curve is "no
+form describes it") and ``tests/test_geometry_workflow.py`` (the rules on the tiny config).
 """
 
 from __future__ import annotations
@@ -35,9 +72,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pathdep.analysis import fit_holdout as FH
 from pathdep.analysis import fits as FT
 from pathdep.analysis import scaling as SC
-from pathdep.analysis.quantities import quantity_values
+from pathdep.analysis.hypersphere import baseline_diffusion
+from pathdep.analysis.quantities import baseline_curves, final_values
+from pathdep.analysis.replicates import labels
 from pathdep.config.fits import resolve
 from pathdep.config.sweeps import learning_rates, sweep_values
 from pathdep.io.atomic import write_csv, write_netcdf
@@ -46,18 +86,19 @@ __all__ = ["fit_experiment", "summarize_fits"]
 
 
 def _curves(metrics_files: Sequence, geometry_files: Sequence, quantities: Sequence[str]):
-    """Yield (metrics dataset, quantity, member, steps, values) for every perturbed member."""
+    """Yield (metrics dataset, quantity, baseline r, copies, steps, values): every quantity of
+    every run averaged over the perturbed copies of each baseline (one curve per baseline)."""
     for mf, gf in zip(metrics_files, geometry_files):
         dm = xr.load_dataset(mf, engine="h5netcdf")
         dg = xr.load_dataset(gf, engine="h5netcdf")
-        roles = dm["role"].values.astype(str)
         steps = dm["step"].values.astype(np.float64)
         for q in quantities:
-            vals = quantity_values(dm, dg, q)
-            if vals is None:
+            got = baseline_curves(dm, dg, q)
+            if got is None:
                 continue
-            for k in np.flatnonzero(roles != "baseline"):
-                yield dm, q, int(k), steps, vals[k]
+            curves, copies = got
+            for r in range(curves.shape[0]):
+                yield dm, q, r, int(copies[r]), steps, curves[r]
 
 
 def _run_attrs(dm: xr.Dataset) -> dict:
@@ -75,14 +116,16 @@ def _column(vals: list):
 
 
 def _fit_curves(metrics_files: Sequence, geometry_files: Sequence, fs: dict):
-    """Every form fitted to every curve: ``(results, coords, swept names, {run: attrs})``."""
-    results, co = [], {"quantity": [], "run": [], "member": [], "lr": [], "lr_eff": []}
+    """Every form fitted to every curve, whole and out of sample:
+    ``(curve fits, coords, swept names, {run: attrs})``."""
+    results, co = [], {k: [] for k in ("quantity", "run", "baseline", "copies", "lr", "lr_eff")}
     sweep_rows, run_info = [], {}
-    for dm, q, k, steps, vals in _curves(metrics_files, geometry_files, fs["quantities"]):
+    for dm, q, r, copies, steps, vals in _curves(metrics_files, geometry_files, fs["quantities"]):
         info = run_info.setdefault(str(dm.attrs.get("run")), _run_attrs(dm))
-        results.append(FT.fit_all(steps, vals, fs["models"], space=fs["space"]))
-        for name, v in (("quantity", q), ("run", info["run"]), ("member", k), ("lr", info["lr"]),
-                        ("lr_eff", info["lr_eff"])):
+        results.append(FH.evaluate_curve(steps, vals, fs["models"], space=fs["space"], weights=fs["weights"],
+                                         fit_fraction=fs["fit_fraction"], tolerance=fs["tolerance"]))
+        for name, v in (("quantity", q), ("run", info["run"]), ("baseline", r), ("copies", copies),
+                        ("lr", info["lr"]), ("lr_eff", info["lr_eff"])):
             co[name].append(v)
         sweep_rows.append(info["sweep"])
     hp_names = sorted({h for r in sweep_rows for h in r})
@@ -91,18 +134,31 @@ def _fit_curves(metrics_files: Sequence, geometry_files: Sequence, fs: dict):
     return results, co, hp_names, run_info
 
 
-def _sphere_rows(geometry_files: Sequence, run_info: dict) -> pd.DataFrame:
-    """The hypersphere ``D`` of every perturbed member, as rows of the fits table."""
+#: final values drawn against the swept value (figure divergence_vs): variable -> file
+FINAL = {"dist": "metrics", "dist_aligned": "geometry", "fs_l2_logits": "metrics", "test_cf_acc": "metrics"}
+
+
+def _extra_rows(metrics_files: Sequence, geometry_files: Sequence, run_info: dict, tolerance: float) -> pd.DataFrame:
+    """Rows of the scaling table that are not fitted forms, one per run and baseline: the
+    hypersphere ``D`` (members passing the diffusion goodness-of-fit test only; form
+    ``sphere_walk``) and the final values of :data:`FINAL` (form ``final``)."""
     rows = []
-    for gf in geometry_files:
+    for mf, gf in zip(metrics_files, geometry_files):
+        dm = xr.load_dataset(mf, engine="h5netcdf")
         dg = xr.load_dataset(gf, engine="h5netcdf")
-        info = run_info.get(str(dg.attrs.get("run"))) or {"sweep": json.loads(dg.attrs.get("sweep_values", "{}")),
-                                                          "run": str(dg.attrs.get("run")),
-                                                          "lr": dg.attrs.get("lr"), "lr_eff": dg.attrs.get("lr_eff")}
-        for k in np.flatnonzero(dg["role"].values.astype(str) != "baseline"):
-            rows.append({"run": info["run"], "member": int(k), "lr": info["lr"], "lr_eff": info["lr_eff"],
-                         **info["sweep"], "quantity": "direction", "model": "sphere_walk", "best": True,
-                         "D": float(dg["sphere_D"].values[k]), "D_stderr": float(dg["sphere_D_stderr"].values[k])})
+        info = run_info.get(str(dm.attrs.get("run"))) or _run_attrs(dm)
+        head = {"run": info["run"], "lr": info["lr"], "lr_eff": info["lr_eff"], **info["sweep"]}
+        if "sphere_D" in dg and "sphere_sq_disp" in dg:
+            base, copy = labels(dg)
+            sd = baseline_diffusion(dg["sphere_D"].values, dg["sphere_sq_disp"].values, dg["sphere_theory"].values,
+                                    base, copy, tolerance)
+            rows += [{**head, "baseline": r, "quantity": "direction", "model": "sphere_walk", "best": True,
+                      "D": sd["D"][r], "n_pass": sd["n_pass"][r], "gof_factor": sd["gof_factor"][r]}
+                     for r in range(len(sd["D"]))]
+        for var, src in FINAL.items():
+            vals = final_values(dm if src == "metrics" else dg, var)
+            rows += [] if vals is None else [{**head, "baseline": r, "quantity": var, "model": "final", "best": False,
+                                              "value": vals[r]} for r in range(len(vals))]
     return pd.DataFrame(rows)
 
 
@@ -125,12 +181,12 @@ def fit_experiment(metrics_files: Sequence, geometry_files: Sequence, out_fits_n
     Args:
         metrics_files, geometry_files: the runs' ``metrics.nc`` and ``geometry.nc``, in
             the same order.
-        out_fits_nc, out_fits_csv: per-curve fits (all forms; dims ``curve x model x param``
-            with coordinates ``quantity``, ``run``, ``member`` and one per swept
-            hyperparameter).
+        out_fits_nc, out_fits_csv: per-curve fits (all forms, whole and out of sample; dims
+            ``curve x model x param`` with coordinates ``quantity``, ``run``, ``baseline``,
+            ``copies`` and one per swept hyperparameter; columns in the module docstring).
         out_scaling_nc, out_scaling_csv: the scaling table
             (:func:`pathdep.analysis.scaling.scaling_frame`).
-        spec: the ``fits`` settings (``models``, ``space``, ``quantities``).
+        spec: the ``fits`` settings (:data:`pathdep.config.fits.DEFAULTS`).
         experiment: its name (table column and attributes).
 
     Returns:
@@ -142,17 +198,20 @@ def fit_experiment(metrics_files: Sequence, geometry_files: Sequence, out_fits_n
     results, co, hp_names, run_info = _fit_curves(metrics_files, geometry_files, fs)
     if not results:
         raise ValueError(f"fit_experiment {experiment}: no divergence curves found in the metrics/geometry files")
-    ds = FT.fits_to_dataset(results, co, dim="curve")
+    ds = FH.curves_to_dataset(results, co, dim="curve")
     ds.attrs.update({"experiment": experiment, "hparams": json.dumps(hp_names), "time": "training step",
-                     "fit_space": fs["space"], "models": json.dumps(fs["models"]),
+                     "fit_space": fs["space"], "models": json.dumps(fs["models"]), "weights": fs["weights"],
+                     "fit_fraction": fs["fit_fraction"], "tolerance": fs["tolerance"],
+                     "curves": "one per run, quantity and baseline: the mean over the baseline's perturbed copies",
                      "note": "t = 0 (the perturbation itself) is left out of every fit"})
-    log(f"fitted {len(results)} curves x {len(fs['models'])} forms in {time.perf_counter() - t0:.1f} s")
+    log(f"fitted {len(results)} curves x {len(fs['models'])} forms (whole and first {fs['fit_fraction']:.0%}) "
+        f"in {time.perf_counter() - t0:.1f} s; described out of sample: {int(ds['described'].sum())}/{len(results)}")
     write_netcdf(ds, out_fits_nc)
     df = FT.dataset_to_frame(ds)
     df.insert(0, "experiment", experiment)
     write_csv(df, out_fits_csv)
-    table = SC.scaling_frame(df, _sphere_rows(geometry_files, run_info), hp_names, experiment,
-                             lr_sweep=("lr" in hp_names or "momentum" in hp_names))
+    table = SC.scaling_frame(df, _extra_rows(metrics_files, geometry_files, run_info, fs["tolerance"]), hp_names,
+                             experiment, lr_sweep=("lr" in hp_names or "momentum" in hp_names))
     write_csv(table, out_scaling_csv)
     write_netcdf(_scaling_dataset(table, experiment, hp_names), out_scaling_nc)
     return ds, table
