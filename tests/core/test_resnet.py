@@ -96,3 +96,144 @@ def test_bad_keys(spec, key):
         build_model({"kind": "resnet", **spec}, (3, 32, 32), 10)
     with pytest.raises(ValueError, match=r"^model\.kind: resnet needs image inputs"):
         build_model({"kind": "resnet"}, (784,), 10)
+
+
+# --------------------------------------------------------------------------- training (norm none / batch)
+
+import copy  # noqa: E402
+
+from pathdep.core.dynamics import loss_value, make_ensemble_step, make_step  # noqa: E402
+from pathdep.core.fast import _Spec, ensemble_step_for, supports  # noqa: E402
+from pathdep.core.init import init_params  # noqa: E402
+from pathdep.core.optim import Optimizer  # noqa: E402
+from pathdep.core.resnet import buffers_of, make_apply_with_buffers, make_step_with_buffers  # noqa: E402
+
+K, STEPS, B, SHAPE = 3, 20, 8, (1, 12, 12)
+HPS = [dict(lr=0.05, momentum=0.9, weight_decay=5e-4), dict(lr=0.1, momentum=0.5, weight_decay=1e-3),
+       dict(lr=0.02, momentum=0.9, weight_decay=0.0)]
+
+
+def _resnet8(norm):
+    return build_model({"kind": "resnet", "depth": 8, "width": 1, "norm": norm}, SHAPE, 5).double()
+
+
+def _load(m, layout, w, blayout=None, b=None):
+    m = copy.deepcopy(m)
+    with torch.no_grad():
+        for name, t in layout.unflatten(w).items():
+            m.get_parameter(name).copy_(t)
+        if b is not None:
+            for name, t in blayout.unflatten(b).items():
+                m.get_buffer(name).copy_(t)
+    return m
+
+
+def _batches():
+    g = torch.Generator().manual_seed(3)
+    return (torch.randn(STEPS, B, *SHAPE, generator=g, dtype=torch.float64),
+            torch.randint(0, 5, (STEPS, B), generator=g))
+
+
+def _hp(opt):
+    return {k: torch.tensor([float(h.get(k, opt.defaults[k])) for h in HPS], dtype=torch.float64)
+            for k in opt.hparam_names}
+
+
+def _sequential(base, layout, W, x, y, blayout=None, Bf=None):
+    """K torch.nn copies in train mode under torch.optim.SGD; final weights, buffers, losses."""
+    ws, bs, ls = [], [], []
+    for k in range(K):
+        m = _load(base, layout, W[k], blayout, None if Bf is None else Bf[k]).train()
+        o = torch.optim.SGD(m.parameters(), **HPS[k])
+        lk = []
+        for t in range(STEPS):
+            o.zero_grad()
+            val = loss_value("cross_entropy", m(x[t]), y[t])
+            val.backward()
+            o.step()
+            lk.append(val.detach())
+        ws.append(layout.flatten(dict(m.named_parameters())).detach())
+        bs.append(None if Bf is None else blayout.flatten(dict(m.named_buffers())))
+        ls.append(torch.stack(lk))
+    return torch.stack(ws), (None if Bf is None else torch.stack(bs)), torch.stack(ls, 1)
+
+
+def test_norm_none_ensemble_equals_sequential_sgd_float64():
+    base = _resnet8("none")
+    layout = Layout.from_module(base)
+    W = torch.stack([init_params(base, layout, "default", s) for s in range(K)])
+    x, y = _batches()
+    ref, _, ref_loss = _sequential(base, layout, W, x, y)
+    opt = Optimizer("sgd")
+    hp = _hp(opt)
+    ens = ensemble_step_for(base, layout, make_apply(base, layout), opt, "cross_entropy", True, fast=True)
+    Wt, st, losses = W.clone(), torch.vmap(opt.init)(W), []
+    for t in range(STEPS):
+        Wt, st, lv = ens(Wt, st, x[t], y[t], hp)
+        losses.append(lv)
+    assert (Wt - ref).abs().max() <= 1e-10
+    assert (torch.stack(losses) - ref_loss).abs().max() <= 1e-10
+    assert (Wt - W).norm(dim=1).min() > 1e-3 and (ref[0] - ref[1]).norm() > 1e-3   # they moved, differently
+
+
+def test_the_fast_path_refuses_resnets_cleanly():
+    base = _resnet8("none")
+    layout = Layout.from_module(base)
+    assert not supports(base) and not supports(_resnet8("batch"))
+    with pytest.raises(ValueError, match=r"^training\.fast: no fast ensemble step for ResNet"):
+        _Spec(base, layout)
+    step = ensemble_step_for(base, layout, make_apply(base, layout), Optimizer("sgd"), "cross_entropy", True, fast=True)
+    generic = make_ensemble_step(make_step(make_apply(base, layout), "cross_entropy", Optimizer("sgd")))
+    assert type(step) is type(generic)
+
+
+def _bn_members():
+    base = _resnet8("batch")
+    layout, blayout = Layout.from_module(base), buffer_layout(base)
+    W = torch.stack([init_params(base, layout, "default", s) for s in range(K)])
+    g = torch.Generator().manual_seed(5)   # distinct running statistics per member
+    b0 = buffers_of(base, blayout).double()
+    Bf = torch.stack([b0 + 0.3 * torch.rand(b0.shape, generator=g, dtype=torch.float64) for _ in range(K)])
+    return base, layout, blayout, W, Bf
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_apply_with_buffers_equals_batchnorm_modules(train):
+    base, layout, blayout, W, Bf = _bn_members()
+    apply_b = make_apply_with_buffers(base, layout, blayout)
+    x = _batches()[0][0]
+    outs, bufs = [], []
+    for k in range(K):
+        m = _load(base, layout, W[k], blayout, Bf[k]).train(train)
+        assert isinstance(m.bn0, torch.nn.BatchNorm2d)
+        with torch.no_grad():
+            outs.append(m(x))
+        bufs.append(blayout.flatten(dict(m.named_buffers())))
+    ref_out, ref_buf = torch.stack(outs), torch.stack(bufs)
+    one_out, one_buf = apply_b(W[1], Bf[1], x, train)                      # one member
+    assert (one_out - ref_out[1]).abs().max() <= 1e-12 and (one_buf - ref_buf[1]).abs().max() <= 1e-12
+    v_out, v_buf = torch.vmap(apply_b, in_dims=(0, 0, None, None))(W, Bf, x, train)   # the ensemble
+    assert (v_out - ref_out).abs().max() <= 1e-12 and (v_buf - ref_buf).abs().max() <= 1e-12
+    assert ((v_buf - Bf).abs().max() > 1e-3) == train                      # train mode moves the statistics
+    assert torch.equal(Bf, _bn_members()[4])                               # the inputs are not modified
+    # train and eval mode differ (batch vs running statistics)
+    other = torch.vmap(apply_b, in_dims=(0, 0, None, None))(W, Bf, x, not train)[0]
+    assert (other - v_out).abs().max() > 1e-3
+
+
+def test_batchnorm_ensemble_step_equals_sequential_sgd_float64():
+    base, layout, blayout, W, Bf = _bn_members()
+    x, y = _batches()
+    ref_w, ref_b, ref_loss = _sequential(base, layout, W, x, y, blayout, Bf)
+    opt = Optimizer("sgd")
+    hp = _hp(opt)
+    step = torch.vmap(make_step_with_buffers(make_apply_with_buffers(base, layout, blayout), "cross_entropy", opt),
+                      in_dims=(0, 0, 0, None, None, 0))
+    Wt, st, Bt, losses = W.clone(), torch.vmap(opt.init)(W), Bf.clone(), []
+    for t in range(STEPS):
+        Wt, st, Bt, lv = step(Wt, st, Bt, x[t], y[t], hp)
+        losses.append(lv)
+    assert (Wt - ref_w).abs().max() <= 1e-10
+    assert (Bt - ref_b).abs().max() <= 1e-10
+    assert (torch.stack(losses) - ref_loss).abs().max() <= 1e-10
+    assert (Bt - Bf).abs().max() > 1e-2 and (Wt - W).norm(dim=1).min() > 1e-3

@@ -172,6 +172,10 @@ def resolve_model(model: dict, in_shape, out_dim: int, where: str = "model") -> 
     from pathdep.core.models import width_for_param_count
 
     m = dict(model)
+    if m.get("kind") == "resnet":   # depth and width are the ResNet's own keys (pathdep.core.resnet)
+        if "n_params" in m:
+            raise ConfigError(f"config: {where}.n_params: kind resnet is sized by depth and width, not n_params")
+        return m
     sizing = [k for k in ("n_params", "width", "depth") if k in m]
     if m.get("kind", "mlp") != "mlp":
         if sizing:

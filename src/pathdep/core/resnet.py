@@ -109,12 +109,21 @@ class _Conv(nn.Conv2d):
             nn.init.zeros_(self.bias)
 
 
+class _BatchNorm(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` without the ``num_batches_tracked`` counter (momentum 0.1 never reads
+    it; the buffers stay floating point, one flat vector per member)."""
+
+    def __init__(self, c: int):
+        super().__init__(c)
+        self.num_batches_tracked = None
+
+    def reset_running_stats(self) -> None:
+        self.running_mean.zero_()
+        self.running_var.fill_(1)
+
+
 def _norm(c: int, norm: str) -> nn.Module | None:
-    if norm == "none":
-        return None
-    bn = nn.BatchNorm2d(c)
-    bn.num_batches_tracked = None   # unused with momentum 0.1; keeps the buffers floating point
-    return bn
+    return None if norm == "none" else _BatchNorm(c)
 
 
 class _Block(nn.Module):
