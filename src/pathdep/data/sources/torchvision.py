@@ -1,7 +1,7 @@
-"""The ``torchvision`` source: ``torchvision.datasets`` MNIST / FashionMNIST / CIFAR10.
+"""The ``torchvision`` source: ``torchvision.datasets`` MNIST / FashionMNIST / CIFAR10 / CIFAR100.
 
 What it reads: the real torchvision loaders (``dataset``: ``mnist`` | ``fashion_mnist`` |
-``cifar10``) under ``root``, downloading only when ``download: true``; images become
+``cifar10`` | ``cifar100``) under ``root``, downloading only when ``download: true``; images become
 (N, C, H, W) uint8 codes (``pixel_scale`` 255), the official train/test split.
 
 How it was checked: ``tests/datasets/test_torchvision.py`` writes the same tiny IDX files in
@@ -29,12 +29,14 @@ _TORCHVISION = {
     "mnist": ("MNIST", (1, 28, 28), 10, 60000, "MNIST/raw", _TV_MNIST_FILES),
     "fashion_mnist": ("FashionMNIST", (1, 28, 28), 10, 60000, "FashionMNIST/raw", _TV_MNIST_FILES),
     "cifar10": ("CIFAR10", (3, 32, 32), 10, 50000, "cifar-10-batches-py", _TV_CIFAR_FILES),
+    # CIFAR-100: the 100 fine labels ("fine_labels", names from meta's fine_label_names)
+    "cifar100": ("CIFAR100", (3, 32, 32), 100, 50000, "cifar-100-python", ("train", "test", "meta")),
 }
 
 
 @register
 class TorchvisionSource(Source):
-    """``torchvision.datasets`` MNIST / FashionMNIST / CIFAR10 under ``root``."""
+    """``torchvision.datasets`` MNIST / FashionMNIST / CIFAR10 / CIFAR100 under ``root``."""
 
     name = "torchvision"
     keys = frozenset({"dataset", "root", "download"})
