@@ -69,3 +69,8 @@ def test_final_value_and_nearest():
 
 def test_region():
     assert C.region("above", 0.5) == (0.5, math.inf) and C.region("below", 0.0) == (-math.inf, 0.0)
+
+
+def test_steps_per_epoch():
+    assert C.steps_per_epoch(np.array([0, 937, 1874]), np.array([0.0, 1.0, 2.0])) == pytest.approx(937)
+    assert math.isnan(C.steps_per_epoch(np.array([0]), np.array([0.0])))

@@ -137,3 +137,26 @@ def test_predicted_ranges_and_level_averages_runs():
     assert S.bracket_contains(1.0, 2.0, 2.0, "u").predicted == (2.0, 2.0)
     out = S.level(np.array([[2.0, 4.0], [3.0, 3.0], [2.5, 3.5]]), 1.0)
     assert out.value == pytest.approx(3.0) and out.verdict == SUPPORTED
+
+
+def test_onset_epochs():
+    base = np.repeat(np.arange(3), 4)
+    short = S.onset_epochs(np.array([200.0, 250, 300, 220] * 3) * (1 + 0.01 * base), 937.0, base)
+    assert short.verdict == SUPPORTED and short.value == pytest.approx(235 / 937, rel=0.05)
+    assert S.onset_epochs(np.full(12, 3000.0) * (1 + 0.01 * base), 937.0, base).verdict == CONTRADICTED
+    assert S.onset_epochs(np.full(4, 200.0), 937.0, np.zeros(4, int)).verdict == ONE
+    assert "no exp_linear" in S.onset_epochs(np.array([]), 937.0, np.array([], int)).verdict
+
+
+def test_relative_agreement():
+    assert S.relative_agreement(0.1e-4, -0.2e-4, 0.3e-4, 1e-4).verdict == SUPPORTED
+    assert S.relative_agreement(-0.8e-4, -0.9e-4, -0.7e-4, 1e-4).verdict == CONTRADICTED
+    assert S.relative_agreement(0.0, -0.1, 0.1, 1.0, resolved=False).verdict == "inconclusive (lambda_1 not resolved)"
+    assert S.relative_agreement(-0.5, math.nan, math.nan, 1.0).verdict == ONE
+
+
+def test_disagreement_ratio():
+    glob = np.array([0.08, 0.085, 0.075])
+    assert S.disagreement_ratio(np.array([0.01, 0.012, 0.011]), glob).verdict == SUPPORTED
+    assert S.disagreement_ratio(np.array([0.07, 0.08, 0.075]), glob).verdict == CONTRADICTED
+    assert S.disagreement_ratio(np.array([0.01]), glob[:1]).verdict == ONE

@@ -38,7 +38,7 @@ from pathdep.analysis.replicates import interval
 
 __all__ = ["Outcome", "SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "ONE_BASELINE",
            "region", "decide_above", "decide_below", "decide_within", "across_baselines", "normal_interval",
-           "late_exponent", "late_slope", "loglog_slope", "final_value", "nearest", "fmt"]
+           "late_exponent", "late_slope", "loglog_slope", "final_value", "nearest", "steps_per_epoch", "fmt"]
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "supported", "contradicted", "inconclusive", "not run"
 ONE_BASELINE = "one baseline: no interval"
@@ -194,3 +194,11 @@ def nearest(times: np.ndarray, target: float) -> float:
     """The value of ``times`` nearest ``target`` (the smallest on a tie)."""
     t = np.unique(np.asarray(times, dtype=float))
     return float(t[np.argmin(np.abs(t - target))])
+
+
+def steps_per_epoch(step: np.ndarray, epoch: np.ndarray) -> float:
+    """Training steps per epoch from a metrics file's ``step`` and ``epoch`` coordinates
+    (their ratio at the last checkpoint with epoch > 0; NaN if none)."""
+    s, e = np.asarray(step, dtype=float), np.asarray(epoch, dtype=float)
+    ok = np.isfinite(s) & np.isfinite(e) & (e > 0)
+    return float(s[ok][-1] / e[ok][-1]) if ok.any() else math.nan

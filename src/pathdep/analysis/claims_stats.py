@@ -6,6 +6,9 @@ statistic and its 95 % interval, and returns a :class:`pathdep.analysis.claims.O
 
 * :func:`form_share` - share of curves whose selected functional form is one of ``forms``
   (exponential-then-linear d_w; hyperspherical diffusion), per baseline, t interval;
+* :func:`onset_epochs` - length of the exponential period (median onset t_c, epochs);
+* :func:`disagreement_ratio` - function-space equivalence after a large initial perturbation;
+* :func:`relative_agreement` - a measured divergence rate against lambda_1;
 * :func:`sweep_exponent` - exponent p of a rate ~ x^p along a sweep, per baseline (lr
   correction collapsing slopes: p = 1; slope linear in width: p = 1);
 * :func:`endpoint_change` - change of a per-run statistic from the first to the last sweep
@@ -305,3 +308,47 @@ def reliance_slope(x: np.ndarray, reliance: np.ndarray) -> Outcome:
             per[i] = np.polyfit(x[ok], row[ok], 1)[0]
     m, lo, hi = across_baselines(per)
     return Outcome(m, lo, hi, rule, decide_above(lo, hi, 0.0), predicted=region("above", 0.0))
+
+
+def onset_epochs(t_c: np.ndarray, steps_per_epoch: float, baseline: np.ndarray) -> Outcome:
+    """Length of the exponential period: the median onset ``t_c`` (steps) of the
+    exponential-then-linear fits, in epochs, per baseline; supported if its interval lies
+    below one epoch, contradicted if above.
+
+    Args:
+        t_c: ``(n,)`` fitted onsets of the curves that selected exp_linear; baseline: ``(n,)``.
+    """
+    rule = "median onset t_c of the exponential period, epochs: " + _side("below", 1.0)
+    t, b = np.asarray(t_c, dtype=float) / float(steps_per_epoch), np.asarray(baseline).astype(int)
+    if not np.isfinite(t).any():
+        return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (no exp_linear fit)",
+                       predicted=region("below", 1.0))
+    per = np.array([np.nanmedian(t[b == r]) if np.isfinite(t[b == r]).any() else math.nan for r in np.unique(b)])
+    m, lo, hi = across_baselines(per)
+    return Outcome(m, lo, hi, rule, decide_below(lo, hi, 1.0), f"{np.isfinite(t).sum()} curves",
+                   predicted=region("below", 1.0))
+
+
+def relative_agreement(diff: float, lo: float, hi: float, scale: float, margin: float = 0.5,
+                       resolved: bool = True) -> Outcome:
+    """A measured rate against a predicted one: ``(measured - predicted) / |predicted|`` with
+    its interval, supported inside ``+-margin``, contradicted if the interval misses it;
+    inconclusive when the predicted exponent is not resolved."""
+    rule = f"(measured rate - lambda_1) / |lambda_1|: supported if the 95 % interval lies in " \
+           f"[{fmt(-margin)}, {fmt(margin)}], contradicted if it misses that range"
+    s = abs(float(scale))
+    v, l, h = (float(x) / s if s > 0 else math.nan for x in (diff, lo, hi))
+    if not resolved:
+        return Outcome(v, l, h, rule, f"{INCONCLUSIVE} (lambda_1 not resolved)", predicted=(-margin, margin))
+    return Outcome(v, l, h, rule, decide_within(l, h, -margin, margin), predicted=(-margin, margin))
+
+
+def disagreement_ratio(perturbed: np.ndarray, independent: np.ndarray, threshold: float = 0.25) -> Outcome:
+    """Function-space equivalence: final test-prediction disagreement of the largest initial
+    perturbation over that of independently trained networks, per baseline ``(R,)`` each;
+    supported if the interval lies below ``threshold``, contradicted if above."""
+    rule = "disagreement(largest eps) / disagreement(independent runs): " + _side("below", threshold)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = np.asarray(perturbed, dtype=float) / np.asarray(independent, dtype=float)
+    m, lo, hi = across_baselines(per)
+    return Outcome(m, lo, hi, rule, decide_below(lo, hi, threshold), predicted=region("below", threshold))

@@ -41,6 +41,17 @@ CLAIMS: list[dict] = [
          claim='"The rate of growth for d_w has a very short exponential period (shorter than a single epoch), '
                'followed by a long linear period"',
          statistic="share of d_w curves whose selected form is exp_linear (epsilon sweep, fits.csv)"),
+    dict(id="dw_exp_short", seed="scaling", experiment="epsilon", needs=(_E, "epsilon"),
+         claim='"a very short exponential period (shorter than a single epoch)"',
+         statistic="median onset t_c of exp_linear fits to d_w, in epochs (epsilon sweep)"),
+    dict(id="init_function_equivalence", seed="scaling", experiment="epsilon, global", needs=(_E, "global"),
+         claim='"Even for initial perturbations of size epsilon=10, the models appear to become almost entirely '
+               'equivalent in function space"',
+         statistic="final test disagreement of the largest initial perturbation / of independently trained networks"),
+    dict(id="lyapunov_rate", seed="scaling", experiment="lyapunov tangent", needs=("block", "lyapunov.tangent_experiment"),
+         claim='"The Lyapunov exponent lambda quantifies the rate of separation of infinitesimally close '
+               'trajectories": d_w grows at rate lambda_1',
+         statistic="(measured growth rate of d_w - lambda_1) / lambda_1 at the smallest perturbation"),
     dict(id="momentum_bend", seed="scaling", experiment="momentum", needs=(_E, "momentum"),
          claim='Prediction: "the d_w curves curve down because in flat basins, momentum slows you down"',
          statistic="late log-log exponent of d_w (last half of training): largest momentum minus momentum 0"),

@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from pathdep.analysis import claims_stats as S
-from pathdep.analysis.claims import final_value, late_exponent, late_slope, nearest
+from pathdep.analysis.claims import final_value, late_exponent, late_slope, nearest, steps_per_epoch
 from pathdep.analysis.replicates import labels, per_baseline
 
 
@@ -104,6 +104,38 @@ def selected_forms(results: Path, exp: str, quantity: str = "dist") -> tuple[np.
 
 def dw_exp_linear(results: Path) -> S.Outcome:
     return S.form_share(*selected_forms(results, "epsilon"), ("exp_linear",), 0.5, "above")
+
+
+def dw_exp_short(results: Path) -> S.Outcome:
+    df = _csv(results / "epsilon" / "fits.csv", ("model", "t_c"))
+    if "quantity" in df:
+        df = df[df["quantity"] == "dist"]
+    if "selected" not in df and "best" not in df:
+        raise Unusable("fits.csv has neither selected nor best")
+    sel = df["selected"] == "exp_linear" if "selected" in df else df["best"].astype(str).str.lower() == "true"
+    rows = df[(df["model"] == "exp_linear") & sel]
+    with xr.open_dataset(_need(sorted((results / "epsilon").glob("*/metrics.nc"))[0]), engine="h5netcdf") as ds:
+        spe = steps_per_epoch(ds["step"].values, ds["epoch"].values if "epoch" in ds.coords else [])
+    base = rows["baseline"].to_numpy(int) if "baseline" in rows else np.zeros(len(rows), int)
+    return S.onset_epochs(rows["t_c"].to_numpy(float), spe, base)
+
+
+def init_function_equivalence(results: Path) -> S.Outcome:
+    x, _, pert = sweep(results, "epsilon", "fs_disagree")
+    _, _, glob = sweep(results, "global", "fs_disagree")
+    last = pert[-1][:, -1] if pert[-1].size else np.array([math.nan])
+    return S.disagreement_ratio(last, glob[0][: len(last), -1])
+
+
+def lyapunov_rate(results: Path) -> S.Outcome:
+    df = _csv(results / "lyapunov" / "link.csv", ("epsilon", "measured_rate"))
+    tangent = df["tangent"].astype(str).str.lower() == "true" if "tangent" in df else pd.Series(False, df.index)
+    r = (df[tangent] if tangent.any() else df).sort_values("epsilon").iloc[0]    # the smallest perturbation
+    if "diff_lo" in df:                                    # replicate baselines: interval across them
+        return S.relative_agreement(r["diff"], r["diff_lo"], r["diff_hi"], r["lambda_1"],
+                                    resolved=str(r.get("resolved", True)).lower() == "true")
+    lam = r["lambda_max"] if "lambda_max" in r else r["lambda_1"]
+    return S.relative_agreement(r["measured_rate"] - lam, math.nan, math.nan, lam)
 
 
 def hypersphere_not_linear(results: Path) -> S.Outcome:
