@@ -147,3 +147,20 @@ def test_config_without_the_experiment_is_not_run_despite_old_files(results, tmp
     assert df.loc["momentum_divergence", "verdict"] == "not run (config.yaml)"
     assert df.loc["momentum_divergence", "note"] == "not in this config"
     assert df.loc["lr_collapse", "verdict"].startswith("inconclusive")
+
+
+def test_out_of_sample_fits_format(tmp_path):
+    """fits.csv with out-of-sample selection: one selected form per curve (oos_model), 'none'
+    where no form describes the curve; in-sample best rows are ignored."""
+    (tmp_path / "epsilon").mkdir()
+    rows = []
+    for b in range(3):
+        for curve, (oos, desc) in enumerate([("exp_linear", True), ("exp_linear", False), ("sqrt", True)]):
+            for model in ("power_law", "exp_linear", "sqrt"):
+                rows.append(dict(quantity="dist", run="e", baseline=b, curve=curve, model=model,
+                                 best=model == "power_law", oos_model=oos, described=desc, t_c=100.0 + b))
+    pd.DataFrame(rows).to_csv(tmp_path / "epsilon" / "fits.csv", index=False)
+    forms, base = claims_read.selected_forms(tmp_path, "epsilon")
+    assert list(forms) == ["exp_linear", "none", "sqrt"] * 3 and list(base) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    out = claims_read.dw_exp_linear(tmp_path)
+    assert out.value == pytest.approx(1 / 3) and out.verdict == "contradicted"

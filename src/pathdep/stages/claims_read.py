@@ -82,24 +82,31 @@ def _per_run(stat, steps: list, curves: list) -> np.ndarray:
     return np.array([[stat(s, row) for row in c] for s, c in zip(steps, curves)]).T
 
 
-def selected_forms(results: Path, exp: str, quantity: str = "dist") -> tuple[np.ndarray, np.ndarray]:
-    """``(selected form, baseline)`` per fitted curve of ``results/<exp>/fits.csv``: the
-    ``selected`` column where fits are chosen out of sample (``none`` where ``described`` is
-    false), else the in-sample ``best`` row of each curve."""
+def _fits(results: Path, exp: str, quantity: str = "dist") -> pd.DataFrame:
+    """The rows of one quantity of ``results/<exp>/fits.csv`` with ``selected_form`` (the form
+    that describes the row's curve: out of sample, ``none`` where no form does, when the file
+    has ``oos_model``/``described``; else the in-sample AIC-``best`` form) and ``baseline``."""
     df = _csv(results / exp / "fits.csv", ("model",))
     if "quantity" in df:
         df = df[df["quantity"] == quantity]
     keys = [k for k in ("run", "baseline", "member", "curve") if k in df]
-    if "selected" in df:
-        df = df.drop_duplicates(keys)
-        sel = df["selected"].astype(str).where(df["described"].astype(bool) if "described" in df else True, "none")
+    if "oos_model" in df:
+        desc = df["described"].astype(str).str.lower() == "true" if "described" in df else True
+        form = df["oos_model"].astype(str).where(desc, "none")
     elif "best" in df:
-        df = df[df["best"].astype(str).str.lower() == "true"]
-        sel = df["model"].astype(str)
+        form = df["model"].where(df["best"].astype(str).str.lower() == "true")
+        form = form.groupby([df[k] for k in keys]).transform("first") if keys else form
     else:
-        raise Unusable("fits.csv has neither selected nor best")
-    base = df["baseline"].to_numpy(int) if "baseline" in df else np.zeros(len(df), int)
-    return sel.to_numpy(), base
+        raise Unusable("fits.csv has neither oos_model nor best")
+    return df.assign(selected_form=form.fillna("none").astype(str),
+                     baseline=df["baseline"].astype(int) if "baseline" in df else 0), keys
+
+
+def selected_forms(results: Path, exp: str, quantity: str = "dist") -> tuple[np.ndarray, np.ndarray]:
+    """``(selected form, baseline)`` of each fitted curve of ``results/<exp>/fits.csv``."""
+    df, keys = _fits(results, exp, quantity)
+    df = df.drop_duplicates(keys) if keys else df
+    return df["selected_form"].to_numpy(), df["baseline"].to_numpy(int)
 
 
 def dw_exp_linear(results: Path) -> S.Outcome:
@@ -107,17 +114,13 @@ def dw_exp_linear(results: Path) -> S.Outcome:
 
 
 def dw_exp_short(results: Path) -> S.Outcome:
-    df = _csv(results / "epsilon" / "fits.csv", ("model", "t_c"))
-    if "quantity" in df:
-        df = df[df["quantity"] == "dist"]
-    if "selected" not in df and "best" not in df:
-        raise Unusable("fits.csv has neither selected nor best")
-    sel = df["selected"] == "exp_linear" if "selected" in df else df["best"].astype(str).str.lower() == "true"
-    rows = df[(df["model"] == "exp_linear") & sel]
+    df, _ = _fits(results, "epsilon")
+    if "t_c" not in df:
+        raise Unusable("fits.csv lacks t_c")
+    rows = df[(df["model"] == "exp_linear") & (df["selected_form"] == "exp_linear")]
     with xr.open_dataset(_need(sorted((results / "epsilon").glob("*/metrics.nc"))[0]), engine="h5netcdf") as ds:
         spe = steps_per_epoch(ds["step"].values, ds["epoch"].values if "epoch" in ds.coords else [])
-    base = rows["baseline"].to_numpy(int) if "baseline" in rows else np.zeros(len(rows), int)
-    return S.onset_epochs(rows["t_c"].to_numpy(float), spe, base)
+    return S.onset_epochs(rows["t_c"].to_numpy(float), spe, rows["baseline"].to_numpy(int))
 
 
 def init_function_equivalence(results: Path) -> S.Outcome:
