@@ -53,18 +53,20 @@ def _dataset(x: xr.Dataset | str | Path) -> xr.Dataset:
 MARKERS = "osD^vP<>hX*"
 
 
-def _linthresh(values) -> float:
-    """A symlog linear threshold: the decade of the smallest non-zero |value|."""
+def _linthresh(values, q: float = 0.0) -> float:
+    """A symlog linear threshold: the decade of the ``q`` quantile of the non-zero |values|
+    (0: the smallest)."""
     v = np.abs(np.asarray(values, dtype=float).ravel())
     v = v[np.isfinite(v) & (v > 0)]
-    return float(10.0 ** np.floor(np.log10(v.min()))) if v.size else 1e-6
+    return float(10.0 ** np.floor(np.log10(np.quantile(v, q)))) if v.size else 1e-6
 
 
-def _value_scale(ax, values, dominated: bool) -> str:
-    """Symlog y (linear within +- the decade of the smallest |value|) when ``dominated``
-    (series at very different scales), else linear; returns the scale."""
+def _value_scale(ax, values, dominated: bool, q: float = 0.0) -> str:
+    """Symlog y (linear within +- the decade of the ``q`` quantile of |value|, 0: the
+    smallest) when ``dominated`` (series at very different scales), else linear; returns
+    the scale."""
     if dominated:
-        ax.set_yscale("symlog", linthresh=_linthresh(values), linscale=0.5)
+        ax.set_yscale("symlog", linthresh=_linthresh(values, q), linscale=0.5)
         ax.grid(alpha=0.3, which="major", axis="y")
         return "symlog"
     return "linear"
@@ -115,7 +117,9 @@ def _running_panel(ax, group: list, cols) -> list:
     ax.set_xscale("log")
     tail = np.concatenate(tails)
     tail = np.r_[tail[np.isfinite(tail)], 1.0 / t_max, -1.0 / t_max]
-    scale = _value_scale(ax, tail, _spread_ratio(tail) > 30)
+    # a running estimate that crosses 0 passes through tiny values: the threshold from the
+    # 10 % quantile keeps the axis from spending decades on them
+    scale = _value_scale(ax, tail, _spread_ratio(tail) > 30, q=0.1)
     _pad_limits(ax, tail.min(), tail.max(), scale)
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xlabel("window length T (steps accumulated after the transient)", fontsize=8)
@@ -216,7 +220,7 @@ def _interval(table: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _verdict_text(row) -> str:
-    return f"{row['verdict']}\ngrowth x{float(row['growth_min']):.3g}"
+    return f"{row['verdict']}\nmin growth x{float(row['growth_min']):.3g}"
 
 
 def _sweep_panel(ax, t: pd.DataFrame, per: pd.DataFrame) -> None:
@@ -286,7 +290,7 @@ def _kink_panel(ax, t: pd.DataFrame, per: pd.DataFrame) -> None:
     ax.set_xticks(x, [f"{e}\n{n}" for e, n in zip(t["experiment"], names)], fontsize=7)
     ax.set_ylabel("rate over the window (per step)")
     ax.set_title(r"kinks: the perturbation against $\lambda_1$ of the tangent map", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
 
 
 def plot_link(table: pd.DataFrame | str | Path, baselines: pd.DataFrame | str | Path, pdf: str,
