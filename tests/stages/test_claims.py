@@ -27,7 +27,8 @@ def _metrics(path: Path, swept: dict, curves: np.ndarray, steps: np.ndarray) -> 
     dist = np.zeros((R * (M + 1), C))
     for r in range(R):
         dist[r * (M + 1) + 1:(r + 1) * (M + 1)] = curves[r]
-    ds = xr.Dataset({"dist": (("member", "checkpoint"), dist), "dist_rel": (("member", "checkpoint"), dist / 10)},
+    ds = xr.Dataset({"dist": (("member", "checkpoint"), dist), "dist_rel": (("member", "checkpoint"), dist / 10),
+                     "fs_disagree": (("member", "checkpoint"), dist)},
                     coords={"member": np.arange(len(dist)), "step": ("checkpoint", steps),
                             "role": ("member", ["baseline" if k % (M + 1) == 0 else "perturbed" for k in range(len(dist))]),
                             "baseline": ("member", np.repeat(np.arange(R), M + 1)),
@@ -51,9 +52,12 @@ def results(tmp_path_factory) -> Path:
     (res / "epsilon").mkdir()
     pd.DataFrame({"quantity": "dist", "run": "e", "member": [1, 2, 3], "model": ["exp_linear"] * 3,
                   "best": [True] * 3}).to_csv(res / "epsilon" / "fits.csv", index=False)
+    for run, level in (("epsilon/e1", 0.01), ("schedule/base", 0.4)):   # spread sources: 3 baselines each
+        _metrics(res / run / "metrics.nc", {}, level * (1 + 0.02 * rng.standard_normal((3, 2, 1))) * np.ones((1, 1, 30)),
+                 steps)
     (res / "spread").mkdir()
-    pd.DataFrame({"source": ["init", "schedule"], "baseline": 0, "disagree": [0.01, 0.4]}).to_csv(
-        res / "spread" / "spread.csv", index=False)
+    xr.Dataset(coords={"source": ["init", "schedule"], "run": ("source", ["epsilon/e1", "schedule/base"])}).to_netcdf(
+        res / "spread" / "spread.nc", engine="h5netcdf")
     (res / "koopman").mkdir()
     pd.DataFrame({"x": [1]}).to_csv(res / "koopman" / "toy.csv", index=False)   # old/broken: no p_value
     return res
@@ -84,7 +88,8 @@ def test_verdicts_from_the_synthetic_tree(table):
     assert table.loc["lr_collapse", "verdict"] == "inconclusive (one baseline: no interval)"
     assert table.loc["lr_collapse", "value"] == pytest.approx(1.0, abs=1e-6)  # slope proportional to lr
     assert table.loc["dw_exp_linear", "value"] == 1.0
-    assert table.loc["schedule_variance", "value"] == pytest.approx(0.4 / 0.41)
+    assert table.loc["schedule_variance", "value"] == pytest.approx(0.4 / 0.41, rel=0.01)
+    assert table.loc["schedule_variance", "verdict"] == "supported"
 
 
 def test_missing_results_name_the_config(table):

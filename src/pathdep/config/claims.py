@@ -83,7 +83,7 @@ CLAIMS: list[dict] = [
          statistic="late log-log exponent of d_w under Adam / RMSProp (1 = linear, > 1 bends up)"),
     dict(id="schedule_variance", seed="scaling", experiment="spread", needs=("block", "spread"),
          claim='"almost all of the variance seems to be explained by the batch schedule"',
-         statistic="schedule share s / (s + i) of the final test disagreement (spread.csv)"),
+         statistic="schedule share s / (s + i) of the final test disagreement with the baseline (spread sources)"),
     dict(id="early_failure_prediction", seed="lyapunov", experiment="lyapunov study", needs=("block", "lyapunov.study"),
          claim='"All stability indicators are able to predict very high values of the final loss (failed training '
                'runs) early in the training process"',

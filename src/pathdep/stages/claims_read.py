@@ -193,14 +193,26 @@ def adaptive_exponential(results: Path) -> S.Outcome:
     return S.level(_per_run(late_exponent, steps, curves)[:, cols], 1.0, "above")
 
 
+def _source_disagreement(results: Path, run: str) -> np.ndarray:
+    """``(R,)`` final test disagreement of the copies with their own baseline, per baseline,
+    of ``results/<experiment>/<run>/metrics.nc``."""
+    with xr.open_dataset(_need(results / run / "metrics.nc"), engine="h5netcdf") as ds:
+        if "fs_disagree" not in ds:
+            raise Unusable(f"{run}/metrics.nc lacks fs_disagree")
+        curves = per_baseline(ds["fs_disagree"].values, *labels(ds))
+    return np.array([final_value(None, c) for c in curves])
+
+
 def schedule_variance(results: Path) -> S.Outcome:
-    df = _csv(results / "spread" / "spread.csv", ("source", "disagree"))
-    if "baseline" not in df:
-        df = df.assign(baseline=0)
-    wide = df.pivot_table(index="baseline", columns="source", values="disagree")
-    if not {"schedule", "init"} <= set(wide.columns):
-        raise Unusable("spread.csv lacks the schedule or init source")
-    return S.source_share(wide["schedule"].to_numpy(), wide["init"].to_numpy(), 0.9)
+    """Per baseline, from the metrics files the spread table was made from (spread.nc's ``run``
+    per source): the table itself holds means over baselines, not the paired values."""
+    with xr.open_dataset(_need(results / "spread" / "spread.nc"), engine="h5netcdf") as ds:
+        runs = dict(zip(ds["source"].values.astype(str), ds["run"].values.astype(str)))
+    if not {"schedule", "init"} <= set(runs):
+        raise Unusable("spread.nc lacks the schedule or init source")
+    s, i = (_source_disagreement(results, runs[k]) for k in ("schedule", "init"))
+    n = min(len(s), len(i))
+    return S.source_share(s[:n], i[:n], 0.9)
 
 
 def _study(results: Path) -> tuple[pd.DataFrame, int, int]:
