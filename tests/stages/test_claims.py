@@ -169,3 +169,34 @@ def test_out_of_sample_fits_format(tmp_path):
     assert list(forms) == ["exp_linear", "none", "sqrt"] * 3 and list(base) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     out = claims_read.dw_exp_linear(tmp_path)
     assert out.value == pytest.approx(1 / 3) and out.verdict == "contradicted"
+
+
+def _patterns(path: Path, ptop: float, rng) -> None:
+    """patterns.nc of 3 baselines x 2 networks: the top pattern (probe 0.95, simpler) starts
+    learning at step ~5, the bottom one (probe 0.8) at ~9; reliance on top grows with ptop."""
+    R, M = 3, 2
+    half = np.stack([9 + 0.2 * rng.standard_normal(R * M), np.zeros(R * M), 5 + 0.2 * rng.standard_normal(R * M)])
+    acc_top, acc_bot = 0.3 + 0.6 * ptop, 0.8 - 0.4 * ptop
+    last = np.stack([np.full(R * M, acc_bot), np.full(R * M, 0.9), np.full(R * M, acc_top)])
+    last = last + 0.01 * rng.standard_normal(last.shape)
+    ds = xr.Dataset({"onset_half": (("set", "member"), half),
+                     "acc": (("set", "member", "checkpoint"), np.stack([last * 0.5, last], axis=-1))},
+                    coords={"set": ["bottom_only", "both", "top_only"], "member": np.arange(R * M),
+                            "role": ("member", ["baseline", "perturbed"] * R),
+                            "baseline": ("member", np.repeat(np.arange(R), M)), "copy": ("member", np.tile([0, 1], R))},
+                    attrs={"achieved_prevalence_top": ptop, "achieved_prevalence_bottom": 1.0,
+                           "achieved_reliability_top": 1.0, "achieved_reliability_bottom": 0.9,
+                           "probe_acc_top": 0.95, "probe_acc_bottom": 0.8})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(path, engine="h5netcdf")
+
+
+def test_dominoes_readers_with_baselines(tmp_path):
+    rng = np.random.default_rng(1)
+    for p in (0.2, 0.5, 1.0):
+        _patterns(tmp_path / "dominoes_prevalence" / f"ptop{p:g}" / "patterns.nc", p, rng)
+    first = claims_read.simple_pattern_first(tmp_path)
+    assert first.verdict == "supported" and first.value == pytest.approx(-4, abs=0.5)
+    assert first.note == "run ptop1: simpler = top"
+    rel = claims_read.reliance_prevalence(tmp_path)
+    assert rel.verdict == "supported" and rel.value == pytest.approx(1.0, abs=0.1)

@@ -311,29 +311,43 @@ def catapult_upper(results: Path) -> S.Outcome:
     return S.bracket_contains(*S.transition_bracket(ds["eta_factor"].values, ds["diverged"].values), 2.0, "2/lambda_0")
 
 
-def _patterns(results: Path, exp: str) -> pd.DataFrame:
-    df = _csv(results / exp / "patterns_summary.csv",
-              ("run", "pattern", "prevalence", "reliability", "simplicity", "onset", "acc_top_only", "acc_bottom_only"))
-    return df if "baseline" in df else df.assign(baseline=0)
+def _pattern_runs(results: Path, exp: str) -> list[dict]:
+    """Per run of a dominoes experiment (``patterns.nc``): achieved prevalence and reliability
+    and probe accuracy per side, and per baseline (all its networks averaged) the half-gain
+    onset and the final accuracy on one-sided dominoes, ``(R, 2)`` as (top, bottom)."""
+    files = sorted((results / exp).glob("*/patterns.nc"))
+    if not files:
+        raise Missing(str(results / exp / "<run>" / "patterns.nc"))
+    out = []
+    for f in files:
+        with xr.open_dataset(f, engine="h5netcdf") as ds:
+            if "onset_half" not in ds or "acc" not in ds:
+                raise Unusable(f"{f.parent.name}/patterns.nc lacks onset_half or acc")
+            b, c = labels(ds)
+            sides = [list(ds["set"].values).index(f"{side}_only") for side in ("top", "bottom")]
+            half = per_baseline(ds["onset_half"].values[sides].T, b, c, include_baseline=True)
+            acc = per_baseline(ds["acc"].values[sides, :, -1].T, b, c, include_baseline=True)
+            a = ds.attrs
+            out.append({k: tuple(float(a.get(f"{k}_{side}", a.get(f"achieved_{k}_{side}", math.nan)))
+                                 for side in ("top", "bottom")) for k in ("prevalence", "reliability", "probe_acc")}
+                       | {"run": f.parent.name, "onset": half, "acc": acc})
+    return out
 
 
 def simple_pattern_first(results: Path) -> S.Outcome:
-    df = _patterns(results, "dominoes_prevalence")
-    gap = df.groupby("run")["prevalence"].agg(lambda p: p.max() - p.min())
-    sub = df[df["run"] == gap.idxmin()]
-    simple = sub.groupby("pattern")["simplicity"].mean().idxmax()
-    onset = sub.pivot_table(index="baseline", columns="pattern", values="onset")
-    other = [p for p in onset.columns if p != simple][0]
-    return S.onset_difference(onset[simple].to_numpy(), onset[other].to_numpy())
+    runs = _pattern_runs(results, "dominoes_prevalence")
+    run = min(runs, key=lambda r: abs(r["prevalence"][0] - r["prevalence"][1]))   # most equal prevalences
+    simple = 0 if run["probe_acc"][0] >= run["probe_acc"][1] else 1
+    out = S.onset_difference(run["onset"][:, simple], run["onset"][:, 1 - simple])
+    out.note = f"run {run['run']}: simpler = {('top', 'bottom')[simple]}"
+    return out
 
 
 def _reliance(results: Path, exp: str, prop: str) -> S.Outcome:
-    df = _patterns(results, exp)
-    top = df[df["pattern"] == "top"]
-    x = top.groupby("run")[prop].first().sort_values()
-    rel = (top.assign(r=top["acc_top_only"] - top["acc_bottom_only"])
-           .pivot_table(index="baseline", columns="run", values="r")[x.index])
-    return S.reliance_slope(x.to_numpy(float), rel.to_numpy(float))
+    runs = sorted(_pattern_runs(results, exp), key=lambda r: r[prop][0])
+    r_min = min(r["acc"].shape[0] for r in runs)
+    rel = np.stack([r["acc"][:r_min, 0] - r["acc"][:r_min, 1] for r in runs], axis=1)   # (R, runs)
+    return S.reliance_slope(np.array([r[prop][0] for r in runs]), rel)
 
 
 def reliance_prevalence(results: Path) -> S.Outcome:
