@@ -30,9 +30,21 @@ def _cfg(**model):
 
 
 def test_resnet_run_resolves_with_its_own_depth_and_width():
-    run = validate(_cfg(depth=20, width=2, norm="batch"))["a"][0]
+    run = validate(_cfg(depth=20, width=2, shortcut="B"))["a"][0]
     m = run["model"]
-    assert m["kind"] == "resnet" and m["depth"] == 20 and m["width"] == 2 and m["norm"] == "batch"
+    assert m["kind"] == "resnet" and m["depth"] == 20 and m["width"] == 2 and m["norm"] == "none"
+
+
+@pytest.mark.parametrize("model", [{"norm": "batch"}, {"norm": None}])
+def test_norm_batch_is_refused_until_training_carries_its_statistics(model):
+    c = _cfg()
+    if model["norm"] is None:
+        del c["defaults"]["model"]["norm"]      # the default norm is batch
+    else:
+        c["experiments"]["a"] = {"model": model}
+    with pytest.raises(ConfigError, match=r"model\.norm: batch is not trained yet .* use norm: none$") as e:
+        validate(c)
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("model,pattern", [

@@ -175,6 +175,9 @@ def resolve_model(model: dict, in_shape, out_dim: int, where: str = "model") -> 
     if m.get("kind") == "resnet":   # depth and width are the ResNet's own keys (pathdep.core.resnet)
         if "n_params" in m:
             raise ConfigError(f"config: {where}.n_params: kind resnet is sized by depth and width, not n_params")
+        if m.get("norm", "batch") == "batch":   # until training carries per-member BN statistics
+            raise ConfigError(f"config: {where}.norm: batch is not trained yet (each member's BatchNorm running "
+                              "statistics are not carried through training); use norm: none")
         return m
     sizing = [k for k in ("n_params", "width", "depth") if k in m]
     if m.get("kind", "mlp") != "mlp":

@@ -1,0 +1,119 @@
+"""Benchmark: one ResNet ensemble step against a loop of torch models, side by side in one run.
+
+Measures seconds per step of K members (default: ResNet-8, width 1, K = 9, batch 64,
+Fashion-MNIST shape 1x28x28, cross entropy, SGD with momentum 0.9 and weight decay 5e-4,
+float32) with two programs, timed round-robin (best of ``--rounds`` rounds, process CPU
+time on 1 thread so time spent descheduled by other workers is not counted, wall clock
+otherwise):
+
+* ``loop``: K ``nn.Module`` copies in train mode with ``torch.optim.SGD``, one after the
+  other on the same batch;
+* ``vmap``: the pure update map under ``torch.vmap``: for ``norm: none`` the generic
+  ``pathdep.core.dynamics.make_ensemble_step`` (the fast path refuses ResNets), for
+  ``norm: batch`` ``pathdep.core.resnet.make_step_with_buffers`` (running statistics per
+  member).
+
+On a GPU (``--device cuda``) the clock is the wall clock after ``torch.cuda.synchronize``.
+
+Usage: ``.venv/bin/python bench/bench_resnet.py [--depth 8] [--k 9] [--norm none batch]
+[--threads 1] [--device cpu]``. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import torch
+
+from pathdep.core.dynamics import loss_value, make_ensemble_step, make_step
+from pathdep.core.init import init_params
+from pathdep.core.models import Layout, build_model, make_apply
+from pathdep.core.optim import Optimizer
+from pathdep.core.resnet import buffer_layout, buffers_of, make_apply_with_buffers, make_step_with_buffers
+
+HP = dict(lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+
+def _clock(device: str, threads: int) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+        return time.perf_counter()
+    return time.process_time() if threads == 1 else time.perf_counter()
+
+
+def programs(depth: int, width: int, norm: str, K: int, B: int, shape, device: str):
+    """``{"loop": fn, "vmap": fn}``: each call runs one training step of all K members."""
+    m = build_model({"kind": "resnet", "depth": depth, "width": width, "norm": norm}, shape, 10).to(device)
+    layout = Layout.from_module(m)
+    W = torch.stack([init_params(m, layout, "default", s) for s in range(K)]).to(device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(B, *shape, generator=g).to(device)
+    y = torch.randint(0, 10, (B,), generator=g).to(device)
+    mods = []
+    for k in range(K):
+        mk = copy.deepcopy(m).train()
+        with torch.no_grad():
+            for name, t in layout.unflatten(W[k]).items():
+                mk.get_parameter(name).copy_(t)
+        mods.append((mk, torch.optim.SGD(mk.parameters(), **HP)))
+
+    def loop():
+        for mk, o in mods:
+            o.zero_grad()
+            loss_value("cross_entropy", mk(x), y).backward()
+            o.step()
+
+    opt = Optimizer("sgd")
+    hp = {h: torch.full((K,), float(HP.get(h, opt.defaults[h])), device=device) for h in opt.hparam_names}
+    state = {"W": W.clone(), "s": torch.vmap(opt.init)(W)}
+    if norm == "none":
+        ens = make_ensemble_step(make_step(make_apply(m, layout), "cross_entropy", opt))
+
+        def vmap():
+            state["W"], state["s"], _ = ens(state["W"], state["s"], x, y, hp)
+    else:
+        blayout = buffer_layout(m)
+        state["b"] = torch.stack([buffers_of(m, blayout)] * K).to(device)
+        ens = torch.vmap(make_step_with_buffers(make_apply_with_buffers(m, layout, blayout), "cross_entropy", opt),
+                         in_dims=(0, 0, 0, None, None, 0))
+
+        def vmap():
+            state["W"], state["s"], state["b"], _ = ens(state["W"], state["s"], state["b"], x, y, hp)
+    return {"loop": loop, "vmap": vmap}, layout.n_params
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--depth", type=int, default=8)
+    ap.add_argument("--width", type=int, default=1)
+    ap.add_argument("--k", type=int, default=9)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--shape", type=int, nargs=3, default=[1, 28, 28])
+    ap.add_argument("--norm", nargs="+", default=["none", "batch"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    print(f"ResNet-{a.depth} width {a.width}, K = {a.k}, batch {a.batch}, input {tuple(a.shape)}, "
+          f"{a.device}, {a.threads} thread(s); best of {a.rounds} rounds of {a.steps} steps")
+    print("| norm | params | loop s/step | vmap s/step | loop / vmap |\n|---|---|---|---|---|")
+    for norm in a.norm:
+        progs, P = programs(a.depth, a.width, norm, a.k, a.batch, tuple(a.shape), a.device)
+        for f in progs.values():   # warm-up
+            f()
+        best = {n: float("inf") for n in progs}
+        for _ in range(a.rounds):
+            for n, f in progs.items():
+                t0 = _clock(a.device, a.threads)
+                for _ in range(a.steps):
+                    f()
+                best[n] = min(best[n], (_clock(a.device, a.threads) - t0) / a.steps)
+        print(f"| {norm} | {P} | {best['loop']:.3f} | {best['vmap']:.3f} | {best['loop'] / best['vmap']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
