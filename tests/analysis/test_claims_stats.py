@@ -160,3 +160,9 @@ def test_disagreement_ratio():
     assert S.disagreement_ratio(np.array([0.01, 0.012, 0.011]), glob).verdict == SUPPORTED
     assert S.disagreement_ratio(np.array([0.07, 0.08, 0.075]), glob).verdict == CONTRADICTED
     assert S.disagreement_ratio(np.array([0.01]), glob[:1]).verdict == ONE
+
+
+def test_nonconjugate_pair_with_a_test_that_cannot_reject():
+    out = S.nonconjugate_pair(0.1, 0.09, 0.1, p_floor=0.1)
+    assert out.verdict == "inconclusive (the test's smallest p is 0.1)"
+    assert S.nonconjugate_pair(0.01, 0.2, 0.1, p_floor=0.001).verdict == SUPPORTED

@@ -191,17 +191,22 @@ def conjugate_pair(p_same: float, p_other: np.ndarray, alpha: float = 0.05) -> O
                    f"p(distinct pairs) = {', '.join(fmt(p) for p in p_other)}")
 
 
-def nonconjugate_pair(p: float, w1_between: float, w1_within: float, alpha: float = 0.05) -> Outcome:
+def nonconjugate_pair(p: float, w1_between: float, w1_within: float, alpha: float = 0.05,
+                      p_floor: float = 0.0) -> Outcome:
     """A predicted non-conjugate pair of groups (e.g. narrow vs wide networks).
 
     Supported if the permutation test separates the groups (p < alpha); contradicted if it
-    does not and the between-group W1 is no larger than the within-group W1.
+    does not and the between-group W1 is no larger than the within-group W1. A test whose
+    smallest attainable p (``p_floor``, e.g. 1/10 for 3 vs 3 replicates) is >= alpha cannot
+    separate anything: inconclusive.
     """
     rule = f"permutation p (groups of independent seeds): supported if p < {fmt(alpha)}, contradicted if " \
            f"p >= {fmt(alpha)} and W1 between <= W1 within"
     if not math.isfinite(p):
         return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (no test)")
     verdict = SUPPORTED if p < alpha else CONTRADICTED if w1_between <= w1_within else INCONCLUSIVE
+    if p >= alpha and p_floor >= alpha:
+        verdict = f"{INCONCLUSIVE} (the test's smallest p is {fmt(p_floor)})"
     return Outcome(float(p), math.nan, math.nan, rule, verdict, predicted=(0.0, alpha), note=
                    f"W1 between {fmt(w1_between)}, within {fmt(w1_within)}")
 

@@ -267,7 +267,8 @@ def narrow_wide_fcn(results: Path) -> S.Outcome:
     if row.empty:
         raise Unusable("no narrowest-widest pair")
     r = row.iloc[0]
-    return S.nonconjugate_pair(float(r["p_value"]), float(r["w1_between"]), float(r["w1_within"]))
+    floor = float(r["p_min"]) if "p_min" in r and pd.notna(r["p_min"]) else 0.0
+    return S.nonconjugate_pair(float(r["p_value"]), float(r["w1_between"]), float(r["w1_within"]), p_floor=floor)
 
 
 def early_transitions(results: Path) -> S.Outcome:
