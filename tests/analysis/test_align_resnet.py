@@ -1,20 +1,21 @@
-"""pathdep.analysis.align on ResNets (option B, norm none and batch): a planted permutation of the
-residual streams and block channels leaves the function unchanged (float64) and weight matching
-recovers it exactly; BatchNorm running statistics permute with their channels; option A is refused."""
+"""pathdep.analysis.align / align_resnet on ResNets (options A and B, norm none and batch): a planted
+permutation of the residual streams and block channels leaves the function unchanged (float64) and
+weight matching recovers it exactly; BatchNorm running statistics permute with their channels;
+option A's streams are block-diagonal (padded channels permute among themselves)."""
 
 import numpy as np
 import pytest
 import torch
 
-from pathdep.analysis.align import (apply_permutation, permutation_spec, resnet_permutation_spec,
-                                    weight_matching)
+from pathdep.analysis.align import apply_permutation, permutation_index, permutation_spec, weight_matching
+from pathdep.analysis.align_resnet import resnet_permutation_spec
 from pathdep.core.init import init_params
 from pathdep.core.models import Layout, build_model
 from pathdep.core.resnet import buffer_layout, buffers_of, make_apply_with_buffers
 
 
-def _net(norm, depth=8, width=1):
-    m = build_model({"kind": "resnet", "depth": depth, "width": width, "shortcut": "B", "norm": norm},
+def _net(norm, depth=8, width=1, shortcut="B"):
+    m = build_model({"kind": "resnet", "depth": depth, "width": width, "shortcut": shortcut, "norm": norm},
                     (1, 12, 12), 5).double()
     layout = Layout.from_module(m)
     g = torch.Generator().manual_seed(7)
@@ -39,9 +40,9 @@ def test_spec_structure_resnet8():
     assert spec.axes_to_perm["fc.weight"] == (None, "P_stream2") and spec.axes_to_perm["fc.bias"] == (None,)
 
 
-@pytest.mark.parametrize("depth,width", [(8, 1), (14, 1)])
-def test_planted_permutation_norm_none(depth, width):
-    m, layout, w = _net("none", depth, width)
+@pytest.mark.parametrize("depth,width,shortcut", [(8, 1, "B"), (14, 1, "B"), (8, 1, "A"), (14, 2, "A")])
+def test_planted_permutation_norm_none(depth, width, shortcut):
+    m, layout, w = _net("none", depth, width, shortcut)
     spec = permutation_spec(layout)
     perms = _planted(spec)
     wp = apply_permutation(w, layout, spec, perms)
@@ -58,8 +59,9 @@ def test_planted_permutation_norm_none(depth, width):
         assert np.array_equal(perm[found[p]], np.arange(len(perm)))
 
 
-def test_planted_permutation_batchnorm_buffers_follow_their_channels():
-    m, layout, w = _net("batch")
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_planted_permutation_batchnorm_buffers_follow_their_channels(shortcut):
+    m, layout, w = _net("batch", shortcut=shortcut)
     blayout = buffer_layout(m)
     spec, bspec = permutation_spec(layout), resnet_permutation_spec(blayout)
     assert set(bspec.perm_sizes) <= set(spec.perm_sizes)
@@ -80,7 +82,22 @@ def test_planted_permutation_batchnorm_buffers_follow_their_channels():
     assert torch.equal(apply_permutation(bp, blayout, bspec, found), b)
 
 
-def test_option_a_is_refused():
-    m = build_model({"kind": "resnet", "depth": 8, "shortcut": "A", "norm": "none"}, (1, 12, 12), 5)
-    with pytest.raises(ValueError, match=r"^alignment: option-A ResNets .* supports shortcut B only"):
-        permutation_spec(Layout.from_module(m))
+def test_option_a_streams_are_block_diagonal():
+    m, layout, w = _net("none", shortcut="A")
+    spec = permutation_spec(layout)
+    assert spec.virtual is not None
+    assert resnet_permutation_spec(buffer_layout(_net("batch", shortcut="A")[0])).virtual is not None
+    # stream 0: 16 channels; stream 1 adds 16 new ones, stream 2 adds 32
+    assert {p: n for p, n in spec.perm_sizes.items() if p.startswith("P_stream")} == {"P_stream0": 16, "P_stream1": 16,
+                                                                                     "P_stream2": 32}
+    assert np.array_equal(np.sort(spec.gather), np.arange(layout.n_params))          # a bijection
+    perms = {p: np.arange(n) for p, n in spec.perm_sizes.items()}
+    assert np.array_equal(permutation_index(layout, spec, perms), np.arange(layout.n_params))
+    perms["P_stream0"] = np.roll(perms["P_stream0"], 1)
+    idx = permutation_index(layout, spec, perms).reshape(-1)
+    # the head reads stream 2: its first 16 columns move with P_stream0, the other 48 stay
+    fc = layout.slice("fc.weight")
+    cols = (idx[fc] - fc.start).reshape(5, 64) % 64
+    assert np.array_equal(cols[0, :16], np.roll(np.arange(16), 1)) and np.array_equal(cols[0, 16:], np.arange(16, 64))
+    # option B has no segments
+    assert permutation_spec(_net("none")[1]).virtual is None

@@ -15,9 +15,10 @@ permutation ``P_<layer>`` acting on that layer's weight rows and bias, and on th
 layer's weight columns. Between the last convolution and the first linear layer the
 flatten order is ``(C, H, W)``, so channel ``c`` owns the contiguous block of columns
 ``c*H*W ... (c+1)*H*W - 1`` of ``fc0.weight``; the spec views ``fc0.weight`` as
-``(out, C, H*W)`` and permutes its axis 1. ResNets (:mod:`pathdep.core.resnet`, option B):
-:func:`resnet_permutation_spec`, one permutation per residual stream and per block, checked
-by ``tests/analysis/test_align_resnet.py`` (planted permutation, BatchNorm statistics).
+``(out, C, H*W)`` and permutes its axis 1. ResNets (:mod:`pathdep.core.resnet`): the spec of
+:mod:`pathdep.analysis.align_resnet` (a permutation per residual stream and per block; option-A
+streams as segments of a virtual layout, which :func:`weight_matching` and
+:func:`permutation_index` map through), checked by ``tests/analysis/test_align_resnet.py``.
 
 Convention: ``perms[p][i] = j`` means unit ``i`` of the permuted ``w_other`` is unit ``j``
 of ``w_other`` (``np.take(W, perm, axis)``), i.e. the permutation maps reference units to
@@ -44,7 +45,6 @@ from pathdep.core.models import Layout
 __all__ = [
     "PermutationSpec",
     "permutation_spec",
-    "resnet_permutation_spec",
     "weight_matching",
     "permutation_index",
     "apply_permutation",
@@ -91,7 +91,9 @@ def permutation_spec(layout: Layout) -> PermutationSpec:
     Raises:
         ValueError: if a layer has no ``.weight`` or consecutive layers do not chain.
     """
-    if "stages.0.0.conv1.weight" in layout.names:   # a ResNet (pathdep.core.resnet)
+    from pathdep.analysis.align_resnet import is_resnet, resnet_permutation_spec
+
+    if is_resnet(layout):   # pathdep.core.resnet: residual streams and blocks (analysis.align_resnet)
         return resnet_permutation_spec(layout)
     layers = layout.layers()
     shapes = dict(zip(layout.names, layout.shapes))
@@ -134,57 +136,6 @@ def permutation_spec(layout: Layout) -> PermutationSpec:
     )
 
 
-def resnet_permutation_spec(layout: Layout) -> PermutationSpec:
-    """The Git Re-Basin permutation spec of a :class:`pathdep.core.resnet.ResNet` (option B
-    shortcuts where a stage changes shape; ``norm: batch`` or ``none``).
-
-    Ainsworth et al. 2023, sec. 3 / their ResNet spec: one permutation ``P_stream<s>`` per
-    residual stream (stage ``s``), shared by everything that writes into it (the stem for
-    stage 0, every block's second convolution, the option-B projection) and by everything
-    that reads it (the first convolution and projection of the next block, the head's
-    columns), and one ``P_block<s>_<b>`` per block (``conv1`` rows, ``conv2`` columns).
-    Every per-channel tensor (conv bias, BatchNorm weight and bias) follows its
-    convolution's output channels. Works on a buffer layout too
-    (:func:`pathdep.core.resnet.buffer_layout`: ``running_mean``/``running_var`` follow their
-    BatchNorm), with the same permutation names, so one ``perms`` dict permutes both.
-
-    Raises:
-        ValueError: for an option-A ResNet (its zero-padded identity nests each stream in the
-            next, which this spec cannot express).
-    """
-    shapes = dict(zip(layout.names, layout.shapes))
-    writes = {"conv2": "out", "bn2": "out", "short_conv": "out", "short_bn": "out", "conv1": "block", "bn1": "block"}
-    blocks = sorted({tuple(int(v) for v in n.split(".")[1:3]) for n in layout.names if n.startswith("stages.")})
-    n_stages = 1 + max(s for s, _ in blocks)
-    sizes: dict[str, int] = {}
-    axes: dict[str, list] = {n: [None] * len(sh) for n, sh in shapes.items()}
-
-    def put(name: str, axis: int, perm: str) -> None:
-        axes[name][axis] = perm
-        sizes[perm] = shapes[name][axis]
-
-    for name in layout.names:
-        parts = name.split(".")
-        if parts[0] in ("conv0", "bn0"):
-            put(name, 0, "P_stream0")
-        elif parts[0] == "fc" and parts[1] == "weight":
-            put(name, 1, f"P_stream{n_stages - 1}")
-        elif parts[0] == "stages":
-            s, b, mod = int(parts[1]), int(parts[2]), parts[3]
-            stream_in = f"P_stream{s - 1 if (b == 0 and s > 0) else s}"
-            put(name, 0, f"P_stream{s}" if writes[mod] == "out" else f"P_block{s}_{b}")
-            if len(shapes[name]) == 4:   # a convolution's input channels
-                put(name, 1, f"P_block{s}_{b}" if mod == "conv2" else stream_in)
-    for s, b in blocks:
-        w1 = f"stages.{s}.{b}.conv1.weight"
-        if b == 0 and s > 0 and w1 in shapes and f"stages.{s}.0.short_conv.weight" not in shapes:
-            raise ValueError("alignment: option-A ResNets (zero-padded identity shortcuts) nest each residual stream "
-                             "in the next; weight matching supports shortcut B only")
-    perm_to_axes = {p: tuple((n, a) for n in layout.names for a, q in enumerate(axes[n]) if q == p) for p in sizes}
-    return PermutationSpec(perm_sizes=sizes, view_shapes={n: tuple(sh) for n, sh in shapes.items()},
-                           axes_to_perm={n: tuple(v) for n, v in axes.items()}, perm_to_axes=perm_to_axes)
-
-
 def _to_numpy(w) -> np.ndarray:
     if isinstance(w, torch.Tensor):
         return w.detach().cpu().to(torch.float64).numpy()
@@ -194,6 +145,8 @@ def _to_numpy(w) -> np.ndarray:
 def _unflatten(w: np.ndarray, layout: Layout, spec: PermutationSpec) -> dict[str, np.ndarray]:
     if w.shape != (layout.n_params,):
         raise ValueError(f"w: expected shape ({layout.n_params},) for this layout, got {w.shape}")
+    if getattr(spec, "virtual", None) is not None and layout != spec.virtual:   # a SegmentedSpec (option-A ResNets)
+        w, layout = w[spec.gather], spec.virtual
     return {n: w[layout.slice(n)].reshape(spec.view_shapes[n]) for n in layout.names}
 
 
@@ -257,6 +210,10 @@ def weight_matching(w_ref, w_other, layout: Layout, spec: PermutationSpec | None
 
 def permutation_index(layout: Layout, spec: PermutationSpec, perms: dict) -> np.ndarray:
     """Flat gather index ``idx`` (P,) with ``apply_permutation(w) == w[..., idx]``."""
+    if getattr(spec, "virtual", None) is not None and layout != spec.virtual:   # a SegmentedSpec: map back
+        out = np.empty_like(spec.gather)
+        out[spec.gather] = spec.gather[permutation_index(spec.virtual, spec, perms)]
+        return out
     idx = np.arange(layout.n_params)
     out = np.empty_like(idx)
     for name in layout.names:
