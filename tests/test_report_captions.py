@@ -14,7 +14,6 @@ since docutils parses each cell as reStructuredText.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from collections import namedtuple
 from types import SimpleNamespace
@@ -108,4 +107,3 @@ def test_landing_page_shows_ledger_and_spread_before_the_config(tmp_path, monkey
     assert html.index("x_claim") < html.index("schedule_src") < html.index("&quot;experiments&quot;")
     bare = render(ROOT / "report" / "workflow.rst", [])          # before a run: no tables, no errors
     assert "csv-table" not in bare and _messages(bare) == []
-    os.chdir(ROOT)

@@ -118,13 +118,15 @@ def dw_exp_short(results: Path) -> S.Outcome:
     if "t_c" not in df:
         raise Unusable("fits.csv lacks t_c")
     rows = df[(df["model"] == "exp_linear") & (df["selected_form"] == "exp_linear")]
-    with xr.open_dataset(_need(sorted((results / "epsilon").glob("*/metrics.nc"))[0]), engine="h5netcdf") as ds:
+    files = sorted((results / "epsilon").glob("*/metrics.nc"))
+    with xr.open_dataset(_need(files[0] if files else results / "epsilon" / "<run>" / "metrics.nc"),
+                         engine="h5netcdf") as ds:
         spe = steps_per_epoch(ds["step"].values, ds["epoch"].values if "epoch" in ds.coords else [])
     return S.onset_epochs(rows["t_c"].to_numpy(float), spe, rows["baseline"].to_numpy(int))
 
 
 def init_function_equivalence(results: Path) -> S.Outcome:
-    x, _, pert = sweep(results, "epsilon", "fs_disagree")
+    _, _, pert = sweep(results, "epsilon", "fs_disagree")
     _, _, glob = sweep(results, "global", "fs_disagree")
     last = pert[-1][:, -1] if pert[-1].size else np.array([math.nan])
     return S.disagreement_ratio(last, glob[0][: len(last), -1])
