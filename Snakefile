@@ -29,6 +29,7 @@ include: "rules/spread.smk"
 include: "rules/koopman.smk"
 include: "rules/dominoes.smk"
 include: "rules/ntk.smk"
+include: "rules/grokking.smk"
 include: "rules/claims.smk"
 
 

@@ -305,6 +305,18 @@ def get_ntk_targets():
     return out
 
 
+# ---- grokking (rules/grokking.smk; pathdep.config.grokking) ----
+def get_grokking_targets():
+    """The table and figure of every experiment of the `grokking:` block."""
+    from pathdep.config import grokking as grokking_config
+
+    try:
+        exps = grokking_config.resolve(config, RUNS)
+    except ConfigError as exc:
+        sys.exit(str(exc))
+    return rule_outputs("grokking", exp=exps) if exps else []
+
+
 # ---- claims ledger (rules/claims.smk; pathdep.stages.claims) ----
 def get_claims_inputs():
     """What the ledger reads: every family's tables (the default targets minus figures), the
@@ -343,4 +355,5 @@ def get_all_targets():
         + get_koopman_targets()
         + get_dominoes_targets()
         + get_ntk_targets()
+        + get_grokking_targets()
     )

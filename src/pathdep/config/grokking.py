@@ -1,0 +1,47 @@
+"""The ``grokking:`` config block: ``{experiments: [name, ...]}``, the experiments whose runs
+the ``grokking`` rule tabulates and draws (train 100 % / test 50 % / 90 % steps, the figure).
+
+:func:`resolve` returns the experiment list; :func:`check` (the cross-key check that
+``validate()`` runs when the block is registered in :data:`pathdep.config.blocks.CHECKS`; the
+workflow's target helper calls it too) requires every named experiment to exist, to be a
+classification task, and to be listed in ``figures.exclude``: the standard figures align
+networks by weight matching, which has no permutation spec for a transformer yet.
+How it was checked: ``tests/config/test_grokking.py`` (known and unknown experiments, the
+exclusion, a malformed block).
+"""
+
+from __future__ import annotations
+
+from pathdep.config.errors import ConfigError
+
+__all__ = ["DEFAULTS", "resolve", "check"]
+
+DEFAULTS: dict = {"experiments": []}
+
+
+def resolve(config: dict, runs: dict[str, list[dict]]) -> list[str]:
+    """The ``grokking.experiments`` list, checked against the configured experiments.
+
+    Raises:
+        ConfigError: one line naming ``grokking.<key>``.
+    """
+    block = config.get("grokking") or {}
+    if not isinstance(block, dict) or set(block) - set(DEFAULTS):
+        raise ConfigError(f"config: grokking: expected a mapping with key 'experiments', got {block!r}")
+    exps = block.get("experiments") or []
+    if not isinstance(exps, list) or not all(isinstance(e, str) for e in exps):
+        raise ConfigError(f"config: grokking.experiments: expected a list of experiment names, got {exps!r}")
+    exclude = set((config.get("figures") or {}).get("exclude") or [])
+    for e in exps:
+        if e not in runs:
+            raise ConfigError(f"config: grokking.experiments: unknown experiment {e!r} "
+                              f"(expected one of: {', '.join(runs)})")
+        if e not in exclude:
+            raise ConfigError(f"config: grokking.experiments: {e!r} must also be in figures.exclude (the standard "
+                              f"figures align networks by weight matching, not defined for transformers)")
+    return list(exps)
+
+
+def check(config: dict, runs: dict[str, list[dict]]) -> None:
+    """The block resolves (raises :class:`ConfigError`)."""
+    resolve(config, runs)
