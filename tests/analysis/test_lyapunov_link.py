@@ -89,3 +89,5 @@ def test_link_statistic_verdicts_both_ways():
     assert link_statistic(tiny, np.full(3, 0.1), g["rate"], g["growth"], T)["verdict"] == "unresolved"
     one = link_statistic(lam[:1], bound[:1], g["rate"][:1], g["growth"][:1], T)
     assert one["verdict"] == "inconclusive (one baseline)" and np.isnan(one["lambda_1_lo"])
+    none = link_statistic(np.full(3, np.nan), bound, g["rate"], g["growth"], T)
+    assert none["verdict"] == "unresolved" and none["n_baselines"] == 0

@@ -32,7 +32,7 @@ excludes 0 (and is not inside that band), else *inconclusive*. With ``lambda_1``
 the measured rate can still contradict it: *disagree* when the rate's interval lies outside
 ``+-`` the largest bound of ``|lambda_1|`` (e.g. the perturbation grows faster than the
 tangent map can grow anything), else *unresolved*. One baseline gives no interval: *inconclusive (one
-baseline)*.
+baseline)*; none (no checkpoint pair inside the window): *unresolved*.
 
 How it was checked (tests/analysis/test_lyapunov_link.py): a planted exponential inside the
 window is recovered exactly and a different law outside it is not used; the error is the
@@ -157,6 +157,8 @@ def window_growth(step: np.ndarray, dist: np.ndarray, start: float, stop: float)
 def _verdict(lam: dict, rate: dict, diff: dict, growth_min: float, lam_resolved: bool,
              bound: float, n: int) -> str:
     """The decision rule of the module docstring, on intervals already computed."""
+    if n == 0:
+        return "unresolved"
     if n < 2:
         return "inconclusive (one baseline)"
     if lam_resolved and growth_min >= MIN_GROWTH:

@@ -118,12 +118,13 @@ def measured_growth(metrics_path: str | Path, start: float, stop: float) -> dict
 
 
 def _window(cfg: dict, n_steps: int, run: dict) -> tuple[int, int, int]:
-    """``(transient, steps, qr_every)`` of the settings, shortened to fit a run of ``n_steps``."""
+    """``(transient, steps, qr_every)`` of the settings, shortened to fit a run of ``n_steps``:
+    the transient shrinks first (the accumulated window decides what is resolved)."""
     qr = int(cfg["qr_every"])
-    transient = min(int(cfg["transient"]), max(n_steps - qr, 0))
-    transient -= transient % qr
-    steps = min(int(cfg["steps"]), n_steps - transient)
+    steps = min(int(cfg["steps"]), n_steps - qr) if n_steps > qr else n_steps
     steps -= steps % qr
+    transient = min(int(cfg["transient"]), n_steps - steps)
+    transient -= transient % qr
     if steps < qr:
         raise ValueError(f"lyapunov.steps: run {run.get('experiment')}/{run.get('run')} has only "
                          f"{n_steps} steps, fewer than transient + qr_every")
