@@ -40,7 +40,7 @@ def test_new_keys_checked_and_swept_experiments():
     s = resolve({"weights": "points", "fit_fraction": 0.5, "tolerance": 0.2})
     assert (s["weights"], s["fit_fraction"], s["tolerance"]) == ("points", 0.5, 0.2)
     for bad, key in [({"weights": "log"}, "fits.weights"), ({"fit_fraction": 1.0}, "fits.fit_fraction"),
-                     ({"tolerance": 0}, "fits.tolerance")]:
+                     ({"tolerance": 0}, "fits.tolerance"), ({"max_starts": 0}, "fits.max_starts")]:
         with pytest.raises(ValueError, match=key.replace(".", r"\.")):
             resolve(bad)
     runs = {"lr": [{"swept": {"optimizer.lr": 0.1}}, {"swept": {"optimizer.lr": 0.3}}],

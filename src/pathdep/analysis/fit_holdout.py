@@ -114,12 +114,13 @@ def extrapolation(pred, obs) -> tuple[float, float]:
 
 
 def holdout_fits(t, d, models: Sequence[str] | None = None, space: str = "log", t_min: float | None = 0.0,
-                 weights: str = "points", fit_fraction: float = 2 / 3) -> dict[str, Holdout]:
+                 weights: str = "points", fit_fraction: float = 2 / 3,
+                 max_starts: int | None = None) -> dict[str, Holdout]:
     """Fit each form on ``t <= fit_fraction * t_last`` and score it on the later checkpoints.
 
     Args:
         t, d: the curve ``(n,)`` (as for :func:`~pathdep.analysis.fits.fit_all`).
-        models, space, t_min, weights: as in :func:`~pathdep.analysis.fits.fit_all`.
+        models, space, t_min, weights, max_starts: as in :func:`~pathdep.analysis.fits.fit_all`.
         fit_fraction: the fits see the steps up to this fraction of the last usable step.
 
     Returns:
@@ -133,7 +134,7 @@ def holdout_fits(t, d, models: Sequence[str] | None = None, space: str = "log", 
     t_cut = fit_fraction * float(tt.max()) if len(tt) else float("nan")
     early, late = tt <= t_cut, tt > t_cut
     out = {}
-    for r in fit_all(tt[early], dd[early], names, space=space, t_min=None, weights=weights):
+    for r in fit_all(tt[early], dd[early], names, space=space, t_min=None, weights=weights, max_starts=max_starts):
         pred = r.predict(tt[late]) if r.success else np.full(late.sum(), np.nan)
         factor, last = extrapolation(pred, dd[late]) if r.success else (float("nan"), float("nan"))
         out[r.model] = Holdout(r.model, r, factor, last, t_cut, int(late.sum()))
@@ -165,11 +166,13 @@ def select(holdout: Mapping[str, Holdout], tolerance: float = 0.3, order: Sequen
 
 
 def evaluate_curve(t, d, models: Sequence[str] | None = None, space: str = "log", t_min: float | None = 0.0,
-                   weights: str = "points", fit_fraction: float = 2 / 3, tolerance: float = 0.3) -> CurveFits:
+                   weights: str = "points", fit_fraction: float = 2 / 3, tolerance: float = 0.3,
+                   max_starts: int | None = None) -> CurveFits:
     """Whole-curve fits (AIC) and out-of-sample fits (held-out last part) of one curve.
 
     Args:
-        t, d, models, space, t_min, weights: as in :func:`~pathdep.analysis.fits.fit_all`.
+        t, d, models, space, t_min, weights, max_starts: as in :func:`~pathdep.analysis.fits.fit_all`
+            (both the whole-curve and the held-out fits).
         fit_fraction, tolerance: as in :func:`holdout_fits` and :func:`select`.
 
     Returns:
@@ -177,8 +180,9 @@ def evaluate_curve(t, d, models: Sequence[str] | None = None, space: str = "log"
     """
     tt, dd, ok = _prepare(t, d, space, t_min)
     tt, dd = tt[ok], dd[ok]
-    results = fit_all(tt, dd, models, space=space, t_min=None, weights=weights)
-    held = holdout_fits(tt, dd, models, space=space, t_min=None, weights=weights, fit_fraction=fit_fraction)
+    results = fit_all(tt, dd, models, space=space, t_min=None, weights=weights, max_starts=max_starts)
+    held = holdout_fits(tt, dd, models, space=space, t_min=None, weights=weights, fit_fraction=fit_fraction,
+                        max_starts=max_starts)
     ratio = {}
     for r in results:
         ratio[r.model] = (float(r.predict(tt[-1:])[0] / dd[-1]) if r.success and len(tt) and dd[-1] != 0

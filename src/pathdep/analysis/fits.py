@@ -169,7 +169,26 @@ def fit_model(t, d, model: str | FitModel, space: str = "log", t_min: float | No
     return _fit_prepared(t[ok], d[ok], m, space, _sigma(t, sigma, weights, ok), max_nfev)
 
 
-def _fit_prepared(t, d, m: FitModel, space: str, sigma, max_nfev: int) -> FitResult:
+def _starts(m: FitModel, t, d, g, y, sigma, lo, hi, max_starts: int | None) -> list:
+    """The model's starting points, inside the bounds; with ``max_starts``, only the ones with
+    the lowest initial residual sum of squares (most starts of a curve reach the same optimum)."""
+    out = []
+    for p0 in m.guesses(t, d):
+        p0 = np.asarray(p0, dtype=np.float64)
+        width = np.where(np.isfinite(hi - lo), hi - lo, np.abs(p0) + 1.0)
+        p0 = np.clip(p0, lo + 1e-9 * width + np.where(np.isfinite(lo), 1e-12 * np.abs(lo), 0),
+                     hi - 1e-9 * width - np.where(np.isfinite(hi), 1e-12 * np.abs(hi), 0))
+        out.append(np.where(np.isfinite(p0), p0, 1.0))
+    if max_starts is None or len(out) <= max_starts:
+        return out
+    w = 1.0 if sigma is None else 1.0 / np.asarray(sigma) ** 2
+    with np.errstate(all="ignore"):
+        cost = [float(np.sum(w * (y - g(t, *p0)) ** 2)) for p0 in out]
+    order = np.argsort(np.where(np.isfinite(cost), cost, np.inf), kind="stable")
+    return [out[i] for i in order[:max_starts]]
+
+
+def _fit_prepared(t, d, m: FitModel, space: str, sigma, max_nfev: int, max_starts: int | None = None) -> FitResult:
     k = len(m.params)
     n = len(t)
     nan = {p: float("nan") for p in m.params}
@@ -188,12 +207,7 @@ def _fit_prepared(t, d, m: FitModel, space: str, sigma, max_nfev: int) -> FitRes
     lo, hi = (np.asarray(b, dtype=np.float64) for b in m.bounds(t, d))
     best = None
     msg = "no start converged"
-    for p0 in m.guesses(t, d):
-        p0 = np.asarray(p0, dtype=np.float64)
-        width = np.where(np.isfinite(hi - lo), hi - lo, np.abs(p0) + 1.0)
-        p0 = np.clip(p0, lo + 1e-9 * width + np.where(np.isfinite(lo), 1e-12 * np.abs(lo), 0),
-                     hi - 1e-9 * width - np.where(np.isfinite(hi), 1e-12 * np.abs(hi), 0))
-        p0 = np.where(np.isfinite(p0), p0, 1.0)
+    for p0 in _starts(m, t, d, g, y, sigma, lo, hi, max_starts):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizeWarning)
@@ -229,7 +243,7 @@ def _fit_prepared(t, d, m: FitModel, space: str, sigma, max_nfev: int) -> FitRes
 
 
 def fit_all(t, d, models: Sequence[str] | None = None, space: str = "log", t_min: float | None = 0.0,
-            sigma=None, weights: str = "points") -> list[FitResult]:
+            sigma=None, weights: str = "points", max_starts: int | None = None) -> list[FitResult]:
     """Fit several forms to the same points and rank them by AIC.
 
     Args:
@@ -238,6 +252,8 @@ def fit_all(t, d, models: Sequence[str] | None = None, space: str = "log", t_min
         models: names from :data:`MODELS`; default :data:`DEFAULT_MODELS`.
         space, t_min, sigma, weights: as in :func:`fit_model` (applied identically to all
             models, so their AIC values are comparable).
+        max_starts: per form, start only from the this many starting points with the lowest
+            initial cost (None: all; ``exp_linear`` has up to 10, most reaching one optimum).
 
     Returns:
         List of :class:`FitResult`, best (lowest AIC) first, each with ``delta_aic``.
@@ -248,7 +264,7 @@ def fit_all(t, d, models: Sequence[str] | None = None, space: str = "log", t_min
             raise ValueError(f"fits.models: expected names from {sorted(MODELS)}, got {nm!r}")
     tt, dd, ok = _prepare(t, d, space, t_min)
     sig = _sigma(tt, sigma, weights, ok)
-    results = [_fit_prepared(tt[ok], dd[ok], MODELS[nm], space, sig, 20000) for nm in names]
+    results = [_fit_prepared(tt[ok], dd[ok], MODELS[nm], space, sig, 20000, max_starts) for nm in names]
     amin = min(r.aic for r in results)
     for r in results:
         r.delta_aic = float(r.aic - amin) if np.isfinite(amin) else float("nan")

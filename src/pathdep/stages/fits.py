@@ -123,7 +123,8 @@ def _fit_curves(metrics_files: Sequence, geometry_files: Sequence, fs: dict):
     for dm, q, r, copies, steps, vals in _curves(metrics_files, geometry_files, fs["quantities"]):
         info = run_info.setdefault(str(dm.attrs.get("run")), _run_attrs(dm))
         results.append(FH.evaluate_curve(steps, vals, fs["models"], space=fs["space"], weights=fs["weights"],
-                                         fit_fraction=fs["fit_fraction"], tolerance=fs["tolerance"]))
+                                         fit_fraction=fs["fit_fraction"], tolerance=fs["tolerance"],
+                                         max_starts=fs["max_starts"]))
         for name, v in (("quantity", q), ("run", info["run"]), ("baseline", r), ("copies", copies),
                         ("lr", info["lr"]), ("lr_eff", info["lr_eff"])):
             co[name].append(v)
