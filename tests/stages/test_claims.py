@@ -113,6 +113,8 @@ def test_markdown_block_and_readme_rewrite(results, tmp_path):
     md = results.parent / "out" / "claims.md"
     block = stage.table_block(md.read_text())
     assert block.count("\n| ") == len(CLAIMS) + 1 and "**supported**" in block
+    counts = pd.read_csv(results.parent / "out" / "claims.csv")["verdict"]
+    assert f"{len(CLAIMS)} claims: {(counts == 'supported').sum()} supported, " in block
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n\n{stage.START}\nold\n{stage.END}\n\nafter\n")
     assert stage.rewrite_readme(readme, md) is True

@@ -78,7 +78,8 @@ def _cell(text) -> str:
 def markdown_table(df: pd.DataFrame) -> str:
     """The ledger as a Markdown table between :data:`START` and :data:`END` (rule before
     number, as decided)."""
-    lines = [START, "", "| id | seed | claim | experiment | statistic | decision rule | value [95 % interval] | verdict |",
+    lines = [START, "", f"{len(df)} claims: {verdict_counts(df)}.", "",
+             "| id | seed | claim | experiment | statistic | decision rule | value [95 % interval] | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples():
         val = "" if not math.isfinite(r.value) else fmt(r.value)
@@ -90,14 +91,19 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines + ["", END])
 
 
+def verdict_counts(df: pd.DataFrame) -> str:
+    """``"3 supported, 2 contradicted, ..."`` (every kind, reasons dropped)."""
+    kinds = df["verdict"].map(lambda v: next((k for k in ("supported", "contradicted", "inconclusive", "not run")
+                                              if str(v).startswith(k)), "other"))
+    return ", ".join(f"{(kinds == k).sum()} {k}" for k in ("supported", "contradicted", "inconclusive", "not run"))
+
+
 def markdown(df: pd.DataFrame, results: str | Path) -> str:
     """``claims.md``: a heading, what the verdicts mean, the table."""
-    counts = df["verdict"].str.split(" ").str[0].replace({"not": "not run"}).value_counts()
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
     return (f"# Claims ledger ({Path(results).name or results})\n\n"
             "One row per testable claim or prediction of the five seeds (shared/seeds/): the statistic, its 95 % "
             "interval across independent baselines (or the stated source of the interval), the decision rule "
-            "written before the number, and the verdict. " + summary + ".\n\n" + markdown_table(df) + "\n")
+            "written before the number, and the verdict.\n\n" + markdown_table(df) + "\n")
 
 
 def write_claims(results: str | Path, out_csv: str | Path, out_md: str | Path, root: str | Path = ROOT,
