@@ -237,3 +237,30 @@ def test_batchnorm_ensemble_step_equals_sequential_sgd_float64():
     assert (Bt - ref_b).abs().max() <= 1e-10
     assert (torch.stack(losses) - ref_loss).abs().max() <= 1e-10
     assert (Bt - Bf).abs().max() > 1e-2 and (Wt - W).norm(dim=1).min() > 1e-3
+
+
+def test_bn_reset_equals_cumulative_batchnorm_statistics():
+    """make_bn_reset equals nn.BatchNorm2d with momentum=None (cumulative average) over the same
+    batches, for one member and vmapped; the old statistics are not read."""
+    from pathdep.core.resnet import make_bn_reset
+
+    base, layout, blayout, W, Bf = _bn_members()
+    xs = _batches()[0][:3]
+    ref = []
+    for k in range(K):
+        m = _load(base, layout, W[k], blayout, Bf[k]).train()
+        with torch.no_grad():
+            for bn in m.modules():
+                if isinstance(bn, torch.nn.BatchNorm2d):
+                    bn.num_batches_tracked = torch.tensor(0)
+                    bn.momentum = None
+                    bn.reset_running_stats()
+            for x in xs:
+                m(x)
+        ref.append(torch.cat([t.reshape(-1) for n, t in m.named_buffers() if n in blayout.names]))
+    ref = torch.stack(ref)
+    reset = make_bn_reset(base, layout, blayout)
+    assert (reset(W[0], Bf[0], xs) - ref[0]).abs().max() <= 1e-12
+    got = torch.vmap(reset, in_dims=(0, 0, None))(W, torch.full_like(Bf, float("nan")), xs)
+    assert (got - ref).abs().max() <= 1e-12
+    assert (got - Bf).abs().max() > 1e-2 and (got[0] - got[1]).abs().max() > 1e-3

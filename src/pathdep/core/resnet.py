@@ -56,7 +56,8 @@ forward shapes on 1x28x28 and 3x32x32, a vmapped ResNet-8 ``norm: none`` ensembl
 sequential ``torch.nn`` copies under ``torch.optim.SGD`` with momentum and weight decay in
 float64 over 20 steps; ``apply_with_buffers`` equals ``nn.BatchNorm2d`` modules in train and
 eval mode for one member and a vmapped ensemble, and the vmapped BN step equals sequential
-``torch.optim`` copies; the fast path refuses ResNets; bad depths fail in one line).
+``torch.optim`` copies; :func:`make_bn_reset` equals ``nn.BatchNorm2d`` with ``momentum=None``;
+the fast path refuses ResNets; bad depths fail in one line).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ from torch.func import functional_call, grad_and_value
 from pathdep.io.layout import Layout
 
 __all__ = ["ResNet", "build_resnet", "RESNET_KEYS", "buffer_layout", "buffers_of", "make_apply_with_buffers",
-           "make_step_with_buffers", "stage_plan"]
+           "make_bn_reset", "make_step_with_buffers", "stage_plan"]
 
 #: the keys of a ``model: {kind: resnet}`` block besides ``kind``
 RESNET_KEYS = ("depth", "width", "shortcut", "norm", "activation")
@@ -261,6 +262,38 @@ def make_apply_with_buffers(module: nn.Module, layout: Layout, blayout: Layout |
 
     apply.module, apply.layout, apply.buffer_layout = module, layout, blayout
     return apply
+
+
+def make_bn_reset(module: nn.Module, layout: Layout, blayout: Layout | None = None) -> Callable:
+    """Return ``reset(w (P,), b (Q,), xs) -> b_new (Q,)``: BatchNorm statistics recomputed for
+    the weights ``w`` on the batches ``xs`` (a sequence, or a tensor ``(n, B, ...)``).
+
+    ``b_new`` is the average over the batches of each batch's mean and unbiased variance at
+    the input of every BatchNorm, the network run in train mode (what ``nn.BatchNorm2d`` with
+    ``momentum=None`` accumulates; Git Re-Basin's ``reset_bn_stats``, REPAIR's reset; Jordan
+    et al. 2022). ``b`` only gives the shape (and the member axis under ``torch.vmap``); its
+    values are not read. Interpolated networks ``(1 - lam) w_a + lam w_b`` are evaluated with
+    these statistics, not with interpolated running statistics (which inflate barriers).
+    """
+    blayout = blayout if blayout is not None else buffer_layout(module)
+    stats = copy.deepcopy(module).train()
+    for m in stats.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 1.0          # running <- batch statistic (the old value is multiplied by 0)
+
+    def reset(w: torch.Tensor, b: torch.Tensor, xs) -> torch.Tensor:
+        total, n = None, 0
+        params = layout.unflatten(w)
+        for x in xs:
+            bufs = {name: torch.zeros_like(t) for name, t in blayout.unflatten(b).items()}
+            functional_call(stats, {**params, **bufs}, (x,))
+            s = torch.cat([bufs[name].reshape(*b.shape[:-1], -1) for name in blayout.names], dim=-1)
+            total, n = (s if total is None else total + s), n + 1
+        if n == 0:
+            raise ValueError("reset: no batches to recompute the BatchNorm statistics on")
+        return total / n
+
+    return reset
 
 
 def make_step_with_buffers(apply_b: Callable, loss: str, optimizer) -> Callable:
