@@ -166,3 +166,10 @@ def test_nonconjugate_pair_with_a_test_that_cannot_reject():
     out = S.nonconjugate_pair(0.1, 0.09, 0.1, p_floor=0.1)
     assert out.verdict == "inconclusive (the test's smallest p is 0.1)"
     assert S.nonconjugate_pair(0.01, 0.2, 0.1, p_floor=0.001).verdict == SUPPORTED
+
+
+def test_bracket_above():
+    assert S.bracket_above(5.0, 6.0, 1.0, "2/l").verdict == SUPPORTED
+    assert S.bracket_above(0.5, 0.9, 1.0, "2/l").verdict == CONTRADICTED
+    assert S.bracket_above(0.9, 1.1, 1.0, "2/l").verdict == INCONCLUSIVE
+    assert "not bracketed" in S.bracket_above(math.nan, math.nan, 1.0, "2/l").verdict

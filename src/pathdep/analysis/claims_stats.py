@@ -22,7 +22,8 @@ statistic and its 95 % interval, and returns a :class:`pathdep.analysis.claims.O
 * :func:`window_transition` - early vs late change of Koopman spectra between windows;
 * :func:`exponent_near` - a fitted exponent against a predicted one (NTK 1/sqrt(n));
 * :func:`decreasing` - a fitted exponent below zero (linearised network tracks the network);
-* :func:`transition_bracket`, :func:`bracket_contains` - catapult edges 2/lambda_0, 4/lambda_0;
+* :func:`transition_bracket`, :func:`bracket_contains`, :func:`bracket_above` - catapult edges
+  2/lambda_0, 4/lambda_0, and c > 2;
 * :func:`onset_difference` - which domino pattern is learned first;
 * :func:`reliance_slope` - reliance on a pattern against its prevalence or reliability.
 
@@ -285,6 +286,19 @@ def bracket_contains(lo: float, hi: float, predicted: float, unit: str) -> Outco
         return Outcome(hi, lo, hi, rule, f"{INCONCLUSIVE} (transition not bracketed by the grid)")
     return Outcome(hi, lo, hi, rule, SUPPORTED if lo < predicted <= hi else CONTRADICTED,
                    predicted=(predicted, predicted))
+
+
+def bracket_above(lo: float, hi: float, bound: float, unit: str) -> Outcome:
+    """A transition measured between two grid points ``(lo, hi]`` against a lower bound:
+    supported if it lies beyond the bound (``lo >= bound``), contradicted if at or below it
+    (``hi <= bound``)."""
+    rule = f"measured bracket (lo, hi] of the transition in units of {unit}: supported if lo >= {fmt(bound)}, " \
+           f"contradicted if hi <= {fmt(bound)}"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Outcome(hi, lo, hi, rule, f"{INCONCLUSIVE} (transition not bracketed by the grid)",
+                       predicted=region("above", bound))
+    verdict = SUPPORTED if lo >= bound else CONTRADICTED if hi <= bound else INCONCLUSIVE
+    return Outcome(hi, lo, hi, rule, verdict, predicted=region("above", bound))
 
 
 def onset_difference(onset_simple: np.ndarray, onset_other: np.ndarray) -> Outcome:

@@ -117,6 +117,10 @@ CLAIMS: list[dict] = [
     dict(id="catapult_upper", seed="ntk", experiment="ntk catapult", needs=("block", "ntk"),
          claim='"... and 4/lambda_0 (catapult phase -> divergent)"',
          statistic="learning rate where training first diverges, in units of 2/lambda_0 (predicted 2)"),
+    dict(id="catapult_c_above_2", seed="ntk", experiment="ntk catapult", needs=("block", "ntk"),
+         claim='"Crucially, c is a width-independent constant and c > 2": training diverges only beyond '
+               'eta = c/lambda_0 with c > 2',
+         statistic="learning rate where training first diverges, in units of 2/lambda_0 (predicted > 1)"),
     dict(id="simple_pattern_first", seed="dominoes", experiment="dominoes_prevalence",
          needs=(_E, "dominoes_prevalence"),
          claim="the toy model's pattern-learning curves: the simpler pattern (higher probe accuracy) is learned "

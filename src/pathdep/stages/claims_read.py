@@ -314,6 +314,11 @@ def catapult_upper(results: Path) -> S.Outcome:
     return S.bracket_contains(*S.transition_bracket(ds["eta_factor"].values, ds["diverged"].values), 2.0, "2/lambda_0")
 
 
+def catapult_c_above_2(results: Path) -> S.Outcome:
+    ds = _ntk(results, "catapult", "diverged")
+    return S.bracket_above(*S.transition_bracket(ds["eta_factor"].values, ds["diverged"].values), 1.0, "2/lambda_0")
+
+
 def _pattern_runs(results: Path, exp: str) -> list[dict]:
     """Per run of a dominoes experiment (``patterns.nc``): achieved prevalence and reliability
     and probe accuracy per side, and per baseline (all its networks averaged) the half-gain
