@@ -264,3 +264,5 @@ def test_bn_reset_equals_cumulative_batchnorm_statistics():
     got = torch.vmap(reset, in_dims=(0, 0, None))(W, torch.full_like(Bf, float("nan")), xs)
     assert (got - ref).abs().max() <= 1e-12
     assert (got - Bf).abs().max() > 1e-2 and (got[0] - got[1]).abs().max() > 1e-3
+    # b = None under a vmap over weights (interpolation points): the same statistics
+    assert (torch.vmap(reset, in_dims=(0, None, None))(W, None, xs) - ref).abs().max() <= 1e-12

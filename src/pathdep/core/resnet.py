@@ -272,7 +272,8 @@ def make_bn_reset(module: nn.Module, layout: Layout, blayout: Layout | None = No
     the input of every BatchNorm, the network run in train mode (what ``nn.BatchNorm2d`` with
     ``momentum=None`` accumulates; Git Re-Basin's ``reset_bn_stats``, REPAIR's reset; Jordan
     et al. 2022). ``b`` only gives the shape (and the member axis under ``torch.vmap``); its
-    values are not read. Interpolated networks ``(1 - lam) w_a + lam w_b`` are evaluated with
+    values are not read; ``None`` takes both from ``w`` (e.g. under a vmap over
+    interpolation points, ``apply_b(w, reset(w, None, xs), x, False)``). Interpolated networks ``(1 - lam) w_a + lam w_b`` are evaluated with
     these statistics, not with interpolated running statistics (which inflate barriers).
     """
     blayout = blayout if blayout is not None else buffer_layout(module)
@@ -281,7 +282,9 @@ def make_bn_reset(module: nn.Module, layout: Layout, blayout: Layout | None = No
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = 1.0          # running <- batch statistic (the old value is multiplied by 0)
 
-    def reset(w: torch.Tensor, b: torch.Tensor, xs) -> torch.Tensor:
+    def reset(w: torch.Tensor, b: torch.Tensor | None, xs) -> torch.Tensor:
+        if b is None:   # zeros carrying w's member axis under vmap (w[:1] * 0 is batched there)
+            b = w.new_zeros(blayout.n_params) + 0 * w[:1]
         total, n = None, 0
         params = layout.unflatten(w)
         for x in xs:
