@@ -54,6 +54,11 @@ def test_sphere_limits():
     d = m.func(t, R, 0.0, k)
     assert d[0] == 0.0 and d[2] == pytest.approx(np.sqrt(2) * R)
     assert d[1] ** 2 / t[1] == pytest.approx(2 * R**2 * k, rel=1e-3)  # initial slope of d^2
+    # far from the curvature (R = 2e7, k ~ 1e-19, as a fit to a flat-space walk gives) no
+    # cancellation: d^2 ~ d0^2 + 2 R^2 k t
+    R, k, d0 = 2.0e7, 8e-20, 1e-3
+    tt = np.array([1.0, 100.0, 1000.0])
+    np.testing.assert_allclose(m.func(tt, R, d0, k), np.sqrt(d0**2 + 2 * R**2 * k * tt), rtol=1e-9)
 
 
 def test_linear_space_additive_noise_and_exact_data():

@@ -90,8 +90,11 @@ def _sqrt_offset(t, a, c):
 
 
 def _sphere(t, R, d0, k):
-    two_r2 = 2.0 * R * R
-    return np.sqrt(np.maximum(two_r2 - (two_r2 - d0 * d0) * np.exp(-k * t), 0.0))
+    """``d^2 = d0^2 e^{-kt} + 2 R^2 (1 - e^{-kt})``, with ``expm1``: a fit far from the sphere's
+    curvature (R large, k small) otherwise cancels to 0 in ``2R^2 - (2R^2 - d0^2) e^{-kt}``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        d2 = d0 * d0 * np.exp(-k * t) - 2.0 * R * R * np.expm1(-k * t)
+    return np.sqrt(np.maximum(d2, 0.0))
 
 
 def _phi(x):
