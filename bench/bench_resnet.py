@@ -11,7 +11,10 @@ otherwise):
 * ``vmap``: the pure update map under ``torch.vmap``: for ``norm: none`` the generic
   ``pathdep.core.dynamics.make_ensemble_step`` (the fast path refuses ResNets), for
   ``norm: batch`` ``pathdep.core.resnet.make_step_with_buffers`` (running statistics per
-  member).
+  member);
+* ``pure loop``: the same pure single-network step called member by member and the results
+  stacked (the same map as ``vmap``, one member at a time: on a CPU the vmapped
+  convolutions become grouped convolutions, whose backward is slower than K small ones).
 
 On a GPU (``--device cuda``) the clock is the wall clock after ``torch.cuda.synchronize``.
 
@@ -69,10 +72,17 @@ def programs(depth: int, width: int, norm: str, K: int, B: int, shape, device: s
     hp = {h: torch.full((K,), float(HP.get(h, opt.defaults[h])), device=device) for h in opt.hparam_names}
     state = {"W": W.clone(), "s": torch.vmap(opt.init)(W)}
     if norm == "none":
-        ens = make_ensemble_step(make_step(make_apply(m, layout), "cross_entropy", opt))
+        one = make_step(make_apply(m, layout), "cross_entropy", opt)
+        ens = make_ensemble_step(one)
 
         def vmap():
             state["W"], state["s"], _ = ens(state["W"], state["s"], x, y, hp)
+
+        def pure_loop():
+            outs = [one(state["W"][k], tuple(t[k] for t in state["s"]), x, y, {h: v[k] for h, v in hp.items()})
+                    for k in range(K)]
+            state["W"] = torch.stack([o[0] for o in outs])
+            state["s"] = tuple(torch.stack(t) for t in zip(*(o[1] for o in outs)))
     else:
         blayout = buffer_layout(m)
         state["b"] = torch.stack([buffers_of(m, blayout)] * K).to(device)
@@ -81,7 +91,15 @@ def programs(depth: int, width: int, norm: str, K: int, B: int, shape, device: s
 
         def vmap():
             state["W"], state["s"], state["b"], _ = ens(state["W"], state["s"], state["b"], x, y, hp)
-    return {"loop": loop, "vmap": vmap}, layout.n_params
+
+        one = make_step_with_buffers(make_apply_with_buffers(m, layout, blayout), "cross_entropy", opt)
+
+        def pure_loop():
+            outs = [one(state["W"][k], tuple(t[k] for t in state["s"]), state["b"][k], x, y,
+                        {h: v[k] for h, v in hp.items()}) for k in range(K)]
+            state["W"], state["b"] = torch.stack([o[0] for o in outs]), torch.stack([o[2] for o in outs])
+            state["s"] = tuple(torch.stack(t) for t in zip(*(o[1] for o in outs)))
+    return {"loop": loop, "vmap": vmap, "pure loop": pure_loop}, layout.n_params
 
 
 def main() -> None:
@@ -100,7 +118,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     print(f"ResNet-{a.depth} width {a.width}, K = {a.k}, batch {a.batch}, input {tuple(a.shape)}, "
           f"{a.device}, {a.threads} thread(s); best of {a.rounds} rounds of {a.steps} steps")
-    print("| norm | params | loop s/step | vmap s/step | loop / vmap |\n|---|---|---|---|---|")
+    print("| norm | params | loop s/step | vmap s/step | pure loop s/step | loop / vmap | loop / pure loop |\n"
+          "|---|---|---|---|---|---|---|")
     for norm in a.norm:
         progs, P = programs(a.depth, a.width, norm, a.k, a.batch, tuple(a.shape), a.device)
         for f in progs.values():   # warm-up
@@ -112,7 +131,8 @@ def main() -> None:
                 for _ in range(a.steps):
                     f()
                 best[n] = min(best[n], (_clock(a.device, a.threads) - t0) / a.steps)
-        print(f"| {norm} | {P} | {best['loop']:.3f} | {best['vmap']:.3f} | {best['loop'] / best['vmap']:.2f} |")
+        print(f"| {norm} | {P} | {best['loop']:.3f} | {best['vmap']:.3f} | {best['pure loop']:.3f} | "
+              f"{best['loop'] / best['vmap']:.2f} | {best['loop'] / best['pure loop']:.2f} |")
 
 
 if __name__ == "__main__":

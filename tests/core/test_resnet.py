@@ -266,3 +266,31 @@ def test_bn_reset_equals_cumulative_batchnorm_statistics():
     assert (got - Bf).abs().max() > 1e-2 and (got[0] - got[1]).abs().max() > 1e-3
     # b = None under a vmap over weights (interpolation points): the same statistics
     assert (torch.vmap(reset, in_dims=(0, None, None))(W, None, xs) - ref).abs().max() <= 1e-12
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_member_loop_equals_the_vmapped_step(norm):
+    from pathdep.core.resnet import make_member_loop
+
+    opt = Optimizer("sgd")
+    hp = _hp(opt)
+    x, y = _batches()
+    if norm == "none":
+        base = _resnet8("none")
+        layout = Layout.from_module(base)
+        W = torch.stack([init_params(base, layout, "default", s) for s in range(K)])
+        one, dims, args = make_step(make_apply(base, layout), "cross_entropy", opt), (0, 0, None, None, 0), [W]
+    else:
+        base, layout, blayout, W, Bf = _bn_members()
+        one = make_step_with_buffers(make_apply_with_buffers(base, layout, blayout), "cross_entropy", opt)
+        dims, args = (0, 0, 0, None, None, 0), [W, None, Bf]
+    state = torch.vmap(opt.init)(W)
+    a = b = args[:1] + [state] + args[2:]
+    vm, lp = torch.vmap(one, in_dims=dims), make_member_loop(one, dims)
+    for t in range(3):
+        ra, rb = vm(*a, x[t], y[t], hp), lp(*b, x[t], y[t], hp)
+        a, b = list(ra[:-1]), list(rb[:-1])
+    for u, v in zip(ra, rb):
+        for p, q in zip(torch.utils._pytree.tree_leaves(u), torch.utils._pytree.tree_leaves(v)):
+            assert p.shape == q.shape and (p - q).abs().max() <= 1e-12
+    assert (ra[0] - W).abs().max() > 1e-3

@@ -69,11 +69,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value
+from torch.utils import _pytree as pytree
 
 from pathdep.io.layout import Layout
 
 __all__ = ["ResNet", "build_resnet", "RESNET_KEYS", "buffer_layout", "buffers_of", "make_apply_with_buffers",
-           "make_bn_reset", "make_step_with_buffers", "stage_plan"]
+           "make_bn_reset", "make_member_loop", "make_step_with_buffers", "stage_plan"]
 
 #: the keys of a ``model: {kind: resnet}`` block besides ``kind``
 RESNET_KEYS = ("depth", "width", "shortcut", "norm", "activation")
@@ -328,3 +329,24 @@ def make_step_with_buffers(apply_b: Callable, loss: str, optimizer) -> Callable:
         return w_new, state_new, b_new.detach(), value.detach()
 
     return step
+
+
+def make_member_loop(step: Callable, in_dims: tuple) -> Callable:
+    """The map ``torch.vmap(step, in_dims=in_dims)`` computed one member at a time.
+
+    Arguments with ``in_dims`` 0 (tensors, or tuples / dicts of tensors: optimiser states,
+    hyperparameters) are indexed per member, the others are shared; the outputs are stacked
+    along a new leading axis. The same pure map as the vmapped step (equal to it in float64,
+    ``tests/core/test_resnet.py``); on a CPU it runs convolutional ensembles at the speed of
+    a loop of torch models, where ``torch.vmap`` turns the members' convolutions into
+    grouped convolutions whose backward is slower (``bench/bench_resnet.py``: ResNet-8,
+    K = 9, 1 thread: vmap 1.5-2x slower than the loop, this map within 10 % of it).
+    """
+    def ens(*args):
+        K = next(pytree.tree_leaves(a)[0].shape[0] for a, d in zip(args, in_dims) if d == 0)
+        outs = [step(*[pytree.tree_map(lambda t: t[k], a) if d == 0 else a for a, d in zip(args, in_dims)])
+                for k in range(K)]
+        leaves, spec = zip(*(pytree.tree_flatten(o) for o in outs))
+        return pytree.tree_unflatten([torch.stack(ts) for ts in zip(*leaves)], spec[0])
+
+    return ens
