@@ -91,7 +91,7 @@ def test_divergence_vs_sorts_the_sweep(drawn):
     np.testing.assert_allclose(x, EPS4)
     np.testing.assert_allclose(y, [dm["dist"].values[1:, -1].mean() for dm in dms])
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "epsilon"
-    assert "one baseline: no interval" in fig.get_suptitle()
+    assert "one baseline, no interval" in fig.get_suptitle()
 
 
 def test_scaling_line_is_the_planted_power_law(drawn):
