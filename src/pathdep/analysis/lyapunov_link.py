@@ -15,8 +15,8 @@ What it computes (pure numpy, arrays in and numbers out):
   step, with its standard error and the number of checkpoints used. For small relative
   perturbations (the tangent regime) the distance follows the tangent dynamics
   (``|dZ(t)| ~ exp(lambda t) |dZ(0)|``, path-dependence-scaling-laws.txt), so this rate is
-  what ``lambda_max`` predicts; for large ones it saturates below it;
-* :func:`lambda_error`: the error of ``lambda_max``: the larger of the standard error of the
+  what ``lambda_1`` predicts; for large ones it saturates below it;
+* :func:`lambda_error`: the error of one exponent (``lambda_1``): the larger of the standard error of the
   leading finite-time exponents over the windows and half the range (drift) of the running
   estimate over the last half of the accumulated window;
 * :func:`agree`: the difference in combined errors and whether it is within
@@ -98,7 +98,8 @@ def distance_growth_rate(step: np.ndarray, dist: np.ndarray, start: float,
 
 
 def lambda_error(running: np.ndarray, ftle_1: np.ndarray) -> dict:
-    """Error of a Benettin ``lambda_max`` from its running estimate and its FTLEs.
+    """Error of one Benettin exponent from its running estimate and its FTLEs (the vectorised
+    form over all columns: :func:`pathdep.analysis.lyapunov_resolution.exponent_errors`).
 
     Args:
         running: ``(steps,)`` running estimate of the leading exponent.

@@ -27,7 +27,7 @@ from pathdep.config.errors import ConfigError
 #: ``transient`` steps align the basis (not accumulated: without them the first QRs add the
 #: log of a random vector's projection on the expanding subspace, ~ -log sqrt(D) / steps);
 #: ``steps`` are accumulated; ``window`` is the FTLE window (the spread of the FTLEs over
-#: ``steps // window`` windows gives the error of lambda_max).
+#: ``steps // window`` windows gives the error of each exponent).
 DEFAULTS: dict[str, int] = {
     "k": 4,             # leading exponents (k tangent vectors)
     "transient": 100,
