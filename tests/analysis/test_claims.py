@@ -74,3 +74,9 @@ def test_region():
 def test_steps_per_epoch():
     assert C.steps_per_epoch(np.array([0, 937, 1874]), np.array([0.0, 1.0, 2.0])) == pytest.approx(937)
     assert math.isnan(C.steps_per_epoch(np.array([0]), np.array([0.0])))
+
+
+def test_late_statistics_on_sparse_log_spaced_checkpoints():
+    t = np.array([0, 1, 3, 10, 30, 100, 300, 1000.0])       # 2 points in the last half of the steps
+    assert C.late_exponent(t, 2 * t) == pytest.approx(1.0)
+    assert C.late_slope(t, 2 * t + 1) == pytest.approx(2.0)

@@ -173,3 +173,10 @@ def test_bracket_above():
     assert S.bracket_above(0.5, 0.9, 1.0, "2/l").verdict == CONTRADICTED
     assert S.bracket_above(0.9, 1.1, 1.0, "2/l").verdict == INCONCLUSIVE
     assert "not bracketed" in S.bracket_above(math.nan, math.nan, 1.0, "2/l").verdict
+
+
+def test_no_interval_says_why():
+    """Three baselines of which only one gives a value is not 'one baseline'."""
+    out = S.endpoint_change(np.array([[1.0, 2.0], [np.nan, 2.0], [1.0, np.nan]]), "above")
+    assert out.verdict == "inconclusive (1 of 3 baselines give a value: no interval)"
+    assert S.window_transition(np.ones((1, 4, 4)) + np.eye(4)).verdict.startswith("inconclusive (one run")

@@ -130,6 +130,8 @@ def _tail(steps: np.ndarray, y: np.ndarray, frac: float, positive: bool) -> tupl
     if len(s) == 0:
         return s, v
     keep = s >= s.max() * (1.0 - frac) if frac < 1 else np.ones(len(s), bool)
+    if keep.sum() < 3:                    # sparse (log-spaced) checkpoints: the last 3 points
+        keep = np.arange(len(s)) >= len(s) - 3
     return s[keep], v[keep]
 
 
@@ -137,7 +139,8 @@ def late_exponent(steps: np.ndarray, d: np.ndarray, frac: float = 0.5) -> float:
     """Local growth exponent of a curve over its last part: the least-squares slope of
     log d against log step for the checkpoints with step >= (1 - frac) max step.
 
-    1 is linear growth, < 1 bends down (concave), > 1 bends up (exponential-like).
+    1 is linear growth, < 1 bends down (concave), > 1 bends up (exponential-like). With fewer
+    than 3 checkpoints in that window (sparse log-spaced checkpoints) the last 3 are used.
 
     Args:
         steps: ``(C,)`` training steps; d: ``(C,)`` the curve (e.g. d_w).

@@ -43,6 +43,19 @@ from pathdep.analysis.claims import (CONTRADICTED, INCONCLUSIVE, ONE_BASELINE, S
                                      loglog_slope, normal_interval)
 
 
+def _interval(per: np.ndarray, what: str = "baselines") -> tuple[float, float, float, str]:
+    """:func:`across_baselines` of one value per baseline (or independent run), and why there
+    is no interval when there is none: one replicate, or too few replicates with a value."""
+    per = np.asarray(per, dtype=float).reshape(-1)
+    m, lo, hi = across_baselines(per)
+    n = int(np.isfinite(per).sum())
+    if len(per) <= 1:
+        why = ONE_BASELINE if what == "baselines" else f"one {what[:-1]}: no interval"
+    else:
+        why = f"{n} of {len(per)} {what} give a value: no interval"
+    return m, lo, hi, why
+
+
 def _decide(lo: float, hi: float, t: float, direction: str, why: str = ONE_BASELINE) -> str:
     return decide_above(lo, hi, t, why) if direction == "above" else decide_below(lo, hi, t, why)
 
@@ -68,8 +81,9 @@ def form_share(selected: np.ndarray, baseline: np.ndarray, forms: tuple[str, ...
                        predicted=region(direction, threshold))
     hit = np.isin(selected, list(forms)).astype(float)
     per = np.array([hit[baseline == r].mean() for r in np.unique(baseline)])
-    m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, _decide(lo, hi, threshold, direction), f"{len(selected)} curves",
+    m, lo, hi, why = _interval(per)
+    lo, hi = (max(lo, 0.0), min(hi, 1.0)) if np.isfinite(lo) else (lo, hi)     # a share stays in [0, 1]
+    return Outcome(m, lo, hi, rule, _decide(lo, hi, threshold, direction, why), f"{len(selected)} curves",
                    predicted=region(direction, threshold))
 
 
@@ -85,8 +99,8 @@ def sweep_exponent(x: np.ndarray, rates: np.ndarray, target: float = 1.0, margin
            f"{fmt(target + margin)}], contradicted if it misses that range"
     rates = np.atleast_2d(np.asarray(rates, dtype=float))
     per = np.array([loglog_slope(x, r)[0] for r in rates])
-    m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_within(lo, hi, target - margin, target + margin),
+    m, lo, hi, why = _interval(per)
+    return Outcome(m, lo, hi, rule, decide_within(lo, hi, target - margin, target + margin, why),
                    predicted=(target - margin, target + margin))
 
 
@@ -106,8 +120,8 @@ def endpoint_change(values: np.ndarray, direction: str, log: bool = False) -> Ou
         return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (fewer than 2 sweep values)")
     with np.errstate(divide="ignore", invalid="ignore"):
         per = np.log(v[:, -1] / v[:, 0]) if log else v[:, -1] - v[:, 0]
-    m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, _decide(lo, hi, 0.0, direction), predicted=region(direction, 0.0))
+    m, lo, hi, why = _interval(per)
+    return Outcome(m, lo, hi, rule, _decide(lo, hi, 0.0, direction, why), predicted=region(direction, 0.0))
 
 
 def level(values: np.ndarray, threshold: float, direction: str = "above") -> Outcome:
@@ -120,8 +134,8 @@ def level(values: np.ndarray, threshold: float, direction: str = "above") -> Out
     if v.ndim == 2:
         with np.errstate(invalid="ignore"):
             v = np.array([np.nanmean(r) if np.isfinite(r).any() else math.nan for r in v])
-    m, lo, hi = across_baselines(v)
-    return Outcome(m, lo, hi, _side(direction, threshold), _decide(lo, hi, threshold, direction),
+    m, lo, hi, why = _interval(v)
+    return Outcome(m, lo, hi, _side(direction, threshold), _decide(lo, hi, threshold, direction, why),
                    predicted=region(direction, threshold))
 
 
@@ -137,8 +151,8 @@ def source_share(schedule: np.ndarray, init: np.ndarray, threshold: float = 0.9)
     s, i = np.asarray(schedule, dtype=float), np.asarray(init, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         per = s / (s + i)
-    m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_above(lo, hi, threshold), predicted=region("above", threshold))
+    m, lo, hi, why = _interval(per)
+    return Outcome(m, lo, hi, rule, decide_above(lo, hi, threshold, why), predicted=region("above", threshold))
 
 
 def weakest_auc(auc: np.ndarray, se: np.ndarray, labels: list[str]) -> Outcome:
@@ -227,8 +241,8 @@ def window_transition(w1: np.ndarray) -> Outcome:
         d = d[np.isfinite(d) & (d > 0)]
         k = max(1, len(d) // 3)
         per.append(math.log(d[:k].mean() / d[-k:].mean()) if len(d) >= 3 else math.nan)
-    m_, lo, hi = across_baselines(np.array(per))
-    return Outcome(m_, lo, hi, rule, decide_above(lo, hi, 0.0, "one run: no interval"), predicted=region("above", 0.0))
+    m_, lo, hi, why = _interval(np.array(per), "runs")
+    return Outcome(m_, lo, hi, rule, decide_above(lo, hi, 0.0, why), predicted=region("above", 0.0))
 
 
 def exponent_near(p: float, se: float, target: float, margin: float) -> Outcome:
@@ -305,9 +319,9 @@ def onset_difference(onset_simple: np.ndarray, onset_other: np.ndarray) -> Outco
     """Onset of the simpler pattern minus the other's, per baseline (``(R,)`` each):
     supported if the interval lies below 0 (simpler learned first), contradicted if above."""
     per = np.asarray(onset_simple, dtype=float) - np.asarray(onset_other, dtype=float)
-    m, lo, hi = across_baselines(per)
+    m, lo, hi, why = _interval(per)
     return Outcome(m, lo, hi, "onset(simpler) - onset(other), steps: " + _side("below", 0.0),
-                   decide_below(lo, hi, 0.0), predicted=region("below", 0.0))
+                   decide_below(lo, hi, 0.0, why), predicted=region("below", 0.0))
 
 
 def reliance_slope(x: np.ndarray, reliance: np.ndarray) -> Outcome:
@@ -325,8 +339,8 @@ def reliance_slope(x: np.ndarray, reliance: np.ndarray) -> Outcome:
         ok = np.isfinite(row) & np.isfinite(x)
         if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
             per[i] = np.polyfit(x[ok], row[ok], 1)[0]
-    m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_above(lo, hi, 0.0), predicted=region("above", 0.0))
+    m, lo, hi, why = _interval(per)
+    return Outcome(m, lo, hi, rule, decide_above(lo, hi, 0.0, why), predicted=region("above", 0.0))
 
 
 def onset_epochs(t_c: np.ndarray, steps_per_epoch: float, baseline: np.ndarray) -> Outcome:
@@ -343,8 +357,8 @@ def onset_epochs(t_c: np.ndarray, steps_per_epoch: float, baseline: np.ndarray) 
         return Outcome(math.nan, math.nan, math.nan, rule, f"{INCONCLUSIVE} (no exp_linear fit)",
                        predicted=region("below", 1.0))
     per = np.array([np.nanmedian(t[b == r]) if np.isfinite(t[b == r]).any() else math.nan for r in np.unique(b)])
-    m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_below(lo, hi, 1.0), f"{np.isfinite(t).sum()} curves",
+    m, lo, hi, why = _interval(per)
+    return Outcome(m, lo, hi, rule, decide_below(lo, hi, 1.0, why), f"{np.isfinite(t).sum()} curves",
                    predicted=region("below", 1.0))
 
 
@@ -369,5 +383,5 @@ def disagreement_ratio(perturbed: np.ndarray, independent: np.ndarray, threshold
     rule = "disagreement(largest eps) / disagreement(independent runs): " + _side("below", threshold)
     with np.errstate(divide="ignore", invalid="ignore"):
         per = np.asarray(perturbed, dtype=float) / np.asarray(independent, dtype=float)
-    m, lo, hi = across_baselines(per)
-    return Outcome(m, lo, hi, rule, decide_below(lo, hi, threshold), predicted=region("below", threshold))
+    m, lo, hi, why = _interval(per)
+    return Outcome(m, lo, hi, rule, decide_below(lo, hi, threshold, why), predicted=region("below", threshold))
