@@ -36,3 +36,9 @@ def test_plot_claims_writes_pdf_and_png(tmp_path):
     assert (tmp_path / "c.pdf").stat().st_size > 1000 and (tmp_path / "c.png").stat().st_size > 1000
     with pytest.raises(FileNotFoundError):
         plot_claims(str(tmp_path / "none.csv"), str(tmp_path / "x.pdf"), str(tmp_path / "x.png"))
+
+
+def test_panel_limits_of_a_narrow_interval_at_a_large_value():
+    lo, hi = panel_limits({"value": 1.0, "lo": 0.999999, "hi": 1.000001, "predicted_lo": -math.inf,
+                           "predicted_hi": 1.0})
+    assert hi - lo > 0.1            # not a 1e-6 wide axis

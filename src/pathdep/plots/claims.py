@@ -40,7 +40,7 @@ def panel_limits(row) -> tuple[float, float] | None:
     if not vals:
         return None
     a, b = min(vals), max(vals)
-    pad = 0.25 * (b - a) if b > a else max(0.25 * abs(a), 0.5)
+    pad = max(0.25 * (b - a), 0.1 * max(abs(a), abs(b)), 1e-9) if b > a else max(0.25 * abs(a), 0.5)
     return a - pad, b + pad
 
 
@@ -67,6 +67,7 @@ def _panel(ax, row) -> None:
         ax.plot([v], [0], "o", color=COLOURS[kind], ms=5)
     ax.set_ylim(-1, 1)
     ax.tick_params(axis="x", labelsize=6)
+    ax.ticklabel_format(axis="x", useOffset=False)
     ax.set_xlabel(textwrap.fill(str(row["statistic"]), 40), fontsize=5)
 
 
