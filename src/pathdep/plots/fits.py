@@ -115,7 +115,8 @@ def _form_label(fits, i: int, who: str) -> str:
     m, f = str(fits["oos_model"].values[i]), float(fits["oos_factor_selected"].values[i])
     if bool(fits["described"].values[i]):
         return f"{who}: {m} (last third within x{f:.2f})"
-    closest = f"; closest {m}, off x{f:.2g}" if m and np.isfinite(f) else ""
+    closest = f"; closest {m}, off x{f:.2f}" if m and np.isfinite(f) and f < 10 else (
+        f"; closest {m}, off x{f:.3g}" if m and np.isfinite(f) else "")
     return f"{who}: {NO_FORM}{closest}"
 
 
