@@ -310,10 +310,7 @@ def get_grokking_targets():
     """The table and figure of every experiment of the `grokking:` block."""
     from pathdep.config import grokking as grokking_config
 
-    try:
-        exps = grokking_config.resolve(config, RUNS)
-    except ConfigError as exc:
-        sys.exit(str(exc))
+    exps = grokking_config.resolve(config, RUNS)   # checked by validate() (config.blocks.CHECKS)
     return rule_outputs("grokking", exp=exps) if exps else []
 
 

@@ -2,9 +2,8 @@
 the ``grokking`` rule tabulates and draws (train 100 % / test 50 % / 90 % steps, the figure).
 
 :func:`resolve` returns the experiment list; :func:`check` (the cross-key check that
-``validate()`` runs when the block is registered in :data:`pathdep.config.blocks.CHECKS`; the
-workflow's target helper calls it too) requires every named experiment to exist, to be a
-classification task, and to be listed in ``figures.exclude``: the standard figures align
+``validate()`` runs, :data:`pathdep.config.blocks.CHECKS`) requires every named experiment to exist and
+to be listed in ``figures.exclude``: the standard figures align
 networks by weight matching, which has no permutation spec for a transformer yet.
 How it was checked: ``tests/config/test_grokking.py`` (known and unknown experiments, the
 exclusion, a malformed block).
