@@ -4,6 +4,7 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 
 * :mod:`~pathdep.analysis.align` - permutation alignment by weight matching (Git Re-Basin).
 * :mod:`~pathdep.analysis.align_resnet` - ResNets' permutation specs (residual streams, option-A segments).
+* :mod:`~pathdep.analysis.align_transformer` - transformers' permutation specs (MLP units, whole heads, residual stream).
 * :mod:`~pathdep.analysis.interpolate` - loss/accuracy along linear interpolations, barriers.
 * :mod:`~pathdep.analysis.barriers` - interpolation grids baseline-to-member over training, barriers.
 * :mod:`~pathdep.analysis.function_space` - distances between networks' outputs.
@@ -48,7 +49,7 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 
 import importlib
 
-__all__ = ["align", "align_resnet", "autocorr", "barriers", "claims", "claims_stats", "divergence", "fit_forms", "fit_holdout", "fits", "function_space", "grokking", "hypersphere",
+__all__ = ["align", "align_resnet", "align_transformer", "autocorr", "barriers", "claims", "claims_stats", "divergence", "fit_forms", "fit_holdout", "fits", "function_space", "grokking", "hypersphere",
            "interpolate", "koopman", "koopman_calibration", "koopman_groups", "koopman_stats", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
            "lyapunov_link", "lyapunov_qr", "lyapunov_resolution", "lyapunov_study", "ntk", "ntk_analytic",
            "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "replicates", "scaling",

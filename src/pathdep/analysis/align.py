@@ -19,6 +19,9 @@ flatten order is ``(C, H, W)``, so channel ``c`` owns the contiguous block of co
 :mod:`pathdep.analysis.align_resnet` (a permutation per residual stream and per block; option-A
 streams as segments of a virtual layout, which :func:`weight_matching` and
 :func:`permutation_index` map through), checked by ``tests/analysis/test_align_resnet.py``.
+Transformers (:mod:`pathdep.core.transformer`): the spec of
+:mod:`pathdep.analysis.align_transformer` (MLP hidden units and whole heads per block, the
+residual stream), checked by ``tests/analysis/test_align_transformer.py``.
 
 Convention: ``perms[p][i] = j`` means unit ``i`` of the permuted ``w_other`` is unit ``j``
 of ``w_other`` (``np.take(W, perm, axis)``), i.e. the permutation maps reference units to
@@ -95,6 +98,10 @@ def permutation_spec(layout: Layout) -> PermutationSpec:
 
     if is_resnet(layout):   # pathdep.core.resnet: residual streams and blocks (analysis.align_resnet)
         return resnet_permutation_spec(layout)
+    from pathdep.analysis.align_transformer import is_transformer, transformer_permutation_spec
+
+    if is_transformer(layout):   # pathdep.core.transformer: MLP units, whole heads, residual stream
+        return transformer_permutation_spec(layout)
     layers = layout.layers()
     shapes = dict(zip(layout.names, layout.shapes))
     for layer in layers:

@@ -3,8 +3,8 @@ the ``grokking`` rule tabulates and draws (train 100 % / test 50 % / 90 % steps,
 
 :func:`resolve` returns the experiment list; :func:`check` (the cross-key check that
 ``validate()`` runs, :data:`pathdep.config.blocks.CHECKS`) requires every named experiment to exist and
-to be listed in ``figures.exclude``: the standard figures align
-networks by weight matching, which has no permutation spec for a transformer yet.
+to be listed in ``figures.exclude``: the standard analyses (geometry, fits, claims) are not
+sized or checked for transformer runs yet; rule grokking draws these experiments.
 How it was checked: ``tests/config/test_grokking.py`` (known and unknown experiments, the
 exclusion, a malformed block).
 """
@@ -37,7 +37,7 @@ def resolve(config: dict, runs: dict[str, list[dict]]) -> list[str]:
                               f"(expected one of: {', '.join(runs)})")
         if e not in exclude:
             raise ConfigError(f"config: grokking.experiments: {e!r} must also be in figures.exclude (the standard "
-                              f"figures align networks by weight matching, not defined for transformers)")
+                              f"analyses are not sized or checked for transformer runs; rule grokking draws it)")
     return list(exps)
 
 

@@ -19,10 +19,11 @@ one set of token ids, so a tied unembedding is always defined.
 
 Parameter names (the flat layout; alignment and analyses read them):
 ``embed.weight (V, d)``, ``pos.weight (context, d)``, per block ``i``:
-``blocks.i.ln1.{weight,bias}`` (pre-LN only), ``blocks.i.attn.{q,k,v,o}.weight``
-(``(d, d)``; head ``h`` owns rows ``h*dh:(h+1)*dh`` of q, k, v and the same columns of
-o, ``dh = d / n_head``) and ``blocks.i.attn.{q,v,o}.bias`` (no key bias: the softmax
-ignores it, so its gradient is exactly 0 and Adam would move it by rounding noise), ``blocks.i.ln2.*``, ``blocks.i.mlp.fc_in.* (d_mlp, d)``,
+``blocks.i.ln1.{weight,bias}`` (pre-LN only), ``blocks.i.attn.{q,k,v}.weight (H, dh, d)``
+and ``blocks.i.attn.o.weight (d, H, dh)`` (``dh = d / n_head``: the head is an axis of its
+own, so the layout tells the heads apart), ``blocks.i.attn.{q,v}.bias (H, dh)`` and
+``blocks.i.attn.o.bias (d,)`` (no key bias: the softmax ignores it, so its gradient is
+exactly 0 and Adam would move it by rounding noise), ``blocks.i.ln2.*``, ``blocks.i.mlp.fc_in.* (d_mlp, d)``,
 ``blocks.i.mlp.fc_out.* (d, d_mlp)``; ``ln_f.*`` (pre-LN); ``unembed.weight (V, d)``
 (untied only). ``bias: false`` drops every linear bias (LayerNorms keep theirs).
 
@@ -82,30 +83,67 @@ class _Embedding(nn.Module):
         nn.init.normal_(self.weight, 0.0, self.std)
 
 
+class _Heads(nn.Module):
+    """Per-head projections ``weight (H, dh, d)``, ``bias (H, dh)`` (None: no bias); ``N(0, std^2)``
+    init, zero bias. ``forward(a (B, T, d)) -> (B, H, T, dh)``."""
+
+    def __init__(self, d: int, n_head: int, bias: bool, std: float):
+        super().__init__()
+        self.std = float(std)
+        self.weight = nn.Parameter(torch.empty(n_head, d // n_head, d))
+        self.bias = nn.Parameter(torch.empty(n_head, d // n_head)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, 0.0, self.std)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        z = torch.einsum("btd,hed->bhte", a, self.weight)
+        return z if self.bias is None else z + self.bias[:, None, :]
+
+
+class _Merge(nn.Module):
+    """The output projection ``weight (d, H, dh)``, ``bias (d,)``: ``(B, H, T, dh) -> (B, T, d)``."""
+
+    def __init__(self, d: int, n_head: int, bias: bool, std: float):
+        super().__init__()
+        self.std = float(std)
+        self.weight = nn.Parameter(torch.empty(d, n_head, d // n_head))
+        self.bias = nn.Parameter(torch.empty(d)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, 0.0, self.std)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = torch.einsum("bhte,dhe->btd", z, self.weight)
+        return out if self.bias is None else out + self.bias
+
+
 class _Attention(nn.Module):
     def __init__(self, d: int, n_head: int, bias: bool):
         super().__init__()
         std = 1.0 / math.sqrt(d)
         # no key bias: it adds q . b_k to every score of a query, which the softmax ignores
         # (its gradient is exactly 0; Adam would move it by rounding noise / eps)
-        self.q, self.k, self.v, self.o = (_Linear(d, d, bias and name != "k", std) for name in "qkvo")
-        self.n_head, self.dh = n_head, d // n_head
+        self.q, self.k, self.v = (_Heads(d, n_head, bias and name != "k", std) for name in "qkv")
+        self.o = _Merge(d, n_head, bias, std)
+        self.dh = d // n_head
 
     def forward(self, a: torch.Tensor, last_only: bool) -> torch.Tensor:
-        B, T, d = a.shape
-        H, dh = self.n_head, self.dh
-        k = self.k(a).reshape(B, T, H, dh).transpose(1, 2)          # (B, H, T, dh)
-        v = self.v(a).reshape(B, T, H, dh).transpose(1, 2)
+        k, v = self.k(a), self.v(a)                                   # (B, H, T, dh)
         if last_only:  # the last position attends to all positions: no mask
-            q = self.q(a[:, -1:]).reshape(B, 1, H, dh).transpose(1, 2)
-            s = q @ k.transpose(-1, -2) / math.sqrt(dh)               # (B, H, 1, T)
+            s = self.q(a[:, -1:]) @ k.transpose(-1, -2) / math.sqrt(self.dh)   # (B, H, 1, T)
         else:
-            q = self.q(a).reshape(B, T, H, dh).transpose(1, 2)
-            s = q @ k.transpose(-1, -2) / math.sqrt(dh)               # (B, H, T, T)
+            T = a.shape[1]
+            s = self.q(a) @ k.transpose(-1, -2) / math.sqrt(self.dh)           # (B, H, T, T)
             causal = torch.ones(T, T, dtype=torch.bool, device=a.device).tril()
             s = s.masked_fill(~causal, float("-inf"))
-        z = torch.softmax(s, dim=-1) @ v                              # (B, H, T', dh)
-        return self.o(z.transpose(1, 2).reshape(B, z.shape[2], d))
+        return self.o(torch.softmax(s, dim=-1) @ v)
 
 
 class _MLP(nn.Module):
