@@ -228,7 +228,7 @@ def _fig_divergence_vs(dms, dgs, table, cols, exp, outputs):
     ax.legend(fontsize=6)
     plain_ticks(*axes.flat)
     nb = int(fin["n"].max()) if len(fin) else 1
-    how = (f"mean and 95 % t interval across {nb} baselines (copies averaged per baseline)" if nb > 1
+    how = (f"mean and 95 % t interval across {nb} baselines, copies averaged per baseline" if nb > 1
            else "one baseline, no interval: the mean over its copies")
     fig.suptitle(f"{exp}: divergence at the end of training against {h} ({how}); bottom right: {band_text(dms)}",
                  fontsize=9)
