@@ -53,3 +53,11 @@ def test_transformer_on_images_is_refused():
     with pytest.raises(ConfigError, match=r"^config: .*model\.kind: transformer needs token sequences") as exc:
         validate(c)
     assert "\n" not in str(exc.value)
+
+
+
+def test_transformer_refuses_a_fan_in_init_scheme_in_one_line():
+    c = _cfg()
+    c["experiments"]["a"] = {"init": {"scheme": "kaiming_normal"}}
+    with pytest.raises(ConfigError, match=r"^config: experiments\.a\.init\.scheme: kind transformer uses its own init"):
+        validate(c)

@@ -73,6 +73,10 @@ def check_run(run: dict, run_schema: dict, at, datasets: dict, infos: dict) -> N
     run["model"] = resolve_model(run["model"], info["in_shape"], info["out_dim"],
                                  at("model", "n_params").rsplit(".", 1)[0])
     _check_perturbation_kind(run, at)
+    if run["model"].get("kind") == "transformer" and run["init"].get("scheme", "default") != "default":
+        # fan-in schemes would read a per-head (H, dh, d) weight's fan-in as dh * d
+        raise ConfigError(f"config: {at('init', 'scheme')}: kind transformer uses its own init (scheme: default), "
+                          f"got {run['init']['scheme']!r}")
     hp = _check_optimizer(run, at)
     if run["perturbation"].get("target", "init") == "hyperparameter":
         _check_hparam_perturbation(run, at, hp)
