@@ -222,13 +222,7 @@ def buffer_layout(module: nn.Module) -> Layout:
     """The layout of the flat buffer vector ``b (Q,)``: ``module.named_buffers()`` in order
     (for a ``norm: batch`` ResNet the BatchNorms' ``running_mean`` and ``running_var``;
     empty for ``norm: none``)."""
-    names, shapes, offsets, off = [], [], [], 0
-    for name, t in module.named_buffers():
-        names.append(name)
-        shapes.append(tuple(t.shape))
-        offsets.append(off)
-        off += t.numel()
-    return Layout(tuple(names), tuple(shapes), tuple(offsets))
+    return Layout.from_named(module.named_buffers())
 
 
 def buffers_of(module: nn.Module, blayout: Layout | None = None) -> torch.Tensor:

@@ -30,8 +30,14 @@ class Layout:
 
     @classmethod
     def from_module(cls, module: nn.Module) -> "Layout":
+        """The layout of ``module.named_parameters()`` in order."""
+        return cls.from_named(module.named_parameters())
+
+    @classmethod
+    def from_named(cls, named) -> "Layout":
+        """The layout of ``(name, tensor)`` pairs in order (parameters, or buffers)."""
         names, shapes, offsets, off = [], [], [], 0
-        for name, p in module.named_parameters():
+        for name, p in named:
             names.append(name)
             shapes.append(tuple(p.shape))
             offsets.append(off)
