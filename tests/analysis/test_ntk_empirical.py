@@ -148,13 +148,13 @@ def test_kernel_change_known_answers():
     bad = torch.full_like(w, float("nan"))
     d, plan = kernel_change(apply, [torch.stack([w, w, w2, bad])] * 2, x1)
     t0, t2 = ntk.ntk_naive(apply, w, x1), ntk.ntk_naive(apply, w2, x1)
-    assert d.shape == (2, 3) and plan["method"] == "structured"
-    assert d[0, 0] == 0.0 and np.isnan(d[0, 2])
-    assert abs(d[1, 1] - float((t2 - t0).norm() / t0.norm())) < 1e-12
+    assert d.shape == (2, 4) and plan["method"] == "structured"   # one column per network, NaN for the baseline
+    assert np.isnan(d[0, 0]) and d[0, 1] == 0.0 and np.isnan(d[0, 3])
+    assert abs(d[1, 2] - float((t2 - t0).norm() / t0.norm())) < 1e-12
     lin = torch.nn.Linear(4, 2).to(DT)
     lay = Layout.from_module(lin)
     W = torch.randn(2, lay.n_params, dtype=DT)
-    assert np.allclose(kernel_change(make_apply(lin, lay), [W], x1)[0], 0.0, atol=1e-15)
+    assert np.allclose(kernel_change(make_apply(lin, lay), [W], x1)[0][:, 1:], 0.0, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", ["mlp_bias_standard", "lenet5"])
