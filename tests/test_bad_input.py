@@ -152,7 +152,7 @@ CASES = [
     Case("momentum-ge-1", _with(("experiments.a.optimizer.momentum", 1.0)), "experiments.a.optimizer.momentum", ("< 1",)),
     Case("unknown-optimizer", _with(("experiments.a.optimizer.name", "sgdd")), "experiments.a.optimizer.name", ("adam",)),
     Case("unknown-dataset-name", _with(("experiments.a.dataset", "digitz")), "experiments.a.dataset", ("digitz",)),
-    Case("unknown-model-kind", _with(("experiments.a.model.kind", "resnet")), "experiments.a.model.kind", ("mlp",)),
+    Case("unknown-model-kind", _with(("experiments.a.model.kind", "resnet50")), "experiments.a.model.kind", ("mlp",)),
     Case("unknown-init-scheme", _with(("experiments.a.init.scheme", "xavier")), "experiments.a.init.scheme"),
     Case("unknown-dataset-source", _with(("datasets.digits.source", "kaggle")), "datasets.digits.source"),
     Case("unknown-dataset-key", _with(("datasets.digits.roott", "/x")), "datasets.digits.roott"),
@@ -481,7 +481,7 @@ def test_check_command_prints_one_line(tmp_path, capsys):
     assert main([str(bad)]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "config: defaults.optimizer.lrr: unknown key (did you mean 'lr'?) (expected one of: alpha, betas, centered, "
-        "dampening, eps, lr, momentum, name, nesterov, weight_decay)"]
+        "constrain_norm, dampening, eps, lr, momentum, name, nesterov, weight_decay)"]
     assert main([str(broken)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"{broken}: not valid YAML at line 3, column "), err
