@@ -80,12 +80,13 @@ def plot_spread(nc: str, csv: str, pdf: str, png: str):
                    ha="center", va="bottom", fontsize=7)
     b.set_xticks(x)
     b.set_xticklabels(df["source"].values)
-    b.set_ylabel("sd of final test accuracy over the ensemble (%)")
+    b.set_ylabel("sd of final test accuracy (pp)")
     top = np.nanmax(tops) if len(df) else 1.0
     b.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.5)
     nb = int(df["baselines"].min()) if "baselines" in df and len(df) else 1
-    b.set_title("final spread by source (bar: sd of test accuracy" +
-                (f"; error bar: 95 % t interval across {nb} baselines)" if nb > 1 else "; one baseline)"), fontsize=9)
+    b.set_title("final spread by source (bar: sd of test accuracy;\n" +
+                (f"error bar: 95 % t interval across {nb} baselines)" if nb > 1 else "one baseline: no error bar)"),
+                fontsize=9)
     fig.tight_layout()
     _save(fig, pdf, png)
     return (a, b)
