@@ -109,6 +109,9 @@ def _fig_interpolation(dgs, cols, exp, outputs):
                 ax = axes[si, ci]
                 for align, ls in (("raw", "--"), ("aligned", "-")):
                     y = ds["interp_loss"].sel(align=align, split=split).values[:, ci]  # (imember, lam)
+                    # above the chord between the end points: independent baselines' loss levels differ
+                    # far more than any barrier, so absolute curves would hide the shape in their band
+                    y = y - ((1 - lam) * y[:, :1] + lam * y[:, -1:])
                     if np.isfinite(y).any():
                         baseline_band(ax, lam, y, ds, c, run_label(ds) if (align == "aligned" and ci == 0 and si == 0)
                                       else None, ls, rows=ds["imember"].values)
@@ -117,12 +120,15 @@ def _fig_interpolation(dgs, cols, exp, outputs):
     for ax in axes[-1]:
         ax.set_xlabel(r"$\lambda$ ($w_0 \to w_k$)")
     for ax in axes[:, 0]:
-        ax.set_ylabel("loss")
-    for ax in axes.flat:  # float32 noise of a flat curve (step 0) stays flat, without "1e-7+2.799"
+        ax.set_ylabel(r"$L(\lambda)$ - chord $(1-\lambda) L(0) + \lambda L(1)$")
+    level = max(float(np.nanmax(np.abs(ds["interp_loss"].values))) for ds in dgs)
+    for ax in axes.flat:  # float32 noise of a flat curve (step 0) stays flat: at least 1e-3 of the loss level
         plain_ticks(ax)
-        min_span(ax, 1e-3)
+        lo, hi = ax.get_ylim()
+        if np.isfinite(level) and hi - lo < 1e-3 * level:
+            ax.set_ylim(-5e-4 * level, 5e-4 * level)
     figure_legend(fig, axes[0, 0])
-    fig.suptitle(f"{exp}: loss along the line from the baseline to a member (dashed raw, solid aligned)\n"
+    fig.suptitle(f"{exp}: loss above the chord, own baseline to a copy (dashed raw, solid aligned)\n"
                  f"({band_text(dgs)})", fontsize=10)
     return save(fig, *_out(outputs, "interpolation"))
 
