@@ -76,7 +76,7 @@ def test_every_claim_has_a_reader_and_a_row(table):
     assert {c["seed"] for c in CLAIMS} == {"scaling", "lyapunov", "koopman", "ntk", "dominoes"}
 
 
-def test_csv_columns(results):
+def test_csv_columns(results, table):  # `table` writes out/claims.csv (each xdist worker builds its own)
     df = pd.read_csv(results.parent / "out" / "claims.csv")
     assert list(df.columns[:10]) == ["id", "seed", "claim", "experiment", "statistic", "value", "lo", "hi", "rule",
                                      "verdict"]
@@ -109,7 +109,7 @@ def test_where_run_on_shipped_configs():
     assert where_run(("experiment", "no_such_experiment"), ROOT) is None
 
 
-def test_markdown_block_and_readme_rewrite(results, tmp_path):
+def test_markdown_block_and_readme_rewrite(results, table, tmp_path):  # `table` writes out/claims.*
     md = results.parent / "out" / "claims.md"
     block = stage.table_block(md.read_text())
     assert block.count("\n| ") == len(CLAIMS) + 1 and "**supported**" in block
