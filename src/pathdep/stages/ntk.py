@@ -250,17 +250,24 @@ def _run_width(attrs_config: str) -> int:
     return int(run["model"]["hidden"][0]) if run["model"].get("hidden") else int(run["model"]["width"])
 
 
+def _replicates(values, bl, cp):
+    """The values to summarise: each replicate baseline's copies averaged, ``(R,)``; with one
+    baseline, its copies' own values (no interval across baselines exists)."""
+    values = np.asarray(values)
+    return values[cp > 0] if bl.max() < 1 else per_baseline(values, bl, cp)
+
+
 def _geometry_values(path, width: int, metrics_path) -> dict:
-    """Perturbed members' last aligned distance and the last test barriers of one geometry file."""
+    """Perturbed copies' last aligned distance and the last test barriers of one geometry file."""
     with xr.open_dataset(path) as an:
         if _run_width(an.attrs["config"]) != width:
             raise ValueError(f"{path}: width differs from {metrics_path}")
         bar = an["barrier"].sel(split="test").isel(icheckpoint=-1)
         bl, cp = labels(an)
         rows = an["imember"].values.astype(int)
-        return {"dist_aligned": per_baseline(D.at_last_complete(an["dist_aligned"].values), bl, cp),
-                "barrier_raw": per_baseline(bar.sel(align="raw").values, bl[rows], cp[rows]),
-                "barrier_aligned": per_baseline(bar.sel(align="aligned").values, bl[rows], cp[rows])}
+        return {"dist_aligned": _replicates(D.at_last_complete(an["dist_aligned"].values), bl, cp),
+                "barrier_raw": _replicates(bar.sel(align="raw").values, bl[rows], cp[rows]),
+                "barrier_aligned": _replicates(bar.sel(align="aligned").values, bl[rows], cp[rows])}
 
 
 def _width_row(metrics_path, geometry_path=None) -> tuple[int, dict, int]:
@@ -270,24 +277,11 @@ def _width_row(metrics_path, geometry_path=None) -> tuple[int, dict, int]:
         width = _run_width(m.attrs["config"])
         bl, cp = labels(m)
         last = D.last_complete(m["dist"].values)
-        one = bl.max() < 1
-        vals = {q: m[q].isel(checkpoint=last).values[cp > 0] if one else per_baseline(
-            m[q].isel(checkpoint=last).values, bl, cp) for q in _METRICS}
+        vals = {q: _replicates(m[q].isel(checkpoint=last).values, bl, cp) for q in _METRICS}
         final_step = int(m["step"].values[last])
     if geometry_path is not None:
-        vals.update(_geometry_values(geometry_path, width, metrics_path) if not one else
-                    _geometry_copies(geometry_path, width, metrics_path))
+        vals.update(_geometry_values(geometry_path, width, metrics_path))
     return width, {q: D.mean_std(v) for q, v in vals.items()}, final_step
-
-
-def _geometry_copies(path, width: int, metrics_path) -> dict:
-    """One baseline: the copies' own values (no replicate means)."""
-    with xr.open_dataset(path) as an:
-        if _run_width(an.attrs["config"]) != width:
-            raise ValueError(f"{path}: width differs from {metrics_path}")
-        bar = an["barrier"].sel(split="test").isel(icheckpoint=-1)
-        return {"dist_aligned": D.at_last_complete(an["dist_aligned"].isel(member=slice(1, None)).values),
-                "barrier_raw": bar.sel(align="raw").values, "barrier_aligned": bar.sel(align="aligned").values}
 
 
 def path_vs_width(metrics_paths, out_path, geometry_paths=None) -> xr.Dataset:
