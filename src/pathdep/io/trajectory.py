@@ -7,12 +7,19 @@ Schema (``schema_version`` 1; readable with plain h5py, no pathdep needed)::
                           (chunked (1, P), shuffle + gzip)
       /members/<column>   (K,)                member table (see below)
       /members/distance_per_tensor (K, n_tensors)  |w_k - w_0| per parameter tensor
+      /buffers            (K, Q)  initial flat buffers (BatchNorm running statistics; only
+                          when Q > 0), attr buffer_layout (JSON, as layout)
       attrs: schema_version, kind="init", layout (JSON: names, shapes, offsets),
              config (JSON of the resolved run), provenance (JSON), seeds (JSON)
 
     trajectory.h5
       /weights            (C, K, P)  weights at checkpoints, chunked (1, K, P), streamed,
                                      shuffle + gzip (level 1)
+      /buffers            (C, K, Q)  buffers at checkpoints (BatchNorm running_mean and
+                                     running_var, ``core.resnet.buffer_layout``), the dtype
+                                     of /weights, chunked (1, K, Q), the same filters;
+                                     attr buffer_layout (JSON Layout.to_attrs()). Written
+                                     only when Q > 0 (absent: norm none, MLPs, old files)
       /steps              (C,)  int64    training step of each checkpoint (0 = init)
       /epochs             (C,)  float64  the same in epochs
       /loss               (T, K) float32 per-step batch loss of each member (before the update)
@@ -22,6 +29,13 @@ Schema (``schema_version`` 1; readable with plain h5py, no pathdep needed)::
       attrs: schema_version, kind="trajectory", layout, config, provenance, seeds,
              complete (True only once every checkpoint is written), n_steps,
              steps_per_epoch, task, loss, write_seconds, train_seconds
+
+Buffers API: ``save_init(..., buffers=B0 (K, Q), buffer_layout=bl)``;
+``TrajectoryWriter(..., buffer_layout=bl)`` then ``write_buffers(i, B (K, Q))``;
+``InitFile.buffers`` / ``Trajectory.buffers(i)`` return ``(K, Q)`` and
+``InitFile.buffer_layout`` / ``Trajectory.buffer_layout`` the :class:`Layout`; a file
+without buffers gives ``(K, 0)`` arrays (of the weights' dtype) and an empty layout.
+The change is additive, so ``schema_version`` stays 1.
 
 Member table columns: ``role`` ("baseline"/"member"), ``baseline`` (r: the replicate
 baseline the network belongs to) and ``copy`` (0: the baseline itself, 1..M: its perturbed
@@ -117,13 +131,30 @@ def read_members(f: h5py.File) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+EMPTY_LAYOUT = Layout((), (), ())
+
+
+def _buffer_layout_of(f: h5py.File) -> Layout:
+    s = f.attrs.get("buffer_layout")
+    return Layout.from_attrs(json.loads(s)) if s is not None and "buffers" in f else EMPTY_LAYOUT
+
+
 def save_init(path: str | Path, weights: np.ndarray, layout: Layout, members: list[dict],
-              dist_per_tensor: np.ndarray, attrs: dict) -> None:
-    """Write ``init.h5`` atomically (``.partial`` then rename)."""
+              dist_per_tensor: np.ndarray, attrs: dict, buffers: np.ndarray | None = None,
+              buffer_layout: Layout | None = None) -> None:
+    """Write ``init.h5`` atomically (``.partial`` then rename); ``buffers (K, Q)`` with
+    ``buffer_layout`` are stored only when ``Q > 0``."""
     with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
         weights = np.asarray(weights)
         f.create_dataset("weights", data=weights, chunks=(1,) + weights.shape[1:] if weights.size else None,
                          **(WEIGHT_FILTERS if weights.size else {}))
+        if buffer_layout is not None and buffer_layout.n_params > 0:
+            b = np.asarray(buffers)
+            if b.shape != (len(weights), buffer_layout.n_params):
+                raise ValueError(f"save_init: buffers have shape {b.shape}, expected "
+                                 f"{(len(weights), buffer_layout.n_params)}")
+            f.create_dataset("buffers", data=b, chunks=(1, b.shape[1]), **WEIGHT_FILTERS)
+            f.attrs["buffer_layout"] = json.dumps(buffer_layout.to_attrs())
         _write_members(f, members, dist_per_tensor)
         f.attrs["schema_version"] = SCHEMA_VERSION
         f.attrs["kind"] = "init"
@@ -160,14 +191,19 @@ class InitFile:
     members: pd.DataFrame
     config: dict
     attrs: dict
+    buffers: np.ndarray | None = None      # (K, Q); (K, 0) without buffers
+    buffer_layout: Layout = EMPTY_LAYOUT
 
 
 def load_init(path: str | Path) -> InitFile:
     with _open(path, "init") as f:
         try:
-            return InitFile(weights=f["weights"][()], layout=Layout.from_attrs(json.loads(f.attrs["layout"])),
+            w = f["weights"][()]
+            b = f["buffers"][()] if "buffers" in f else np.zeros((len(w), 0), dtype=w.dtype)
+            return InitFile(weights=w, layout=Layout.from_attrs(json.loads(f.attrs["layout"])),
                             members=read_members(f), config=json.loads(f.attrs["config"]),
-                            attrs={k: f.attrs[k] for k in f.attrs})
+                            attrs={k: f.attrs[k] for k in f.attrs}, buffers=b,
+                            buffer_layout=_buffer_layout_of(f))
         except (KeyError, OSError, RuntimeError, ValueError) as exc:
             raise TrajectoryError(f"{path}: init file is incomplete or corrupted "
                                   f"({str(exc).splitlines()[0][:120]})") from None
@@ -183,7 +219,7 @@ class TrajectoryWriter:
 
     def __init__(self, path: str | Path, layout: Layout, members: list[dict], dist_per_tensor: np.ndarray,
                  ckpt_steps: np.ndarray, n_steps: int, steps_per_epoch: int, dtype, attrs: dict,
-                 resume: bool = False):
+                 resume: bool = False, buffer_layout: Layout | None = None):
         self.path = Path(path)
         self.tmp = partial_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,6 +231,10 @@ class TrajectoryWriter:
         f = self.f
         c = len(ckpt_steps)
         f.create_dataset("weights", shape=(c, k, p), dtype=dtype, chunks=(1, k, p), **WEIGHT_FILTERS)
+        if buffer_layout is not None and buffer_layout.n_params > 0:
+            q = buffer_layout.n_params
+            f.create_dataset("buffers", shape=(c, k, q), dtype=dtype, chunks=(1, k, q), **WEIGHT_FILTERS)
+            f.attrs["buffer_layout"] = json.dumps(buffer_layout.to_attrs())
         f.create_dataset("steps", data=np.asarray(ckpt_steps, dtype=np.int64))
         f.create_dataset("epochs", data=np.asarray(ckpt_steps, dtype=np.float64) / steps_per_epoch)
         f.create_dataset("loss", shape=(n_steps, k), dtype=np.float32, fillvalue=np.nan)
@@ -213,6 +253,14 @@ class TrajectoryWriter:
     def write_weights(self, i: int, weights: np.ndarray) -> None:
         """Weights ``(K, P)`` of checkpoint ``i`` (one chunk, compressed on the calling thread)."""
         self.f["weights"][i] = weights
+
+    def write_buffers(self, i: int, buffers: np.ndarray) -> None:
+        """Buffers ``(K, Q)`` of checkpoint ``i`` (the file must have been opened with a
+        non-empty ``buffer_layout``)."""
+        if "buffers" not in self.f:
+            raise ValueError(f"{self.path}: write_buffers on a trajectory without /buffers "
+                             "(pass buffer_layout with Q > 0 to TrajectoryWriter)")
+        self.f["buffers"][i] = buffers
 
     def write_valid(self, valid: np.ndarray) -> None:
         """Validity ``(C, K)`` of every checkpoint at once."""
@@ -329,10 +377,15 @@ class Trajectory:
             self.valid = self.f["valid"][()]
             self.diverged_step = self.f["diverged_step"][()]
             self.members = read_members(self.f)
+            self.buffer_layout = _buffer_layout_of(self.f)
             w = self.f["weights"]
             if w.shape != (len(self.steps), len(self.members), self.layout.n_params):
                 raise TrajectoryError(f"{path}: /weights has shape {w.shape}, expected "
                                       f"{(len(self.steps), len(self.members), self.layout.n_params)}")
+            b = self.f["buffers"].shape if "buffers" in self.f else None
+            if b is not None and b != w.shape[:2] + (self.buffer_layout.n_params,):
+                raise TrajectoryError(f"{path}: /buffers has shape {b}, expected "
+                                      f"{w.shape[:2] + (self.buffer_layout.n_params,)}")
         except TrajectoryError:
             self.f.close()
             raise
@@ -354,6 +407,15 @@ class Trajectory:
             return self.f["weights"][i]
         except (OSError, RuntimeError) as exc:
             raise TrajectoryError(f"{self.path}: cannot read checkpoint {i} (corrupted: {exc})") from None
+
+    def buffers(self, i: int) -> np.ndarray:
+        """Buffers ``(K, Q)`` at checkpoint ``i``; ``(K, 0)`` for files without buffers."""
+        if "buffers" not in self.f:
+            return np.zeros((self.n_members, 0), dtype=self.f["weights"].dtype)
+        try:
+            return self.f["buffers"][i]
+        except (OSError, RuntimeError) as exc:
+            raise TrajectoryError(f"{self.path}: cannot read buffers of checkpoint {i} (corrupted: {exc})") from None
 
     def loss(self) -> np.ndarray:
         """Per-step batch losses ``(T, K)``."""
