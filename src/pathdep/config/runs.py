@@ -73,6 +73,10 @@ def check_run(run: dict, run_schema: dict, at, datasets: dict, infos: dict) -> N
     run["model"] = resolve_model(run["model"], info["in_shape"], info["out_dim"],
                                  at("model", "n_params").rsplit(".", 1)[0])
     _check_perturbation_kind(run, at)
+    if run["model"].get("kind") == "resnet" and run["model"].get("norm", "batch") == "batch" \
+            and run["init"].get("scheme", "default") != "default":   # a BatchNorm weight has no fan-in
+        raise ConfigError(f"config: {at('init', 'scheme')}: kind resnet with norm batch uses its own init "
+                          f"(scheme: default; a BatchNorm weight has no fan-in), got {run['init']['scheme']!r}")
     if run["model"].get("kind") == "transformer" and run["init"].get("scheme", "default") != "default":
         # fan-in schemes would read a per-head (H, dh, d) weight's fan-in as dh * d
         raise ConfigError(f"config: {at('init', 'scheme')}: kind transformer uses its own init (scheme: default), "
@@ -179,9 +183,6 @@ def resolve_model(model: dict, in_shape, out_dim: int, where: str = "model") -> 
     if m.get("kind") == "resnet":   # depth and width are the ResNet's own keys (pathdep.core.resnet)
         if "n_params" in m:
             raise ConfigError(f"config: {where}.n_params: kind resnet is sized by depth and width, not n_params")
-        if m.get("norm", "batch") == "batch":   # until training carries per-member BN statistics
-            raise ConfigError(f"config: {where}.norm: batch is not trained yet (each member's BatchNorm running "
-                              "statistics are not carried through training); use norm: none")
         return m
     sizing = [k for k in ("n_params", "width", "depth") if k in m]
     if m.get("kind", "mlp") != "mlp":

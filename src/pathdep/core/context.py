@@ -5,7 +5,12 @@ What it holds:
 * :class:`RunContext` - built once from a resolved run config and a prepared dataset file:
   device, dtype, the model (``module``, flat ``layout``, functional ``apply``), the task's
   loss, the optimiser specialised to each member's hyperparameters, the shared batch
-  schedule. Training, metrics, analyses and the Lyapunov tangent map all start here, so a
+  schedule. Models with state besides their parameters (``norm: batch`` ResNets: BatchNorm
+  running statistics, :mod:`pathdep.core.resnet`) also get ``buffer_layout`` (``Q``
+  entries), ``apply_b(w, b, x, train) -> (out, b_new)`` and ``eval_apply(z, x)``: eval mode
+  on the augmented vector ``z = (w, b)`` ``(P + Q,)``, so every evaluation consumer works on
+  ``Z = cat([W, B], -1)`` with each member's own running statistics (:meth:`RunContext.z`).
+  Without buffers ``buffer_layout`` is None and ``eval_apply`` is ``apply``. Training, metrics, analyses and the Lyapunov tangent map all start here, so a
   run's set-up is written once.
 * :func:`run_seeds` / :func:`canonical` - the seeds of a run (``numpy.random.SeedSequence``
   from ``run['seed']``) and the JSON form of a run stored in every output.
@@ -154,6 +159,9 @@ class RunContext:
     hps: list
     data_path: str | None = None
     data: Any = field(default=None, repr=False)
+    buffer_layout: Layout | None = None
+    apply_b: Callable | None = None
+    eval_apply: Callable | None = None
 
     @classmethod
     def build(cls, run: dict, data_path: str | Path, device: str | torch.device | None = None,
@@ -172,9 +180,62 @@ class RunContext:
         module.to(dev)
         opt, hps = member_hparams(run)
         ctx = cls(run, dev, dt, meta, module, layout, apply, opt, hps, str(data_path))
+        ctx._with_buffers()
         if load:
             ctx.load_data()
         return ctx
+
+    def _with_buffers(self) -> None:
+        """Set ``buffer_layout``, ``apply_b`` and ``eval_apply`` (module docstring)."""
+        from pathdep.core.resnet import buffer_layout, make_apply_with_buffers
+
+        blayout = buffer_layout(self.module)
+        if blayout.n_params == 0:
+            self.eval_apply = self.apply
+            return
+        P = self.layout.n_params
+        apply_b = make_apply_with_buffers(self.module, self.layout, blayout)
+
+        def eval_apply(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return apply_b(z[..., :P], z[..., P:], x, False)[0]
+
+        self.buffer_layout, self.apply_b, self.eval_apply = blayout, apply_b, eval_apply
+
+    @property
+    def has_buffers(self) -> bool:
+        """Whether the model carries state besides its parameters (BatchNorm statistics)."""
+        return self.buffer_layout is not None
+
+    def z(self, W, B=None) -> torch.Tensor:
+        """The evaluation vectors ``Z = cat([W, B], -1)`` ``(..., P + Q)`` of :attr:`eval_apply`
+        on the context's device and dtype (``W`` alone without buffers)."""
+        W = torch.as_tensor(W).to(self.device, self.dtype)
+        if not self.has_buffers:
+            return W
+        return torch.cat([W, torch.as_tensor(B).to(self.device, self.dtype)], -1)
+
+    def initial_buffers(self, K: int) -> torch.Tensor:
+        """``(K, Q)``: the module's initial buffers (BN means 0, variances 1) for each member."""
+        from pathdep.core.resnet import buffers_of
+
+        Q = self.buffer_layout.n_params if self.has_buffers else 0
+        b = buffers_of(self.module, self.buffer_layout) if Q else torch.zeros(0)
+        return b.to(self.device, self.dtype).reshape(1, Q).repeat(K, 1)
+
+    def reset_apply(self, xs) -> Callable:
+        """``apply(w (P,), x) -> out``: eval mode with BatchNorm statistics recomputed for ``w``
+        on the batches ``xs`` (:func:`pathdep.core.resnet.make_bn_reset`; works under a vmap over
+        ``w``); ``apply`` itself without buffers."""
+        if not self.has_buffers:
+            return self.apply
+        from pathdep.core.resnet import make_bn_reset
+
+        reset, apply_b = make_bn_reset(self.module, self.layout, self.buffer_layout), self.apply_b
+
+        def apply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return apply_b(w, reset(w, None, xs), x, False)[0]
+
+        return apply
 
     @property
     def task(self) -> str:

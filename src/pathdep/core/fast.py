@@ -45,7 +45,9 @@ How it was checked: ``tests/core/test_fast.py`` compares this map with the vmapp
 reference in float64 over 50 steps (SGD, SGD + momentum, Adam; MLPs of depth 1-3 with
 each activation, with and without bias, cross entropy and MSE; LeNet-5 on 28x28 and
 32x32 inputs) to 1e-12, and reports the float32 difference (~1e-6 after 50 steps).
-Benchmark: ``bench/bench_training.py``.
+Benchmark: ``bench/bench_training.py``. Path choice for ResNets (:func:`ensemble_step_for`):
+on a CPU the member loop (:func:`pathdep.core.resnet.make_member_loop`; vmap 1.5-2.8x slower,
+``bench/bench_resnet.py``), vmap elsewhere.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from pathdep.core.dynamics import LOSSES, make_ensemble_step, make_step
 from pathdep.core.models import MLP, Layout, LeNet5
 
 __all__ = ["supports", "make_fast_ensemble_step", "make_grouped_step", "uses_groups", "ensemble_step_for", "fast_gradients",
-           "make_fast_step"]
+           "make_fast_step", "member_loop_preferred"]
 
 
 # --------------------------------------------------------------------------- activations
@@ -475,7 +477,20 @@ def ensemble_step_for(module: nn.Module, layout: Layout, apply: Callable, optimi
         return make_fast_ensemble_step(module, layout, loss, optimizer)
     if fast and groups is not None and 1 < len(groups) < groups[-1][1] and supports(module):
         return make_grouped_step(make_fast_ensemble_step(module, layout, loss, optimizer), groups)
+    if member_loop_preferred(module):
+        from pathdep.core.resnet import make_member_loop
+        b = None if shared_batch else 0
+        return make_member_loop(make_step(apply, loss, optimizer), (0, 0, b, b, 0))
     return make_ensemble_step(make_step(apply, loss, optimizer), shared_batch=shared_batch)
+
+
+def member_loop_preferred(module: nn.Module) -> bool:
+    """ResNets on a CPU step one member at a time (the same map as vmap, which turns the members'
+    convolutions into slower grouped ones there); every other model and device vmaps."""
+    from pathdep.core.resnet import ResNet
+
+    p = next(module.parameters(), None)
+    return isinstance(module, ResNet) and (p is None or p.device.type == "cpu")
 
 
 def uses_groups(module: nn.Module, shared_batch: bool, fast: bool, groups: list[tuple[int, int]] | None) -> bool:

@@ -74,6 +74,7 @@ from torch.utils import _pytree as pytree
 from pathdep.io.layout import Layout
 
 __all__ = ["ResNet", "build_resnet", "RESNET_KEYS", "buffer_layout", "buffers_of", "make_apply_with_buffers",
+           "make_ensemble_step_with_buffers",
            "make_bn_reset", "make_member_loop", "make_step_with_buffers", "stage_plan"]
 
 #: the keys of a ``model: {kind: resnet}`` block besides ``kind``
@@ -344,3 +345,22 @@ def make_member_loop(step: Callable, in_dims: tuple) -> Callable:
         return pytree.tree_unflatten([torch.stack(ts) for ts in zip(*leaves)], spec[0])
 
     return ens
+
+
+def make_ensemble_step_with_buffers(apply_b: Callable, loss: str, optimizer, shared_batch: bool = True,
+                                    loop: bool = False) -> Callable:
+    """The ensemble update map of networks with buffers (``norm: batch``).
+
+    Args:
+        apply_b: from :func:`make_apply_with_buffers`; ``loss``, ``optimizer``: as in
+            :func:`make_step_with_buffers`.
+        shared_batch: all members see ``x (B, ...)``; otherwise ``x`` is ``(K, B, ...)``.
+        loop: one member at a time (:func:`make_member_loop`, the CPU path of
+            :func:`pathdep.core.fast.member_loop_preferred`) instead of ``torch.vmap``; the same map.
+
+    Returns:
+        ``ens_step(W (K, P), states, B (K, Q), x, y, hp {name: (K,)}) -> (W, states, B, losses (K,))``.
+    """
+    b = None if shared_batch else 0
+    step, in_dims = make_step_with_buffers(apply_b, loss, optimizer), (0, 0, 0, b, b, 0)
+    return make_member_loop(step, in_dims) if loop else torch.vmap(step, in_dims=in_dims)

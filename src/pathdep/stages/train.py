@@ -45,9 +45,10 @@ import torch
 
 from pathdep.core.context import RunContext, all_seeds, canonical, n_baselines, run_seeds
 from pathdep.core.dynamics import ensemble_optimizer_state
-from pathdep.core.fast import ensemble_step_for, uses_groups
+from pathdep.core.fast import ensemble_step_for, member_loop_preferred, uses_groups
 from pathdep.core.init import init_params, perturb
 from pathdep.core.loop import LoopSink, LoopStopped, LossLog, StopSignals, run_loop
+from pathdep.core.resnet import make_ensemble_step_with_buffers
 from pathdep.core.schedule import Schedule, checkpoint_steps, swap_pairs
 from pathdep.io.provenance import collect
 from pathdep.io.trajectory import BackgroundWriter, TrajectoryWriter, load_init, save_init
@@ -126,8 +127,16 @@ def init_ensemble(run: dict, data_path: str | Path, out_path: str | Path) -> Non
         members += m
     W = torch.stack(weights).cpu().numpy()
     seeds = all_seeds(run)
-    save_init(out_path, W, ctx.layout, members, np.stack(dists),
-              {"config": canonical(run), "seeds": seeds, "provenance": collect(run, "cpu", seeds)})
+    attrs = {"config": canonical(run), "seeds": seeds, "provenance": collect(run, "cpu", seeds)}
+    save_init(out_path, W, ctx.layout, members, np.stack(dists), attrs | _buffers_attr(ctx),
+              buffers=ctx.initial_buffers(len(W)).cpu().numpy(), buffer_layout=ctx.buffer_layout)
+
+
+def _buffers_attr(ctx: RunContext) -> dict:
+    """The ``buffers`` attribute of models with BatchNorm state (what perturbations do to it)."""
+    return {"buffers": ("BatchNorm running statistics: perturbations act on parameters only; every copy starts "
+                        "with its baseline's initial buffers (means 0, variances 1), so buffers differ only "
+                        "through training")} if ctx.has_buffers else {}
 
 
 # ----------------------------------------------------------------------------- bookkeeping
@@ -165,15 +174,16 @@ class ResumeState:
         torch.save(payload, tmp)
         os.replace(tmp, self.dir / "state.pt")
 
-    def save_checkpoint(self, i: int, W: np.ndarray, valid: np.ndarray) -> None:
+    def save_checkpoint(self, i: int, W: np.ndarray, valid: np.ndarray, B: np.ndarray | None = None) -> None:
         tmp = self.dir / f"ckpt_{i:05d}.npz.tmp"
         with open(tmp, "wb") as fh:
-            np.savez(fh, weights=W, valid=valid)
+            np.savez(fh, weights=W, valid=valid, **({} if B is None else {"buffers": B}))
         os.replace(tmp, self.dir / f"ckpt_{i:05d}.npz")
 
-    def load_checkpoint(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def load_checkpoint(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(weights (K, P), validity (K,), buffers (K, Q) or None)`` of checkpoint ``i``."""
         with np.load(self.dir / f"ckpt_{i:05d}.npz") as z:
-            return z["weights"], z["valid"]
+            return z["weights"], z["valid"], (z["buffers"] if "buffers" in z else None)
 
     def remove(self) -> None:
         for p in self.dir.iterdir():
@@ -211,16 +221,20 @@ class TrainSink(LoopSink):
         W = state[0].detach().cpu().numpy().copy()
         valid = np.isfinite(W).all(axis=1) & ((self.log.diverged < 0) | (self.log.diverged >= t))
         self.valid[index] = valid
-        self.writer.submit(self.state.save_checkpoint, index, W, valid)
+        B = state[2].detach().cpu().numpy().copy() if len(state) > 2 else None  # BatchNorm statistics
+        self.writer.submit(self.state.save_checkpoint, index, W, valid, B)
         self.writer.submit(self.traj.write_weights, index, W)
+        if B is not None:
+            self.writer.submit(self.traj.write_buffers, index, B)
         self.main_write_seconds += time.perf_counter() - tw
 
     def save(self, t: int, state, next_checkpoint: int) -> None:
         self.log.flush(t)
         tw = time.perf_counter()
-        W, opt_state = state
+        W, opt_state = state[:2]
         payload = {"config": self.cfg_key, "threads": torch.get_num_threads(), "W": W.detach().clone(),
                    "opt_state": [s.detach().clone() for s in opt_state], "step": t,
+                   "B": state[2].detach().clone() if len(state) > 2 else None,
                    "losses": self.log.losses.copy(), "diverged": self.log.diverged.copy(),
                    "next_ckpt": next_checkpoint}
         self.writer.submit(self.state.save, payload)
@@ -233,18 +247,24 @@ class TrainSink(LoopSink):
 def _open_trajectory(out_path: Path, init, init_path, ctx: RunContext, ckpts, sched: Schedule, attrs: dict):
     np_dtype = np.float32 if ctx.dtype == torch.float32 else np.float64
     return TrajectoryWriter(out_path, ctx.layout, [dict(r) for r in _members_records(init)],
-                            _dist_per_tensor(init_path), ckpts, sched.n_steps, sched.steps_per_epoch, np_dtype, attrs)
+                            _dist_per_tensor(init_path), ckpts, sched.n_steps, sched.steps_per_epoch, np_dtype,
+                            attrs | _buffers_attr(ctx), buffer_layout=ctx.buffer_layout)
 
 
 def _initial_state(ctx: RunContext, init, st: dict | None, T: int):
-    """``(W, opt_state, t0, next_ckpt, losses, diverged)`` from a saved state or from ``init.h5``."""
+    """``(state, t0, next_ckpt, losses, diverged)`` from a saved state or from ``init.h5``; the state
+    is ``(W, opt_state)``, plus the buffers ``B (K, Q)`` for models with BatchNorm statistics."""
     if st is not None:
-        return (st["W"], tuple(st["opt_state"]), int(st["step"]), int(st["next_ckpt"]), st["losses"],
-                st["diverged"])
+        return ((st["W"], tuple(st["opt_state"])) + ((st["B"],) if ctx.has_buffers else ()), int(st["step"]),
+                int(st["next_ckpt"]), st["losses"], st["diverged"])
     K = init.weights.shape[0]
     W = torch.as_tensor(init.weights, dtype=ctx.dtype, device=ctx.device)
-    return (W, ensemble_optimizer_state(ctx.opt, W), 0, 0, np.full((T, K), np.nan, dtype=np.float32),
-            -np.ones(K, dtype=np.int64))
+    state = (W, ensemble_optimizer_state(ctx.opt, W))
+    if ctx.has_buffers:
+        have = init.buffers is not None and init.buffers.shape[1] == ctx.buffer_layout.n_params
+        state += (torch.as_tensor(init.buffers, dtype=ctx.dtype, device=ctx.device) if have
+                  else ctx.initial_buffers(K),)
+    return state, 0, 0, np.full((T, K), np.nan, dtype=np.float32), -np.ones(K, dtype=np.int64)
 
 
 def _schedule(ctx: RunContext, init) -> Schedule:
@@ -305,6 +325,14 @@ def _dynamics(run: dict, init, init_path, data_path, device) -> tuple:
         W, opt_state, lv = ens_step(state[0], state[1], batch[0], batch[1], hp)
         return (W, opt_state), lv
 
+    if ctx.has_buffers:   # BatchNorm: the state (W, opt_state, B), B the members' running statistics
+        ens_b = make_ensemble_step_with_buffers(ctx.apply_b, ctx.loss, ctx.opt, sched.shared,
+                                                loop=member_loop_preferred(ctx.module))
+
+        def step(state, batch):  # noqa: F811
+            W, opt_state, B, lv = ens_b(*state, batch[0], batch[1], hp)
+            return (W, opt_state, B), lv
+
     def batch(t):
         idx = torch.as_tensor(sched.group_batch(t) if grouped else sched.batch(t), device=ctx.device)
         return x_all[idx], y_all[idx]
@@ -319,10 +347,10 @@ def _start(run: dict, out_path: Path, ctx: RunContext, init, T: int) -> _Start:
     st = resume.load(cfg_key, ctx.device)
     if st is None:
         resume.clear_checkpoints()
-    W, opt_state, t0, next_ck, losses, diverged = _initial_state(ctx, init, st, T)
+    state, t0, next_ck, losses, diverged = _initial_state(ctx, init, st, T)
     save_every = int(run["training"].get("save_state_every", 200))
     log = LossLog(losses, diverged, t0, min(save_every, max(T, 1)), ctx.dtype, ctx.device)
-    return _Start(resume, cfg_key, (W, opt_state), t0, next_ck, log, save_every)
+    return _Start(resume, cfg_key, state, t0, next_ck, log, save_every)
 
 
 def _open_outputs(run: dict, out_path: Path, init, init_path, ctx: RunContext, sched: Schedule, ckpts,
@@ -339,8 +367,10 @@ def _open_outputs(run: dict, out_path: Path, init, init_path, ctx: RunContext, s
                              "loss": ctx.loss, "device": str(ctx.device)})
     valid_prev = {}
     for i in range(start.next_checkpoint):  # a resumed run: the checkpoints written before the interruption
-        Wi, valid_prev[i] = start.resume.load_checkpoint(i)
+        Wi, valid_prev[i], Bi = start.resume.load_checkpoint(i)
         traj.write_weights(i, Wi)
+        if Bi is not None:
+            traj.write_buffers(i, Bi)
     return traj, valid_prev, time.perf_counter() - tw
 
 
