@@ -122,3 +122,35 @@ def test_bn_refuses_a_fan_in_init_scheme():
     with pytest.raises(ConfigError, match=r"^config: .*init\.scheme: kind resnet with norm batch uses its own init") as e:
         validate(cfg)
     assert "\n" not in str(e.value)
+
+
+def _module_at(ctx, w, b):
+    m = copy.deepcopy(ctx.module)
+    with torch.no_grad():
+        for name, t in ctx.layout.unflatten(torch.as_tensor(w)).items():
+            m.get_parameter(name).copy_(t)
+        for name, t in ctx.buffer_layout.unflatten(torch.as_tensor(b)).items():
+            m.get_buffer(name).copy_(t)
+    return m
+
+
+def test_metrics_evaluate_in_eval_mode_with_each_members_own_statistics(trained, data, tmp_path):
+    from pathdep.stages.metrics import _eval_sets, compute_metrics
+
+    run, traj = trained
+    ds = compute_metrics(traj, data, tmp_path / "metrics.nc")
+    assert "own running statistics" in ds.attrs["bn"]
+    ctx = RunContext.build(run, data, "cpu", load=True)
+    x, y = _eval_sets(ctx, run, run["metrics"])["train"]
+    with Trajectory(traj) as tr:
+        c = tr.n_checkpoints - 1
+        W, B, B0 = tr.weights(c), tr.buffers(c), tr.buffers(0)
+    for k in range(3):
+        with torch.no_grad():
+            own = loss_value("cross_entropy", _module_at(ctx, W[k], B[k]).eval()(x), y).item()
+            other = loss_value("cross_entropy", _module_at(ctx, W[k], B[(k + 1) % 3]).eval()(x), y).item()
+            stale = loss_value("cross_entropy", _module_at(ctx, W[k], B0[k]).eval()(x), y).item()
+        got = float(ds["train_loss"].isel(member=k, checkpoint=c))
+        assert abs(got - own) <= 1e-10
+        assert abs(got - other) > 1e-8 and abs(got - stale) > 1e-4   # another member's / the initial statistics
+    assert np.isfinite(ds["test_acc"].values).all() and np.isfinite(ds["fs_l2_logits"].values).all()

@@ -26,6 +26,10 @@ path-dependence-scaling-laws.txt, "Measuring distance"):
   :func:`pathdep.analysis.function_space.function_distances` (RMS L2 of logits and of
   probabilities, argmax disagreement, symmetrised KL ``0.5 (KL(p||q) + KL(q||p))``).
 
+Models with BatchNorm (``norm: batch`` ResNets) are evaluated in eval mode, every member
+with its own running statistics at that checkpoint (``trajectory.h5`` ``/buffers``; attribute
+``bn``); the weight distances are on the parameters only.
+
 Masked checkpoints (after a member diverged) are NaN. Written as netCDF (xarray,
 h5netcdf engine) with the trajectory's provenance and config as attributes.
 
@@ -86,11 +90,11 @@ def _stream(tr: Trajectory, ctx: RunContext, sets: dict, batch_size: int) -> tup
     dist_layer = np.full((K, C, n_layers), np.nan)
     W0 = tr.weights(0).astype(np.float64)
     base = own_baseline(*labels(tr.members))
-    forward = ensemble_forward(ctx.apply)
+    forward = ensemble_forward(ctx.eval_apply)
     for c in range(C):
         Wc = tr.weights(c).astype(np.float64)
-        Wt = torch.as_tensor(Wc, dtype=ctx.dtype, device=ctx.device)
-        evals = {s: evaluate(ctx.apply, Wt, x, y, ctx.loss, batch_size, outputs=True, forward=forward)
+        Zt = ctx.z(Wc, tr.buffers(c) if ctx.has_buffers else None)  # (K, P [+ Q]): own running statistics
+        evals = {s: evaluate(ctx.eval_apply, Zt, x, y, ctx.loss, batch_size, outputs=True, forward=forward)
                  for s, (x, y) in sets.items()}
         values, dist_layer[:, c] = checkpoint_metrics(Wc, W0, layer_of, n_layers, evals, ctx.task, base)
         for n, v in values.items():
@@ -129,6 +133,8 @@ def _dataset(tr: Trajectory, ctx: RunContext, run: dict, res: dict, dist_layer: 
         "config": canonical(run), "trajectory_provenance": json.dumps(tr.provenance),
         "provenance": json.dumps(collect(run, ctx.device), default=str),
     })
+    if ctx.has_buffers:
+        ds.attrs["bn"] = "eval mode, each member's own running statistics (trajectory /buffers at the checkpoint)"
     return ds
 
 
