@@ -38,6 +38,7 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.ntk_empirical` - the empirical NTK's plan and generic paths (blocked Jacobians, NTK-vector products).
 * :mod:`~pathdep.analysis.ntk_structured` - the empirical NTK by structured derivatives (MLP, LeNet-5).
 * :mod:`~pathdep.analysis.ntk_dynamics` - the NTK sections' training loops, catapult and path-vs-width summaries.
+* :mod:`~pathdep.analysis.architecture` - separation rate per architecture at matched parameter count, CNN - MLP verdict.
 * :mod:`~pathdep.analysis.grokking` - grokking: first steps at train 100 %, test 50 % / 90 %, the delay.
 * :mod:`~pathdep.analysis.patterns` - per-pattern learning curves of domino datasets, onsets, the toy model.
 * :mod:`~pathdep.analysis.claims` - the claims ledger's decision rules, verdicts and curve statistics.
@@ -49,7 +50,7 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 
 import importlib
 
-__all__ = ["align", "align_resnet", "align_transformer", "autocorr", "barriers", "claims", "claims_stats", "divergence", "fit_forms", "fit_holdout", "fits", "function_space", "grokking", "hypersphere",
+__all__ = ["align", "align_resnet", "align_transformer", "architecture", "autocorr", "barriers", "claims", "claims_stats", "divergence", "fit_forms", "fit_holdout", "fits", "function_space", "grokking", "hypersphere",
            "interpolate", "koopman", "koopman_calibration", "koopman_groups", "koopman_stats", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
            "lyapunov_link", "lyapunov_qr", "lyapunov_resolution", "lyapunov_study", "ntk", "ntk_analytic",
            "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "replicates", "scaling",
