@@ -297,16 +297,20 @@ class BaselineAlignment(NamedTuple):
         aligned: ``(C,)`` bool, the aligned checkpoints.
         gather: ``{(checkpoint, member): flat gather index (P,)}`` that aligns the member to
             the baseline (``w_k[gather]``), for the requested pairs.
+        gather_buffers: the same for the member's buffers ``(Q,)`` (BatchNorm running
+            statistics permuted with their channels) when a ``buffer_layout`` was given, else ``{}``.
     """
 
     dist: np.ndarray
     dist_aligned: np.ndarray
     aligned: np.ndarray
     gather: dict
+    gather_buffers: dict = {}
 
 
 def align_to_baseline(W, ok, layout: Layout, checkpoints, keep=(), max_iter: int = 100,
-                      seed: int = 0, base: np.ndarray | None = None) -> BaselineAlignment:
+                      seed: int = 0, base: np.ndarray | None = None,
+                      buffer_layout: Layout | None = None) -> BaselineAlignment:
     """Raw and permutation-aligned distances of every member to its own baseline (member 0
     when ``base`` is None; ``base (K,)`` the own-baseline rows of replicate baselines).
 
@@ -321,6 +325,9 @@ def align_to_baseline(W, ok, layout: Layout, checkpoints, keep=(), max_iter: int
         keep: ``(checkpoint, member)`` pairs whose gather indices are returned (aligned
             even where their checkpoint is not in ``checkpoints``).
         max_iter, seed: passed to :func:`weight_matching`.
+        buffer_layout: the layout of the members' buffers (BatchNorm statistics; Git Re-Basin:
+            they do not enter the matching objective, they follow the parameters' permutations):
+            also return their gather indices. None or empty: ``gather_buffers`` is ``{}``.
 
     Returns:
         :class:`BaselineAlignment`.
@@ -335,6 +342,8 @@ def align_to_baseline(W, ok, layout: Layout, checkpoints, keep=(), max_iter: int
     dist = np.full((K, C), np.nan)
     dist_al = np.full((K, C), np.nan)
     gather: dict[tuple[int, int], np.ndarray] = {}
+    gather_b: dict[tuple[int, int], np.ndarray] = {}
+    bspec = permutation_spec(buffer_layout) if buffer_layout is not None and buffer_layout.n_params else None
     for c in range(C):
         Wc = W[c].astype(np.float64)
         dist[:, c] = np.linalg.norm(Wc - Wc[b], axis=1)
@@ -351,8 +360,10 @@ def align_to_baseline(W, ok, layout: Layout, checkpoints, keep=(), max_iter: int
             dist_al[k, c] = float(np.linalg.norm(Wc[b[k]] - Wc[k][idx]))
             if (c, k) in keep:
                 gather[(c, k)] = idx
+                if bspec is not None:
+                    gather_b[(c, k)] = np.asarray(permutation_index(buffer_layout, bspec, perms)).reshape(-1)
     aligned = np.zeros(C, dtype=bool)
     aligned[np.asarray(checkpoints, dtype=np.int64)] = True
     dist_al[:, ~aligned] = np.nan
     dist[~np.asarray(ok).T] = np.nan
-    return BaselineAlignment(dist, dist_al, aligned, gather)
+    return BaselineAlignment(dist, dist_al, aligned, gather, gather_b)
