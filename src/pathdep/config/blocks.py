@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pathdep.config import figures, fits, geometry, grokking, koopman, lyapunov, ntk, spread
+from pathdep.config import architecture, figures, fits, geometry, grokking, koopman, lyapunov, ntk, spread
 
 #: Cross-key checks per top-level block, run in this order when the block is present.
 CHECKS: dict[str, Callable[[dict, dict], None]] = {
@@ -33,6 +33,7 @@ CHECKS: dict[str, Callable[[dict, dict], None]] = {
     "spread": spread.check,
     "ntk": ntk.check,
     "grokking": grokking.check,
+    "architecture": architecture.check,
 }
 
 
