@@ -399,7 +399,8 @@ def mean_std(values: np.ndarray) -> tuple[float, float]:
 
 
 def kernel_change(apply: Callable, weights, x: Tensor, max_mb: float = 256.0,
-                  base: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+                  base: np.ndarray | None = None, buffers=None, apply_b: Callable | None = None
+                  ) -> tuple[np.ndarray, dict]:
     """Relative Frobenius distance of each perturbed member's empirical NTK from its own
     baseline's at every checkpoint: ``|Theta_k - Theta_b|_F / |Theta_b|_F`` of the full
     ``(N, N, O, O)`` kernels on the inputs ``x``.
@@ -409,24 +410,37 @@ def kernel_change(apply: Callable, weights, x: Tensor, max_mb: float = 256.0,
             checkpoint. x: ``(N, ...)`` inputs. max_mb: the NTK's memory budget.
         base: ``(K,)`` own-baseline rows (:func:`pathdep.analysis.replicates.own_baseline`);
             default 0 (one baseline).
+        buffers: for models with BatchNorm statistics, an iterable of ``(K, Q)`` tensors
+            aligned with ``weights``; the kernel is then that of the eval-mode function with
+            each member's own statistics, ``apply_b(w, b_k, x, False)``, differentiated in
+            the parameters ``w`` only (the statistics are held fixed).
+        apply_b: ``apply_b(w, b, x, train) -> (out, b_new)`` (with ``buffers``).
 
     Returns:
         ``((C, K) distances, NaN for the baselines' own rows and where a member's weights are
         not finite; the plan of the first kernel)``.
     """
     rows, plan = [], None
+    Bs = iter(buffers) if buffers is not None else None
     for W in weights:
+        B = next(Bs) if Bs is not None else None
+
+        def f(k: int) -> Callable:
+            if B is None:
+                return apply
+            return lambda w, xx, b=B[k]: apply_b(w, b, xx, False)[0]
+
         b = np.zeros(W.shape[0], dtype=int) if base is None else np.asarray(base, dtype=int)
         row = np.full(W.shape[0], np.nan)
         for r in np.unique(b):
             if not bool(torch.isfinite(W[r]).all()):
                 continue
-            th0, p = K.empirical_ntk(apply, W[r], x, max_jacobian_mb=max_mb, return_plan=True)
+            th0, p = K.empirical_ntk(f(r), W[r], x, max_jacobian_mb=max_mb, return_plan=True)
             plan = plan or p
             n0 = float(th0.double().norm())
             for k in np.flatnonzero((b == r) & (np.arange(len(b)) != r)):
                 if bool(torch.isfinite(W[k]).all()):
-                    thk = K.empirical_ntk(apply, W[k], x, max_jacobian_mb=max_mb)
+                    thk = K.empirical_ntk(f(k), W[k], x, max_jacobian_mb=max_mb)
                     row[k] = float((thk - th0).double().norm()) / n0
         rows.append(row)
     return np.stack(rows), plan or {}

@@ -329,7 +329,11 @@ def _run_kernel_change(traj_path, data_path, n_inputs: int, seed: int, max_mb: f
         idx = np.sort(np.random.default_rng([int(seed), 17]).choice(len(xt), min(int(n_inputs), len(xt)), False))
         x = xt[torch.as_tensor(idx)].to(ctx.dtype)
         weights = (torch.as_tensor(tr.weights(c)).to(ctx.dtype) for c in range(tr.n_checkpoints))
-        dist, plan = D.kernel_change(ctx.apply, weights, x, max_mb, own_baseline(*labels(tr.members)))
+        bufs = None
+        if getattr(ctx, "has_buffers", False):  # BN: eval mode with each member's own running statistics
+            bufs = (torch.as_tensor(tr.buffers(c)).to(ctx.dtype) for c in range(tr.n_checkpoints))
+        dist, plan = D.kernel_change(ctx.apply, weights, x, max_mb, own_baseline(*labels(tr.members)),
+                                     buffers=bufs, apply_b=getattr(ctx, "apply_b", None))
         return _run_width(json.dumps(tr.config)), tr.steps.astype(np.int64), dist, plan
 
 
