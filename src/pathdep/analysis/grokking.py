@@ -11,20 +11,48 @@ training steps ``steps (C,)``,
   accuracy follows the train accuracy, as in the norm-constrained runs of Liu, Michaud &
   Tegmark 2023, "Omnigrok").
 
+Path dependence of grokking (issue 20, item 4), for a run of R independent baselines each
+with M perturbed copies (``pathdep.analysis.replicates`` labels):
+
+* :func:`step_shift`: per copy, ``|s_copy - s_own_baseline|`` of a key step (NaN for the
+  baselines and where either network never reaches the level);
+* :func:`shift_summary`: the shifts averaged over the copies of each baseline, then the mean
+  and Student-t interval across the R baselines (the referee's rule of
+  ``pathdep.analysis.replicates``), the shift relative to the baseline's step, and how many
+  copies or baselines never reached the level;
+* :func:`independent_spread`: the mean absolute difference of the key step between
+  independent baselines (``E|s - s'|`` over pairs): what a wholly independent run moves it
+  by, the ceiling of the copies' shifts;
+* :func:`trend_test`: Spearman's rank correlation of the shifts with log eps and a one-sided
+  permutation p-value (small: the shift grows with eps); ties and NaN handled;
+* :func:`phase_checkpoints`: of the interpolation checkpoints, the last one before either
+  network of a pair reached test 0.5 and the first at which both reached test 0.9 (the
+  linear-interpolation barrier "before" and "after" grokking).
+
 The steps are resolved only to the checkpoint grid (log-spaced in the default run): a
 reported step is the first *recorded* step at or above the level, an upper bound on the
 true first step, above it by less than the spacing to the previous checkpoint.
 
 How it was checked: ``tests/analysis/test_grokking.py`` (known curves: a step function,
 a curve that never reaches the level, exact ties at the level, per-network rows, the
-delay of a grokking and of a non-grokking pair).
+delay of a grokking and of a non-grokking pair; shifts of planted steps per block and their
+t interval against ``scipy.stats.t``; the independent spread of known steps; the trend test
+rejects a monotone shift and does not reject shifts drawn independently of eps (its false
+positive rate over 400 null draws is <= 0.05 + 3 se); the phase checkpoints of known steps,
+NaN steps giving no "after").
 """
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
 
-__all__ = ["first_step", "key_steps", "LEVELS"]
+import numpy as np
+from scipy import stats
+
+from pathdep.analysis.replicates import interval, own_baseline, per_baseline
+
+__all__ = ["first_step", "key_steps", "LEVELS", "step_shift", "shift_summary", "independent_spread",
+           "trend_test", "phase_checkpoints"]
 
 #: (column name, split, level) of :func:`key_steps`.
 LEVELS = (("train_1.0", "train", 1.0), ("test_0.5", "test", 0.5), ("test_0.9", "test", 0.9))
@@ -68,3 +96,118 @@ def key_steps(train_acc: np.ndarray, test_acc: np.ndarray, steps: np.ndarray) ->
     out = {name: first_step(acc[split], steps, level) for name, split, level in LEVELS}
     out["delay"] = out["test_0.9"] / np.maximum(out["train_1.0"], 1.0)
     return out
+
+
+def step_shift(steps: np.ndarray, baseline: np.ndarray, copy: np.ndarray) -> np.ndarray:
+    """How far each copy's key step lies from its own baseline's.
+
+    Args:
+        steps: ``(K,)`` a key step per network (NaN: never reached).
+        baseline, copy: ``(K,)`` replicate labels (copy 0 = the baseline of its block).
+
+    Returns:
+        ``(K,)`` float64 ``|s_k - s_own(k)|``; NaN for baselines and where either step is NaN.
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    copy = np.asarray(copy)
+    out = np.abs(s - s[own_baseline(baseline, copy)])
+    return np.where(copy > 0, out, np.nan)
+
+
+def shift_summary(steps: np.ndarray, baseline: np.ndarray, copy: np.ndarray, level: float = 0.95) -> dict:
+    """The shift of a key step by the perturbation, with an interval across baselines.
+
+    Args:
+        steps: ``(K,)`` a key step per network (NaN: never reached).
+        baseline, copy: ``(K,)`` replicate labels.
+        level: coverage of the Student-t interval.
+
+    Returns:
+        dict: ``n_baselines``, ``n_used`` (baselines with a finite mean shift), ``shift``,
+        ``shift_lo``, ``shift_hi`` (mean over baselines of the per-baseline mean shift; NaN
+        bounds with fewer than 2), ``rel_shift`` (the same of shift / own baseline step),
+        ``baseline_step`` (mean of the baselines' steps), ``missing_copies`` /
+        ``missing_baselines`` (networks that never reached the level).
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    baseline, copy = np.asarray(baseline), np.asarray(copy)
+    shift = step_shift(s, baseline, copy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = shift / s[own_baseline(baseline, copy)]
+    per = per_baseline(shift, baseline, copy)
+    mean, lo, hi = interval(per, level)
+    base = s[copy == 0]
+    return {"n_baselines": int(len(per)), "n_used": int(np.isfinite(per).sum()), "shift": float(mean),
+            "shift_lo": float(lo), "shift_hi": float(hi),
+            "rel_shift": float(interval(per_baseline(rel, baseline, copy), level)[0]),
+            "baseline_step": float(np.nanmean(base)) if np.isfinite(base).any() else float("nan"),
+            "missing_copies": int(np.sum(~np.isfinite(s) & (copy > 0))),
+            "missing_baselines": int(np.sum(~np.isfinite(base)))}
+
+
+def independent_spread(steps: np.ndarray) -> float:
+    """Mean absolute difference ``E|s_i - s_j|`` over pairs of independent runs' key steps.
+
+    Args:
+        steps: ``(R,)`` one key step per independent baseline (NaN dropped).
+
+    Returns:
+        The mean over the ``R'(R'-1)/2`` pairs of finite steps (NaN with fewer than 2).
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if len(s) < 2:
+        return float("nan")
+    return float(np.mean([abs(a - b) for a, b in itertools.combinations(s, 2)]))
+
+
+def trend_test(x: np.ndarray, y: np.ndarray, strata: np.ndarray | None = None, n_perm: int = 10000,
+               seed: int = 0) -> dict:
+    """Does ``y`` grow with ``x``? Spearman's rho and a one-sided permutation p-value.
+
+    Args:
+        x: ``(n,)`` e.g. log10 eps of each baseline's mean shift.
+        y: ``(n,)`` the values (NaN pairs dropped).
+        strata: ``(n,)`` labels; ``y`` is permuted only within a stratum (e.g. the baseline
+            index, when every eps run trains the same R baselines: its shifts are paired).
+            None: one stratum.
+        n_perm: random relabellings of ``y`` (p = (1 + #{rho_perm >= rho}) / (1 + n_perm)).
+        seed: RNG seed.
+
+    Returns:
+        dict ``rho``, ``p_value`` (NaN with fewer than 3 pairs or constant x or y), ``n``.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    g = np.zeros(len(x), dtype=int) if strata is None else np.asarray(strata)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, g = x[ok], y[ok], g[ok]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {"rho": float("nan"), "p_value": float("nan"), "n": int(len(x))}
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rx, ry = (rx - rx.mean()) / np.linalg.norm(rx - rx.mean()), (ry - ry.mean()) / np.linalg.norm(ry - ry.mean())
+    rho = float(rx @ ry)
+    rng, perm = np.random.default_rng(seed), np.tile(ry, (int(n_perm), 1))
+    for label in np.unique(g):
+        cols = np.flatnonzero(g == label)
+        perm[:, cols] = rng.permuted(perm[:, cols], axis=1)
+    p = (1 + np.sum(perm @ rx >= rho - 1e-12)) / (1 + int(n_perm))
+    return {"rho": rho, "p_value": float(p), "n": int(len(x))}
+
+
+def phase_checkpoints(icheck_steps: np.ndarray, start: float, end: float) -> tuple[int, int]:
+    """Interpolation checkpoints before and after a pair of networks grokked.
+
+    Args:
+        icheck_steps: ``(I,)`` increasing steps of the interpolation checkpoints.
+        start: the earlier of the two networks' test-0.5 steps (NaN: neither started).
+        end: the later of their test-0.9 steps (NaN: one never grokked).
+
+    Returns:
+        ``(before, after)`` indices into ``icheck_steps``: the last checkpoint strictly before
+        ``start`` (NaN start: the last checkpoint) and the first at or after ``end``; -1 where
+        there is none.
+    """
+    s = np.asarray(icheck_steps, dtype=np.float64)
+    before = np.flatnonzero(s < start) if np.isfinite(start) else np.arange(len(s))
+    after = np.flatnonzero(s >= end) if np.isfinite(end) else np.array([], dtype=int)
+    return (int(before[-1]) if len(before) else -1, int(after[0]) if len(after) else -1)
