@@ -30,6 +30,7 @@ include: "rules/koopman.smk"
 include: "rules/dominoes.smk"
 include: "rules/ntk.smk"
 include: "rules/grokking.smk"
+include: "rules/architecture.smk"
 include: "rules/claims.smk"
 
 

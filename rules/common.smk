@@ -314,6 +314,25 @@ def get_grokking_targets():
     return rule_outputs("grokking", exp=exps) if exps else []
 
 
+# ---- architecture comparison (rules/architecture.smk; pathdep.config.architecture) ----
+def get_architecture_spec():
+    """The resolved `architecture:` block with `runs` as {label: metrics.nc} ({} without one)."""
+    from pathdep.config import architecture as architecture_config
+
+    if not config.get("architecture"):
+        return {}
+    spec = architecture_config.resolve(config, RUNS)   # checked by validate() (config.blocks.CHECKS)
+    return {**spec, "runs": {k: f"results/{e}/{r}/metrics.nc" for k, (e, r) in spec["runs"].items()}}
+
+
+def get_architecture_inputs(wildcards):
+    return get_architecture_spec().get("runs", {})
+
+
+def get_architecture_targets():
+    return rule_outputs("architecture") if config.get("architecture") else []
+
+
 # ---- claims ledger (rules/claims.smk; pathdep.stages.claims) ----
 def get_claims_inputs():
     """What the ledger reads: every family's tables (the default targets minus figures), the
@@ -353,4 +372,5 @@ def get_all_targets():
         + get_dominoes_targets()
         + get_ntk_targets()
         + get_grokking_targets()
+        + get_architecture_targets()
     )
