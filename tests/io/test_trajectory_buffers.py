@@ -91,7 +91,7 @@ def test_write_buffers_without_layout_fails(tmp_path):
     layout = Layout.from_module(MLP(4, [3], 2))
     w = TrajectoryWriter(tmp_path / "t.h5", layout, _members(), np.zeros((K, 2)), np.array([0]), n_steps=1,
                          steps_per_epoch=1, dtype=np.float32, attrs={"config": "{}"})
-    with pytest.raises(ValueError, match="without /buffers"):
+    with pytest.raises(ValueError, match="write_buffers needs"):
         w.write_buffers(0, np.zeros((K, 4)))
     w.close()
 

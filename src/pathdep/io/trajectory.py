@@ -51,6 +51,9 @@ A trajectory is written to ``<path>.partial`` (:func:`pathdep.io.atomic.partial_
 renamed at the end, so Snakemake (and a reader) never sees a half-written file as done;
 ``init.h5`` goes through :func:`pathdep.io.atomic.atomic_write`.
 
+Storage options (``training.checkpoints``: ``store``, ``precision``, ``layers``, ``subsample``):
+:mod:`pathdep.io.storage`; :meth:`Trajectory.weights` decodes them (analyses unchanged).
+
 Compression: every ``/weights`` array uses HDF5's built-in shuffle + gzip filters (any HDF5
 reader decodes them, no plugin; lossless, so a checkpoint reads back bit for bit). On the
 default run's trajectories level 1 saves 14 % of the weights' bytes (levels 4 and 6 under
@@ -86,6 +89,7 @@ import numpy as np
 import pandas as pd
 
 from pathdep.io.atomic import atomic_write, partial_path
+from pathdep.io import storage as ST
 from pathdep.io.layout import Layout
 
 SCHEMA_VERSION = 1
@@ -219,18 +223,23 @@ class TrajectoryWriter:
 
     def __init__(self, path: str | Path, layout: Layout, members: list[dict], dist_per_tensor: np.ndarray,
                  ckpt_steps: np.ndarray, n_steps: int, steps_per_epoch: int, dtype, attrs: dict,
-                 resume: bool = False, buffer_layout: Layout | None = None):
+                 resume: bool = False, buffer_layout: Layout | None = None, storage: dict | None = None):
         self.path = Path(path)
         self.tmp = partial_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         k, p = len(members), layout.n_params
+        if storage is None:   # the run's own training.checkpoints block
+            cfg = attrs.get("config", "{}")
+            storage = (json.loads(cfg) if isinstance(cfg, str) else cfg).get("training", {}).get("checkpoints")
+        self.spec, self.base = ST.spec_of(storage), ST.baseline_rows(members)
+        self.index = ST.stored_index(layout, self.spec)
         if resume and self.tmp.exists():
             self.f = h5py.File(self.tmp, "r+")
             return
         self.f = h5py.File(self.tmp, "w")
         f = self.f
         c = len(ckpt_steps)
-        f.create_dataset("weights", shape=(c, k, p), dtype=dtype, chunks=(1, k, p), **WEIGHT_FILTERS)
+        self._create_weights(c, k, p, dtype)
         if buffer_layout is not None and buffer_layout.n_params > 0:
             q = buffer_layout.n_params
             f.create_dataset("buffers", shape=(c, k, q), dtype=dtype, chunks=(1, k, q), **WEIGHT_FILTERS)
@@ -250,16 +259,45 @@ class TrajectoryWriter:
         for key, v in attrs.items():
             f.attrs[key] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
 
+    def _create_weights(self, c: int, k: int, p: int, dtype) -> None:
+        """``/weights``, or the encoded datasets of :mod:`pathdep.io.storage`."""
+        f, spec = self.f, self.spec
+        if ST.is_plain(spec):
+            f.create_dataset("weights", shape=(c, k, p), dtype=dtype, chunks=(1, k, p), **WEIGHT_FILTERS)
+            return
+        ps = p if self.index is None else len(self.index)
+        f.create_dataset("weights_stored", shape=(c, k, ps), dtype=ST.storage_dtype(spec, dtype),
+                         chunks=(1, k, ps), **WEIGHT_FILTERS)
+        if spec["store"] == "deltas":
+            r = len(np.unique(self.base))
+            f.create_dataset("weights_base", shape=(c, r, ps), dtype=dtype, chunks=(1, r, ps), **WEIGHT_FILTERS)
+            if spec["precision"] != "exact":
+                f.create_dataset("delta_scale", shape=(c, k), dtype=np.float64)
+        if self.index is not None:
+            f.create_dataset("stored_index", data=self.index)
+        f.attrs["storage"] = json.dumps(spec)
+        f.attrs["storage_error"] = ST.error_bound(spec, ps)
+        f.attrs["weights_dtype"] = np.dtype(dtype).name
+
     def write_weights(self, i: int, weights: np.ndarray) -> None:
-        """Weights ``(K, P)`` of checkpoint ``i`` (one chunk, compressed on the calling thread)."""
-        self.f["weights"][i] = weights
+        """Weights ``(K, P)`` of checkpoint ``i`` (one chunk, compressed on the calling thread;
+        encoded as ``training.checkpoints`` says, :mod:`pathdep.io.storage`)."""
+        if ST.is_plain(self.spec):
+            self.f["weights"][i] = weights
+            return
+        w = np.asarray(weights)
+        enc = ST.encode(w if self.index is None else w[:, self.index], self.spec, self.base)
+        self.f["weights_stored"][i] = enc["stored"]
+        if "base" in enc:
+            self.f["weights_base"][i] = enc["base"]
+        if "scale" in enc:
+            self.f["delta_scale"][i] = enc["scale"]
 
     def write_buffers(self, i: int, buffers: np.ndarray) -> None:
         """Buffers ``(K, Q)`` of checkpoint ``i`` (the file must have been opened with a
         non-empty ``buffer_layout``)."""
         if "buffers" not in self.f:
-            raise ValueError(f"{self.path}: write_buffers on a trajectory without /buffers "
-                             "(pass buffer_layout with Q > 0 to TrajectoryWriter)")
+            raise ValueError(f"{self.path}: write_buffers needs TrajectoryWriter(buffer_layout=) with Q > 0")
         self.f["buffers"][i] = buffers
 
     def write_valid(self, valid: np.ndarray) -> None:
@@ -378,10 +416,12 @@ class Trajectory:
             self.diverged_step = self.f["diverged_step"][()]
             self.members = read_members(self.f)
             self.buffer_layout = _buffer_layout_of(self.f)
-            w = self.f["weights"]
-            if w.shape != (len(self.steps), len(self.members), self.layout.n_params):
-                raise TrajectoryError(f"{path}: /weights has shape {w.shape}, expected "
-                                      f"{(len(self.steps), len(self.members), self.layout.n_params)}")
+            self._open_storage()
+            name = "weights" if self.plain else "weights_stored"
+            w, n = self.f[name], len(self.stored_index) if self.stored_index is not None else self.layout.n_params
+            if w.shape != (len(self.steps), len(self.members), n):
+                raise TrajectoryError(f"{path}: /{name} has shape {w.shape}, expected "
+                                      f"{(len(self.steps), len(self.members), n)}")
             b = self.f["buffers"].shape if "buffers" in self.f else None
             if b is not None and b != w.shape[:2] + (self.buffer_layout.n_params,):
                 raise TrajectoryError(f"{path}: /buffers has shape {b}, expected "
@@ -393,6 +433,14 @@ class Trajectory:
             self.f.close()
             raise TrajectoryError(f"{path}: trajectory file is corrupted ({str(exc).splitlines()[0][:120]})") from None
 
+    def _open_storage(self) -> None:
+        """The storage encoding (plain /weights, or :mod:`pathdep.io.storage`'s datasets)."""
+        self.plain = "weights" in self.f
+        self.storage = ST.spec_of(None) if self.plain else json.loads(self.f.attrs["storage"])
+        self.dtype = np.dtype(self.f["weights"].dtype if self.plain else self.f.attrs["weights_dtype"])
+        self.stored_index = self.f["stored_index"][()] if "stored_index" in self.f else None
+        self._base = ST.baseline_rows(self.members.to_dict("records"))
+
     @property
     def n_checkpoints(self) -> int:
         return len(self.steps)
@@ -402,16 +450,29 @@ class Trajectory:
         return len(self.members)
 
     def weights(self, i: int) -> np.ndarray:
-        """Weights ``(K, P)`` at checkpoint ``i``."""
+        """Weights ``(K, P)`` at checkpoint ``i`` (decoded when stored as deltas or in a lossy
+        precision; the file's attr ``storage_error`` states the bound)."""
+        if self.stored_index is not None:
+            raise TrajectoryError(f"{self.path}: stores {len(self.stored_index)} of {self.layout.n_params} "
+                                  f"parameters (training.checkpoints.layers/subsample); use stored_weights(i)")
+        return self.stored_weights(i)
+
+    def stored_weights(self, i: int) -> np.ndarray:
+        """The stored entries ``(K, P')`` at checkpoint ``i`` (``P' = P`` without subsampling;
+        the entries ``stored_index`` of the flat vector otherwise), decoded."""
         try:
-            return self.f["weights"][i]
+            if self.plain:
+                return self.f["weights"][i]
+            arrays = {n: self.f[d][i] for n, d in (("stored", "weights_stored"), ("base", "weights_base"),
+                                                   ("scale", "delta_scale")) if d in self.f}
+            return ST.decode(arrays, self.storage, self._base, self.dtype)
         except (OSError, RuntimeError) as exc:
             raise TrajectoryError(f"{self.path}: cannot read checkpoint {i} (corrupted: {exc})") from None
 
     def buffers(self, i: int) -> np.ndarray:
         """Buffers ``(K, Q)`` at checkpoint ``i``; ``(K, 0)`` for files without buffers."""
         if "buffers" not in self.f:
-            return np.zeros((self.n_members, 0), dtype=self.f["weights"].dtype)
+            return np.zeros((self.n_members, 0), dtype=self.dtype)
         try:
             return self.f["buffers"][i]
         except (OSError, RuntimeError) as exc:
