@@ -31,7 +31,8 @@ __all__ = ["BASE_DEFAULTS", "TOP_DEFAULTS", "top_setting", "LIST_VALUED", "SHORT
            "check_sweeps", "collapse"]
 
 # Keys whose value is a list by nature: they sweep only with a list of lists.
-LIST_VALUED = {("model", "hidden"), ("optimizer", "betas"), ("training", "checkpoints", "steps")}
+LIST_VALUED = {("model", "hidden"), ("optimizer", "betas"), ("training", "checkpoints", "steps"),
+               ("training", "checkpoints", "layers")}
 
 # Short names used in run names for swept keys (the last path component otherwise).
 SHORT = {("perturbation", "epsilon"): "eps", ("optimizer", "weight_decay"): "wd",
