@@ -101,6 +101,9 @@ rule koopman_experiment:
             caption="../report/koopman_experiment.rst",
             category="Koopman",
         ),
+        # dynamical transitions: best two-block split of the window x window W1 matrix per
+        # run (no rows unless koopman.experiments.<exp>.windows is set)
+        windows_csv="results/koopman/{exp}_windows.csv",
     params:
         runs=lambda wc: RUNS[wc.exp],
         spec=get_koopman_spec,

@@ -12,5 +12,6 @@ table = experiment(
     snakemake.wildcards.exp,  # noqa: F821
     snakemake.output.nc,  # noqa: F821
     snakemake.output.csv,  # noqa: F821
+    snakemake.output.windows_csv,  # noqa: F821
 )
 print(table.to_string())

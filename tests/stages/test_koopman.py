@@ -188,3 +188,31 @@ def test_calibration_files_hold_rates_and_floors(tmp_path):
         calibration({"replicates": [1]}, tmp_path / "x.nc", tmp_path / "x.csv")
     with pytest.raises(ValueError, match="koopman.calibration.repeat: unknown key"):
         calibration({"repeat": 3}, tmp_path / "x.nc", tmp_path / "x.csv")
+
+
+def test_windows_csv_names_the_transition(tmp_path):
+    cfg, *_ = _write_switch(tmp_path / "r.h5", 0, n_steps=160, switch=80)
+    spec = {"observable": "output_weights", "rank": 4, "n_perm": 200, "windows": {"size": 20}}
+    experiment([cfg], [tmp_path / "r.h5"], spec, "sw", tmp_path / "w.nc", tmp_path / "w.csv", tmp_path / "t.csv")
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert len(t) == 1 and t.loc[0, "n_windows"] == 8 and t.loc[0, "size"] == 20 and t.loc[0, "stride"] == 20
+    assert t.loc[0, "split_window"] == 4 and t.loc[0, "split_step"] == 80      # A until step 80, then B
+    assert t.loc[0, "contrast"] > 1e3                        # noiseless: windows on one side agree to 1e-8
+    assert t.loc[0, "p_value"] <= 0.05 and t.loc[0, "p_min"] == pytest.approx(1 / 201)
+    ds = xr.load_dataset(tmp_path / "w.nc", engine="h5netcdf")
+    assert int(ds["window_split"].values[0]) == 4 and float(ds["window_p"].values[0]) == t.loc[0, "p_value"]
+    experiment([cfg], [tmp_path / "r.h5"], {"rank": 4, "n_perm": 20}, "sw", tmp_path / "n.nc", tmp_path / "n.csv",
+               tmp_path / "n_t.csv")                         # no windows: an empty table with its columns
+    assert len(pd.read_csv(tmp_path / "n_t.csv")) == 0
+
+
+def test_output_tensor_of_each_model_kind():
+    from pathdep.stages.koopman import output_tensor
+
+    mlp = ["fc0.weight", "fc0.bias", "fc1.weight", "fc1.bias"]
+    assert output_tensor(mlp, {"model": {"kind": "mlp"}}) == "fc1.weight"
+    res = ["conv0.weight", "bn0.weight", "bn0.bias", "fc.weight", "fc.bias"]
+    assert output_tensor(res, {"model": {"kind": "resnet"}}) == "fc.weight"
+    tr = ["embed.weight", "pos.weight", "blocks.0.mlp.w_out.weight", "ln_f.weight", "ln_f.bias"]
+    assert output_tensor(tr + ["unembed.weight"], {"model": {"kind": "transformer", "tied": False}}) == "unembed.weight"
+    assert output_tensor(tr, {"model": {"kind": "transformer", "tied": True}}) == "embed.weight"   # not ln_f's gain

@@ -229,6 +229,20 @@ def _window_labels(ds, i: int, k: int) -> list[str]:
     return [f"{a}-{b}" for a, b in zip(start, stop)]
 
 
+def _split_note(ax, ds, i: int, k: int, title: str) -> str:
+    """Lines at a run's best two-block split (``window_split``) and its contrast and p for the
+    panel title ('' for the mean panel and files without the transition scan)."""
+    if "window_split" not in ds or title.startswith("mean over"):
+        return ""
+    s, c, p = int(ds["window_split"].values[i]), float(ds["window_contrast"].values[i]), float(ds["window_p"].values[i])
+    if s < 0 or s >= k:
+        return "\n(no split scanned)"
+    for line in (ax.axhline, ax.axvline):
+        line(s - 0.5, color="w", lw=1.2, ls="--")
+    return (f"\nsplit at step {int(ds['window_start'].values[i, s])}: contrast {c:.2f}, "
+            f"p = {p:.3g} (floor {float(ds.attrs.get('window_p_min', np.nan)):.2g})")
+
+
 def plot_windows(nc: str | Path, pdf: str | Path, png: str | Path, max_runs: int = 4):
     """Heat maps of log10 W1 between the Koopman spectra of windows of training.
 
@@ -279,7 +293,7 @@ def plot_windows(nc: str | Path, pdf: str | Path, png: str | Path, max_runs: int
         ax.set_xticks(ticks, [labels[t] for t in ticks], rotation=90, fontsize=7)
         ax.set_yticks(ticks, [labels[t] for t in ticks], fontsize=7)
         ax.set_xlabel("window (training steps)")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title + _split_note(ax, ds, i, k, title), fontsize=10)
     axs[0][0].set_ylabel("window (training steps)")
     fig.colorbar(im, ax=list(axs[0]), fraction=0.025, pad=0.02, label=r"$\log_{10} W_1$ between window spectra")
     win = spec.get("windows") or {}

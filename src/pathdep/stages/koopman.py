@@ -12,7 +12,9 @@ What it computes:
   replicates, each with the p floor).
 * :func:`experiment`: for every run of one experiment, its trajectory.h5 read as an
   observable series of shape (K members, T, D) (``observable``: ``output_weights``, the
-  last weight tensor (the last ``*.weight`` parameter, else the last parameter), i.e. the output-layer weights as in Redman et al.'s FCN study, or
+  output layer's weights (:func:`output_tensor`: the last ``*.weight`` parameter, a ResNet's
+  ``fc.weight``, a transformer's unembedding, the token embedding when tied) as in Redman et
+  al.'s FCN study, or
   ``weights`` (every parameter), both at the checkpoints, which must be evenly spaced (the
   longest evenly spaced run of checkpoints is used; log-spaced checkpoints leave only a few);
   or ``loss``, the per-step batch loss of every member, recorded at every step whatever the
@@ -31,7 +33,10 @@ What it computes:
   LeNet-5 study), each run's series is also cut into consecutive windows of training steps
   (:func:`pathdep.analysis.koopman.window_bounds`), one spectrum per window pooled over the
   members, and the window x window W1 matrix per run
-  (:func:`pathdep.analysis.koopman.windowed_spectra`), written to the same netCDF.
+  (:func:`pathdep.analysis.koopman.windowed_spectra`), written to the same netCDF, with the
+  best two-block split of that matrix (a dynamical transition: its window, first step,
+  contrast and permutation p, :func:`pathdep.analysis.koopman_windows.transition_scan`) per
+  run in ``window_split/_contrast/_p`` and the optional ``windows_csv``.
 
 The numerics live in :mod:`pathdep.analysis.koopman` and
 :mod:`pathdep.analysis.koopman_groups`, the settings in :mod:`pathdep.config.koopman`.
@@ -54,6 +59,7 @@ import pandas as pd
 import xarray as xr
 
 from pathdep.analysis.koopman import window_bounds, windowed_spectra
+from pathdep.analysis.koopman_windows import transition_scan
 from pathdep.analysis.koopman_groups import (
     TABLE_COLUMNS, group_pair_tests, pad_nested, pad_runs, pad_spectra, pad_windows, run_spectra, spectrum_width,
     uniform_segment, w1_between_runs,
@@ -140,6 +146,19 @@ def calibration(spec: dict, nc: str | Path, csv: str | Path) -> pd.DataFrame:
     return table
 
 
+def output_tensor(names: Sequence[str], config: dict | None) -> str:
+    """The output layer's weight tensor of a layout: the unembedding of a transformer (the
+    token embedding when ``tied``), else the last ``*.weight`` (the last parameter if none):
+    an MLP's or LeNet-5's last layer, a ResNet's ``fc.weight``."""
+    names = list(names)
+    model = (config or {}).get("model") or {}
+    if model.get("kind") == "transformer":
+        want = "embed.weight" if model.get("tied") else "unembed.weight"
+        if want in names:
+            return want
+    return ([n for n in names if n.endswith("weight")] or names)[-1]
+
+
 def _read_series(tr: Trajectory, observable: str) -> tuple[np.ndarray, np.ndarray]:
     """(y (K, T, D) float64, steps (T,)) of an open trajectory file."""
     if observable == "loss":
@@ -147,8 +166,7 @@ def _read_series(tr: Trajectory, observable: str) -> tuple[np.ndarray, np.ndarra
         y = np.asarray(loss, dtype=np.float64).T[:, :, None]         # (K, T, 1)
         return y, np.arange(y.shape[1])
     seg = uniform_segment(tr.steps)
-    wnames = [n for n in tr.layout.names if n.endswith("weight")] or list(tr.layout.names)
-    sl = tr.layout.slice(wnames[-1]) if observable == "output_weights" else slice(None)
+    sl = tr.layout.slice(output_tensor(tr.layout.names, tr.config)) if observable == "output_weights" else slice(None)
     w = tr.f["weights"][seg.start:seg.stop, :, sl]                     # (T, K, D)
     return np.transpose(np.asarray(w, dtype=np.float64), (1, 0, 2)), np.asarray(tr.steps[seg])
 
@@ -204,10 +222,32 @@ def _run(run: dict, path, s: dict, exp: str) -> dict:
     """Spectra (and windows) of one run's trajectory file."""
     y, steps, info = observations(path, s["observable"], s["window"], need=s["n_delays"] + 3)
     name = f"{exp}/{run['run']}"
-    out = {"windows": _windows(y, steps, info, s, path, name) if s["windows"] else None}
+    out = {"windows": _windows(y, steps, info, s, path, name) if s["windows"] else None,
+           "window_size": window_size(s["windows"], info["steps_per_epoch"]) if s["windows"] else None}
     out.update(run_spectra(y, s["n_delays"], s["rank"], s["collapse_tol"], name, info["baseline"], info["copy"]))
     out["label"] = group_of(run, s["group_by"])
     return out
+
+
+WINDOW_COLUMNS = ("experiment", "run", "n_windows", "size", "stride", "split_window", "split_step", "contrast",
+                  "p_value", "p_min", "note")
+
+
+def _transitions(names, res, s: dict, exp: str) -> pd.DataFrame:
+    """One row per run: the best two-block split of its window x window W1 matrix
+    (:func:`pathdep.analysis.koopman_windows.transition_scan`), the first step after it."""
+    rows = []
+    for name, r in zip(names, res):
+        if r["windows"] is None:
+            continue
+        bounds, d = r["windows"][0], r["windows"][3]
+        t = transition_scan(d, n_perm=s["n_perm"], seed=s["seed"])
+        k = int(t["kept"][t["split"]]) if t["split"] >= 0 else -1
+        rows.append({"experiment": exp, "run": name, "n_windows": len(bounds), "size": r["window_size"][0],
+                     "stride": r["window_size"][1], "split_window": k,
+                     "split_step": int(bounds[k][2]) if k >= 0 else -1, "contrast": t["contrast"],
+                     "p_value": t["p_value"], "p_min": t["p_min"], "note": t["note"]})
+    return pd.DataFrame(rows, columns=list(WINDOW_COLUMNS))
 
 
 def _replicate_variables(names, res) -> tuple[dict, dict]:
@@ -253,7 +293,7 @@ def _experiment_dataset(names, res, table, s, exp) -> xr.Dataset:
 
 
 def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dict, exp: str,
-               nc: str | Path, csv: str | Path) -> pd.DataFrame:
+               nc: str | Path, csv: str | Path, windows_csv: str | Path | None = None) -> pd.DataFrame:
     """Koopman spectra of every run of one experiment, W1 tables and conjugacy tests.
 
     Args:
@@ -271,6 +311,10 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
             (-1 / NaN pad runs with fewer windows).
         csv: the group-pair table (a, b, n_a, n_b, w1_between, w1_within, p_value, p_method,
             p_min, note).
+        windows_csv: optional table of dynamical transitions, one row per run with windows
+            (:data:`WINDOW_COLUMNS`: the best two-block split of the window x window W1
+            matrix, its contrast and permutation p; no rows without ``windows``); the same
+            values are in the netCDF (``window_split``, ``window_contrast``, ``window_p``).
 
     Returns:
         The group-pair table.
@@ -281,6 +325,14 @@ def experiment(runs: Sequence[dict], traj_files: Sequence[str | Path], spec: dic
                             seed=s["seed"], tol=s["collapse_tol"])
     table = pd.DataFrame([{"experiment": exp, **row} for row in rows], columns=list(TABLE_COLUMNS))
     ds = _experiment_dataset([r["run"] for r in runs], res, table, s, exp)
+    trans = _transitions([r["run"] for r in runs], res, s, exp)
+    if s["windows"]:
+        by = trans.set_index("run")
+        for col, var in (("split_window", "window_split"), ("contrast", "window_contrast"), ("p_value", "window_p")):
+            ds[var] = (("run",), by.loc[[r["run"] for r in runs], col].to_numpy())
+        ds.attrs["window_p_min"] = float(trans["p_min"].iloc[0]) if len(trans) else float("nan")
     write_netcdf(ds, nc)
     write_csv(table, csv)
+    if windows_csv is not None:
+        write_csv(trans, windows_csv)
     return table
