@@ -15,14 +15,32 @@ Replicate baselines (``perturbation.baselines``) each have their own seed; their
 it, so the members fall into contiguous groups with one batch per group (:attr:`Schedule.groups`,
 :meth:`Schedule.group_batch`).
 
+Augmentation (``training.augment: crop_flip``; default ``none``) is part of the schedule:
+:func:`augment` pads each image of step ``t``'s batch with ``pad`` = 4 zero pixels per side
+(zero of the normalised inputs, i.e. the training set's channel mean: He et al. 2016 pad
+mean-subtracted images with zeros), crops a random ``H x W`` window (offsets uniform in
+``0..2*pad``) and flips it horizontally with probability 1/2. Its random numbers come from
+``numpy.random.default_rng(SeedSequence([schedule_seed, t]))``, so members that share a
+schedule seed see the same augmented batch (baseline and copies, unless the perturbation
+targets the schedule: ``shuffle`` gives a member its own seed and hence its own crops).
+:func:`augment_batch` applies it per row of a grouped / per-member batch with that row's
+seed; ``none`` returns the batch object unchanged (training is bit for bit as before).
+
 How it was checked: ``tests/test_schedule.py`` (each epoch is a permutation, swapped
 schedules differ in exactly 2*swaps positions of epoch 0, log-spaced checkpoints are
-sorted, unique, start at 0 and end at T).
+sorted, unique, start at 0 and end at T) and ``tests/core/test_augment.py`` (same seed and
+step give the same batch, other seeds or steps other batches, each augmented image's
+pixels are a sub-multiset of its padded original with every remaining pixel zero, flips
+and crops at known offsets, ``none`` is the identity object, training with ``none``
+unchanged bit for bit).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+AUGMENTATIONS = ("none", "crop_flip")
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -118,3 +136,50 @@ def checkpoint_steps(spec: dict, n_steps: int) -> np.ndarray:
     else:
         raise ValueError(f"training.checkpoints.mode: expected every, log or steps, got {mode!r}")
     return np.unique(np.concatenate([[0], s, [n_steps]])).astype(np.int64)
+
+
+def augment_params(seed: int, t: int, n: int, pad: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets ``dy, dx`` (n,) in ``0..2*pad`` and flips (n,) bool of step ``t``'s batch of ``n``."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(t)]))
+    off = rng.integers(0, 2 * pad + 1, size=(2, n))
+    return off[0], off[1], rng.random(n) < 0.5
+
+
+def augment(x: torch.Tensor, seed: int, t: int, pad: int = 4) -> torch.Tensor:
+    """Random ``pad``-pixel zero-pad crop and horizontal flip of a batch of images.
+
+    Args:
+        x: images ``(B, C, H, W)`` (normalised; padding uses 0).
+        seed: the schedule seed of the members that see this batch.
+        t: the training step.
+        pad: pixels of zero padding per side (4: He et al. 2016 for CIFAR).
+
+    Returns:
+        ``(B, C, H, W)``: image ``i`` is ``pad(x_i)[:, dy_i:dy_i+H, dx_i:dx_i+W]``, its last axis
+        reversed where ``flip_i`` (:func:`augment_params`), on ``x``'s device and dtype.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"training.augment: crop_flip needs images (B, C, H, W), got a batch of shape {tuple(x.shape)}")
+    B, _, H, W = x.shape
+    dy, dx, flip = augment_params(seed, t, B, pad)
+    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dev = x.device
+    rows = torch.as_tensor(dy, device=dev)[:, None] + torch.arange(H, device=dev)                 # (B, H)
+    cols = torch.as_tensor(dx, device=dev)[:, None] + torch.arange(W, device=dev)                 # (B, W)
+    cols = torch.where(torch.as_tensor(flip, device=dev)[:, None], cols.flip(1), cols)
+    out = xp[torch.arange(B, device=dev)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def augment_batch(x: torch.Tensor, sched: Schedule, t: int, grouped: bool, kind: str = "none") -> torch.Tensor:
+    """``x`` of step ``t`` augmented with each row's schedule seed: ``(B, ...)`` shared (seed of
+    member 0), ``(G, B, ...)`` grouped (seed of each group's first member) or ``(K, B, ...)`` per
+    member. ``kind`` ``none`` returns ``x`` itself."""
+    if kind == "none":
+        return x
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"training.augment: expected one of {list(AUGMENTATIONS)}, got {kind!r}")
+    if sched.shared and not grouped:
+        return augment(x, sched.seeds[0], t)
+    seeds = [sched.seeds[a] for a, _ in sched.groups] if grouped else sched.seeds
+    return torch.stack([augment(x[r], seeds[r], t) for r in range(len(seeds))])

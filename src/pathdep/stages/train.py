@@ -49,7 +49,7 @@ from pathdep.core.fast import ensemble_step_for, member_loop_preferred, uses_gro
 from pathdep.core.init import init_params, perturb
 from pathdep.core.loop import LoopSink, LoopStopped, LossLog, StopSignals, run_loop
 from pathdep.core.resnet import make_ensemble_step_with_buffers
-from pathdep.core.schedule import Schedule, checkpoint_steps, swap_pairs
+from pathdep.core.schedule import Schedule, augment_batch, checkpoint_steps, swap_pairs
 from pathdep.io.provenance import collect
 from pathdep.io.trajectory import BackgroundWriter, TrajectoryWriter, load_init, save_init
 
@@ -335,7 +335,7 @@ def _dynamics(run: dict, init, init_path, data_path, device) -> tuple:
 
     def batch(t):
         idx = torch.as_tensor(sched.group_batch(t) if grouped else sched.batch(t), device=ctx.device)
-        return x_all[idx], y_all[idx]
+        return augment_batch(x_all[idx], sched, t, grouped, run["training"].get("augment", "none")), y_all[idx]
 
     return ctx, sched, ckpts, step, batch
 
