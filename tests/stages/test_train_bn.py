@@ -154,3 +154,19 @@ def test_metrics_evaluate_in_eval_mode_with_each_members_own_statistics(trained,
         assert abs(got - own) <= 1e-10
         assert abs(got - other) > 1e-8 and abs(got - stale) > 1e-4   # another member's / the initial statistics
     assert np.isfinite(ds["test_acc"].values).all() and np.isfinite(ds["fs_l2_logits"].values).all()
+
+
+def test_geometry_of_a_bn_run_resets_statistics_at_interpolation_points(trained, data, tmp_path, monkeypatch):
+    import pathdep.stages.geometry as G
+
+    monkeypatch.setattr(G, "BN_RESET", 500)   # one reset batch (the test's time)
+    run, traj = trained
+    spec = {"lambdas": 5, "checkpoints": [0.0, 1.0], "interp_members": 2, "eval_train": 150, "eval_test": 150}
+    ds = G.compute_geometry(traj, data, tmp_path / "geometry.nc", spec, threads=1, log=lambda *_: None)
+    assert "reset at every interpolation point on 500 training samples" in ds.attrs["interp_bn"]
+    assert np.isfinite(ds["interp_loss"].values).all() and np.isfinite(ds["barrier"].values).all()
+    assert np.isfinite(ds["ac_out_base"].values).all() and np.isfinite(ds["dist_aligned"].values).all()
+    # aligned and raw endpoints agree (the aligned member computes the same function after its reset)
+    il = ds["interp_loss"]
+    assert np.allclose(il.sel(align="raw", lam=1.0), il.sel(align="aligned", lam=1.0), rtol=0, atol=1e-9)
+    assert (ds["dist_aligned"].isel(checkpoint=-1).values[1:] <= ds["dist"].isel(checkpoint=-1).values[1:] + 1e-12).all()

@@ -33,7 +33,8 @@ SPLITS = ("train", "test")
 
 def interpolation_grid(apply: Callable, W: np.ndarray, ok: np.ndarray, gather: Mapping, members, checkpoints,
                        xs: Mapping, ys: Mapping, lambdas: np.ndarray, loss: str, batch_size: int,
-                       dtype: torch.dtype, device, base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       dtype: torch.dtype, device, base: np.ndarray | None = None,
+                       prepare: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Loss and accuracy along ``(1 - l) w_b + l w_k``, raw and aligned, on every split, from
     each member's own baseline ``b = base[k]`` (row 0 when ``base`` is None).
 
@@ -48,6 +49,8 @@ def interpolation_grid(apply: Callable, W: np.ndarray, ok: np.ndarray, gather: M
         loss, batch_size: as in :func:`~pathdep.analysis.interpolate.interpolation_curve`.
         dtype, device: of the forward passes.
         base: ``(K,)`` own-baseline rows (:func:`pathdep.analysis.replicates.own_baseline`).
+        prepare: passed to :func:`~pathdep.analysis.interpolate.interpolation_curve` (BatchNorm
+            statistics recomputed at every interpolation point).
 
     Returns:
         ``(loss, accuracy)``, each ``(align=2, split=2, M, I, L)`` (axes as :data:`ALIGN`,
@@ -66,7 +69,7 @@ def interpolation_grid(apply: Callable, W: np.ndarray, ok: np.ndarray, gather: M
                 wb = torch.as_tensor(np.ascontiguousarray(wk), dtype=dtype, device=device)
                 for si, split in enumerate(SPLITS):
                     cur = IP.interpolation_curve(apply, wa, wb, xs[split], ys[split], lambdas, loss=loss,
-                                                 batch_size=int(batch_size))
+                                                 batch_size=int(batch_size), prepare=prepare)
                     iloss[ai, si, mi, ci] = cur["loss"]
                     iacc[ai, si, mi, ci] = cur["accuracy"]
     return iloss, iacc

@@ -19,7 +19,11 @@ rule in ``l``, optionally above the chord). Losses: the training losses of
 :mod:`pathdep.core.losses`, evaluated by :func:`pathdep.core.evaluate.evaluate`:
 ``"cross_entropy"`` (mean over samples, integer labels) and ``"mse"`` (``0.5 * sum`` over
 the outputs of the squared error, mean over samples), so the curves' endpoints are the
-losses of ``metrics.nc``. No BatchNorm statistics are recomputed: pathdep models have none.
+losses of ``metrics.nc``. Networks with BatchNorm (``norm: batch`` ResNets): ``prepare`` maps
+the interpolated weights to what ``apply`` evaluates, e.g. the weights with their BatchNorm
+statistics recomputed at every interpolation point on a fixed training subset
+(:meth:`pathdep.core.context.RunContext.bn_reset`; Git Re-Basin, REPAIR, Jordan et al. 2022);
+interpolating the running statistics instead inflates the barriers.
 
 How it was checked: ``tests/analysis/test_interpolate.py``: for a linear regression the
 MSE along the line is the parabola ``L(l) = (m(r^2) + 2 l m(r u) + l^2 m(u^2)) / 2``
@@ -58,7 +62,7 @@ def _regression_hits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def interpolation_curve(apply: Callable, w_a, w_b, x, y, lambdas: Sequence[float] | None = None,
                         loss: str = "cross_entropy", batch_size: int = 1024,
-                        lambda_chunk: int | None = None, vmap: bool = True) -> dict:
+                        lambda_chunk: int | None = None, vmap: bool = True, prepare: Callable | None = None) -> dict:
     """Loss and accuracy of ``w(l) = (1 - l) w_a + l w_b`` on ``(x, y)``.
 
     Args:
@@ -75,6 +79,8 @@ def interpolation_curve(apply: Callable, w_a, w_b, x, y, lambdas: Sequence[float
         lambda_chunk: lambdas evaluated together under ``torch.vmap`` (default: all);
             lower it to bound memory (``lambda_chunk * P`` weights plus activations).
         vmap: if False, loop over lambdas (reference implementation; same numbers).
+        prepare: ``prepare(W (l, P)) -> Z (l, P')``, what ``apply`` takes for the interpolated
+            networks (e.g. BatchNorm statistics recomputed per point appended); default: ``W``.
 
     Returns:
         ``{"lambdas": (L,), "loss": (L,), "accuracy": (L,)}`` numpy float64 arrays; the
@@ -101,6 +107,7 @@ def interpolation_curve(apply: Callable, w_a, w_b, x, y, lambdas: Sequence[float
     for s in range(0, len(lam_np), chunk):
         lc = lam[s:s + chunk, None]
         W = (1 - lc) * w_a[None] + lc * w_b[None]  # (l, P): the interpolated networks as "members"
+        W = W if prepare is None else prepare(W)
         ev = evaluate(apply, W, x, y, loss, batch_size, outputs=(loss == "mse"), loss_dtype=None, forward=forward)
         losses.append(ev.loss)
         accs.append(ev.accuracy if loss == "cross_entropy" else _regression_hits(ev.outputs, y).numpy())

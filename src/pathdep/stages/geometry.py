@@ -21,6 +21,14 @@ calls the numerics of :mod:`pathdep.analysis` and writes files):
   - ``sphere_sq_disp``, ``norm_ratio``, ``sphere_theory`` and per member ``sphere_D``
     (:func:`pathdep.analysis.hypersphere.sphere_diffusion`, time in steps).
 
+  BatchNorm models (``norm: batch``): distances, alignment and the sphere fits are on the
+  parameters; the outputs of the autocorrelations are in eval mode with each member's own
+  running statistics; every interpolation point gets its BatchNorm statistics recomputed on
+  a fixed, seeded training subset (:data:`BN_RESET` samples, or ``geometry.bn_reset``, in
+  batches of :data:`BN_RESET_BATCH`; the average of unbiased batch statistics estimates the
+  population's for any batch size) before it is evaluated (Git Re-Basin, REPAIR; attribute
+  ``interp_bn``).
+
 * :func:`hypersphere_theory` (rule ``hypersphere_theory``) -> ``results/hypersphere/theory.nc``:
   simulated Brownian motion on S^{n-1} against the closed forms
   (:func:`pathdep.analysis.hypersphere.theory_curves`).
@@ -57,7 +65,10 @@ from pathdep.io.atomic import write_netcdf
 # compute_geometry imports torch and the torch-based modules itself: the theory table and the
 # fits (and the figures) then run without importing torch.
 
-__all__ = ["compute_geometry", "hypersphere_theory"]
+__all__ = ["compute_geometry", "hypersphere_theory", "BN_RESET"]
+
+BN_RESET, BN_RESET_BATCH = 1000, 500
+"""Training samples (and batch size) on which interpolated BatchNorm networks recompute their statistics."""
 
 
 @dataclass
@@ -73,6 +84,7 @@ class _RunWeights:
     members: pd.DataFrame
     provenance: dict
     layout: Any
+    Z: np.ndarray         # (C, K, P + Q): weights and buffers (BatchNorm statistics); W without buffers
 
 
 @dataclass
@@ -95,8 +107,10 @@ def _read_run(traj_path, expected_config: dict | None) -> _RunWeights:
             raise ValueError(f"{traj_path}: trajectory was made from a different config than the workflow expects "
                              f"for {expected_config.get('experiment')}/{expected_config.get('run')}; rerun training")
         W = np.stack([tr.weights(c) for c in range(tr.n_checkpoints)])  # (C, K, P) in the stored dtype
+        Z = np.concatenate([W, np.stack([tr.buffers(c) for c in range(tr.n_checkpoints)])], -1) \
+            if tr.buffer_layout.n_params else W
         return _RunWeights(run, tr.steps.astype(np.int64), np.asarray(tr.epochs, dtype=np.float64), W,
-                           tr.valid.copy() & np.isfinite(W).all(axis=2), tr.members, tr.provenance, tr.layout)
+                           tr.valid.copy() & np.isfinite(W).all(axis=2), tr.members, tr.provenance, tr.layout, Z)
 
 
 def _selection(spec: dict, steps: np.ndarray, members: pd.DataFrame) -> _Selection:
@@ -119,6 +133,21 @@ def _eval_sets(ctx, spec: dict, seed: int):
     if ctx.task != "classification":
         ys = {s: y.to(ctx.dtype) for s, y in ys.items()}
     return xs, ys
+
+
+def _bn_reset(ctx, spec: dict, run: dict):
+    """``prepare`` of the interpolation curves: BatchNorm statistics recomputed per point on a fixed,
+    seeded training subset in batches of :data:`BN_RESET_BATCH` (None without BatchNorm)."""
+    from pathdep.core.context import eval_subset
+
+    if not ctx.has_buffers:
+        return None, 0
+    x = ctx.load_data().x_train
+    idx = eval_subset(len(x), int(spec.get("bn_reset", BN_RESET)), int(run.get("seed", 0)) + 1)
+    bs = BN_RESET_BATCH
+    starts = range(0, max(len(idx) - bs, 0) + 1, bs)   # full batches (one batch when the subset is smaller)
+    xs = [x[idx[i:i + bs]].to(ctx.device, ctx.dtype) for i in starts]
+    return ctx.bn_reset(xs), sum(len(b) for b in xs)
 
 
 def _context(rw: _RunWeights, traj_path, data_path, device: str):
@@ -151,8 +180,7 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
         traj_path: ``trajectory.h5`` of the run; ``data_path``: the prepared dataset.
         out_path: ``geometry.nc`` to write (atomically).
         spec: the geometry settings (resolved with :func:`pathdep.config.geometry.resolve`).
-        expected_config: the run config the workflow expects (a trajectory made from a
-            different config is refused).
+        expected_config: the run config the workflow expects (another config's trajectory is refused).
         threads: torch threads; ``device``: torch device of the forward passes; ``log``: progress.
 
     Returns:
@@ -171,13 +199,14 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
     with _clock(timings, "align"):
         al = align.align_to_baseline(rw.W, rw.ok, rw.layout, sel.align, [(c, k) for c in sel.interp for k in sel.members],
                                      spec["align_max_iter"], base=sel.base)
-    xs, ys = _eval_sets(ctx, spec, int(rw.run.get("seed", 0)))
+    (xs, ys), (prepare, n_reset) = _eval_sets(ctx, spec, int(rw.run.get("seed", 0))), _bn_reset(ctx, spec, rw.run)
     lam, kind = lambda_grid(spec), _loss_kind(ctx)
     with _clock(timings, "interpolate"):
-        iloss, iacc = barriers.interpolation_grid(ctx.apply, rw.W, rw.ok, al.gather, sel.members, sel.interp, xs, ys,
-                                                  lam, kind, spec["batch_size"], ctx.dtype, ctx.device, sel.base)
-    with _clock(timings, "autocorr"):
-        outputs = autocorr.checkpoint_outputs(ctx.apply, rw.W, xs["test"], ys["test"], kind, spec["batch_size"],
+        iloss, iacc = barriers.interpolation_grid(ctx.eval_apply, rw.W, rw.ok, al.gather, sel.members, sel.interp, xs,
+                                                  ys, lam, kind, spec["batch_size"], ctx.dtype, ctx.device, sel.base,
+                                                  prepare=prepare)
+    with _clock(timings, "autocorr"):   # eval mode, each member's own running statistics (Z = (W, B))
+        outputs = autocorr.checkpoint_outputs(ctx.eval_apply, rw.Z, xs["test"], ys["test"], kind, spec["batch_size"],
                                               ctx.dtype, ctx.device)
         ac, taus = autocorr.trajectory_autocorrelations(rw.W, rw.ok, rw.steps, outputs, sel.base)
     with _clock(timings, "hypersphere"):
@@ -188,10 +217,10 @@ def compute_geometry(traj_path, data_path, out_path, spec: dict | None = None, e
     values = {"dist": al.dist, "dist_aligned": al.dist_aligned, "interp_loss": iloss, "interp_acc": iacc,
               **barriers.barriers(iloss, lam), **ac, **taus, **sphere}
     ds = _geometry_dataset(rw, ctx, values, _coords(rw, al.aligned, sel, lam), spec, timings,
-                           {s: len(x) for s, x in xs.items()})
+                           {s: len(x) for s, x in xs.items()} | {"bn_reset": n_reset})
     write_netcdf(ds, out_path)
-    log(f"aligned at {int(al.aligned.sum())} checkpoints; interpolated at {len(sel.interp)} x {len(lam)} lambdas")
-    log("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    log(f"aligned at {int(al.aligned.sum())} checkpoints; interpolated at {len(sel.interp)} x {len(lam)} lambdas\n"
+        + "timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     return ds
 
 
@@ -244,6 +273,10 @@ def _geometry_dataset(rw: _RunWeights, ctx, values: dict, coords: dict, spec: di
         "config": canonical(run), "trajectory_provenance": json.dumps(rw.provenance),
         "provenance": json.dumps(collect(run, ctx.device), default=str),
     })
+    if n_eval.get("bn_reset"):
+        ds.attrs["interp_bn"] = (f"BatchNorm statistics reset at every interpolation point on {n_eval['bn_reset']} "
+                                 "training samples (Git Re-Basin, REPAIR; Jordan et al. 2022); outputs in eval mode "
+                                 "with each member's own running statistics")
     return ds
 
 
