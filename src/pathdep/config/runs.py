@@ -85,8 +85,9 @@ def check_run(run: dict, run_schema: dict, at, datasets: dict, infos: dict) -> N
     if run["perturbation"].get("target", "init") == "hyperparameter":
         _check_hparam_perturbation(run, at, hp)
     _check_checkpoints(run, at)
-    from pathdep.config.storage import check_storage
+    from pathdep.config.storage import check_augment, check_storage
     check_storage(run, at)   # training.checkpoints storage keys (pathdep.config.storage)
+    check_augment(run, info, at)
     _check_batches(run, at, info, ds)
     if run["model"].get("kind") == "mlp" and not isinstance(run["model"].get("hidden"), list):
         raise ConfigError(f"config: {at('model', 'hidden')}: expected a list of widths")

@@ -20,6 +20,9 @@ What it checks:
   ``init.h5``, and koopman on the loss would run; files written outside the workflow are
   read with ``Trajectory.stored_weights``).
 
+``training.augment: crop_flip`` (:func:`pathdep.core.schedule.augment`) needs image inputs
+``(C, H, W)``: :func:`check_augment` refuses it in one line for vector datasets.
+
 How it was checked: ``tests/config/test_storage_config.py`` (each refusal in one line, the
 accepted combinations).
 """
@@ -65,3 +68,12 @@ def check_storage(run: dict, at) -> None:
     if eps < ERASE_FACTOR * u:
         raise ConfigError(f"{head}, which would erase perturbation.epsilon {eps:g} (needs epsilon >= "
                           f"{ERASE_FACTOR:g} x {u:.3g} = {ERASE_FACTOR * u:.3g}); use store: deltas or precision: exact")
+
+
+def check_augment(run: dict, info: dict, at) -> None:
+    """``training.augment: crop_flip`` needs image inputs (one-line ConfigError otherwise)."""
+    aug = run["training"].get("augment", "none")
+    shape = tuple(info["in_shape"])
+    if aug != "none" and len(shape) != 3:
+        raise ConfigError(f"config: {at('training', 'augment')}: {aug} crops and flips images (C, H, W); dataset "
+                          f"{run.get('dataset')!r} has inputs of shape {shape}; use augment: none")
