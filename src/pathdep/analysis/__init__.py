@@ -33,6 +33,7 @@ Modules (each documents what it computes, the paper it follows and how it was ch
 * :mod:`~pathdep.analysis.koopman_toy` - the OMD / OGD / bisection toy of Redman et al. (2024).
 * :mod:`~pathdep.analysis.koopman_stats` - exact or Monte-Carlo permutation p-values with their floor.
 * :mod:`~pathdep.analysis.koopman_calibration` - the Koopman test's rejection rate under the null and its power.
+* :mod:`~pathdep.analysis.koopman_windows` - dynamical transitions: the two-block split of window x window W1.
 * :mod:`~pathdep.analysis.ntk` - empirical and analytic NTK / NNGP, linearised networks.
 * :mod:`~pathdep.analysis.ntk_analytic` - infinite-width NNGP / NTK of fully connected networks (closed forms, quadrature).
 * :mod:`~pathdep.analysis.ntk_empirical` - the empirical NTK's plan and generic paths (blocked Jacobians, NTK-vector products).
@@ -51,7 +52,7 @@ Everything works on flat parameter vectors (``w: (P,)``, ensembles ``(K, P)``) w
 import importlib
 
 __all__ = ["align", "align_resnet", "align_transformer", "architecture", "autocorr", "barriers", "claims", "claims_stats", "divergence", "fit_forms", "fit_holdout", "fits", "function_space", "grokking", "hypersphere",
-           "interpolate", "koopman", "koopman_calibration", "koopman_groups", "koopman_stats", "koopman_toy", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
+           "interpolate", "koopman", "koopman_calibration", "koopman_groups", "koopman_stats", "koopman_toy", "koopman_windows", "lyapunov", "lyapunov_benettin", "lyapunov_clv",
            "lyapunov_link", "lyapunov_qr", "lyapunov_resolution", "lyapunov_study", "ntk", "ntk_analytic",
            "ntk_dynamics", "ntk_empirical", "ntk_structured", "patterns", "quantities", "replicates", "scaling",
            "spread", "study_kernels", "study_model", "study_roc"]
