@@ -98,3 +98,25 @@ def test_phase_checkpoints_known_steps():
     assert phase_checkpoints(isteps, 1000, 2000) == (2, 4)     # before is strict, after inclusive
     assert phase_checkpoints(isteps, 0, 3000) == (-1, -1)
     assert phase_checkpoints(isteps, np.nan, np.nan) == (5, -1)  # never grokked: no "after"
+
+
+def test_eps_trend_paired_runs_and_phase_values():
+    from pathdep.analysis.grokking import eps_trend, phase_values
+
+    base, copy = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 1])
+    b = np.array([1000.0, 0, 1500, 0, 2000, 0])
+    runs = [b + np.array([0, 1000 + d, 0, 1500 + 2 * d, 0, 2000 + 3 * d]) for d in (1, 30, 300)]   # shift grows
+    t = eps_trend([1e-6, 1e-4, 1e-2], runs, base, copy, n_perm=2000)
+    assert t["n"] == 9 and t["rho"] > 0.5 and t["p_value"] <= 1 / 216 + 0.01   # 3!^3 = 216 within-baseline splits
+    flat = eps_trend([1e-6, 1e-4, 1e-2], [runs[0]] * 3, base, copy)
+    assert np.isnan(flat["p_value"]) or flat["p_value"] > 0.05
+    # phase values: copy 1's pair (rows 1 and 0) starts at 300 and has grokked by 900
+    isteps = np.array([0, 200, 400, 1000])
+    own = np.array([0, 0, 2, 2])
+    start, end = np.array([300.0, 500, 100, np.nan]), np.array([900.0, 700, 200, np.nan])
+    curve = np.array([[0.0, 1.0, 2.0, 3.0], [10.0, 11.0, 12.0, 13.0]])
+    out = phase_values(isteps, np.array([1, 3]), own, start, end, {"barrier": curve})
+    np.testing.assert_array_equal(out["step_before"], [200, 0])
+    np.testing.assert_array_equal(out["step_after"], [1000, np.nan])
+    np.testing.assert_array_equal(out["barrier_before"], [1.0, 10.0])
+    np.testing.assert_array_equal(out["barrier_after"], [3.0, np.nan])

@@ -25,9 +25,12 @@ with M perturbed copies (``pathdep.analysis.replicates`` labels):
   by, the ceiling of the copies' shifts;
 * :func:`trend_test`: Spearman's rank correlation of the shifts with log eps and a one-sided
   permutation p-value (small: the shift grows with eps); ties and NaN handled;
-* :func:`phase_checkpoints`: of the interpolation checkpoints, the last one before either
-  network of a pair reached test 0.5 and the first at which both reached test 0.9 (the
-  linear-interpolation barrier "before" and "after" grokking).
+* :func:`eps_trend`: that test on the per-baseline mean shifts of several eps runs that
+  share their R baselines (permuted within a baseline: the shifts are paired);
+* :func:`phase_checkpoints` / :func:`phase_values`: of the interpolation checkpoints, the
+  last one before either network of a pair reached test 0.5 and the first at which both
+  reached test 0.9, and a per-pair curve (e.g. the linear-interpolation barrier) there:
+  "before" and "after" grokking.
 
 The steps are resolved only to the checkpoint grid (log-spaced in the default run): a
 reported step is the first *recorded* step at or above the level, an upper bound on the
@@ -45,6 +48,7 @@ NaN steps giving no "after").
 from __future__ import annotations
 
 import itertools
+from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -52,7 +56,7 @@ from scipy import stats
 from pathdep.analysis.replicates import interval, own_baseline, per_baseline
 
 __all__ = ["first_step", "key_steps", "LEVELS", "step_shift", "shift_summary", "independent_spread",
-           "trend_test", "phase_checkpoints"]
+           "trend_test", "eps_trend", "phase_checkpoints", "phase_values"]
 
 #: (column name, split, level) of :func:`key_steps`.
 LEVELS = (("train_1.0", "train", 1.0), ("test_0.5", "test", 0.5), ("test_0.9", "test", 0.9))
@@ -211,3 +215,55 @@ def phase_checkpoints(icheck_steps: np.ndarray, start: float, end: float) -> tup
     before = np.flatnonzero(s < start) if np.isfinite(start) else np.arange(len(s))
     after = np.flatnonzero(s >= end) if np.isfinite(end) else np.array([], dtype=int)
     return (int(before[-1]) if len(before) else -1, int(after[0]) if len(after) else -1)
+
+
+def eps_trend(eps: Sequence[float], steps: Sequence[np.ndarray], baseline: np.ndarray, copy: np.ndarray,
+              n_perm: int = 10000, seed: int = 0) -> dict:
+    """:func:`trend_test` of the per-baseline mean shift against log10 eps over runs.
+
+    Args:
+        eps: ``(E,)`` the runs' relative perturbation sizes.
+        steps: ``E`` arrays ``(K,)`` of a key step per network (same layout in every run).
+        baseline, copy: ``(K,)`` replicate labels (the runs share their baselines: the
+            permutation stays within a baseline).
+        n_perm, seed: of :func:`trend_test`.
+
+    Returns:
+        :func:`trend_test`'s dict.
+    """
+    per = np.stack([per_baseline(step_shift(s, baseline, copy), baseline, copy) for s in steps])   # (E, R)
+    x = np.repeat(np.log10(np.asarray(eps, dtype=np.float64)), per.shape[1])
+    strata = np.tile(np.arange(per.shape[1]), per.shape[0])
+    return trend_test(x, per.ravel(), strata=strata, n_perm=n_perm, seed=seed)
+
+
+def phase_values(icheck_steps: np.ndarray, members: np.ndarray, own: np.ndarray, start: np.ndarray,
+                 end: np.ndarray, curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-pair curves at the interpolation checkpoints before and after the pair grokked.
+
+    Args:
+        icheck_steps: ``(I,)`` steps of the interpolation checkpoints.
+        members: ``(J,)`` the interpolated copies (rows of the member axis).
+        own: ``(K,)`` each network's own baseline row.
+        start: ``(K,)`` test-0.5 steps; a pair starts at the earlier of its two (NaN ignored).
+        end: ``(K,)`` test-0.9 steps; a pair has grokked at the later of its two (NaN if either
+            never did).
+        curves: name -> ``(J, I)`` values per interpolated copy and checkpoint.
+
+    Returns:
+        ``step_before``, ``step_after`` and ``<name>_before``, ``<name>_after``, each ``(J,)``
+        (NaN where :func:`phase_checkpoints` finds no checkpoint).
+    """
+    out: dict[str, list] = {"step_before": [], "step_after": []}
+    for name in curves:
+        out[f"{name}_before"], out[f"{name}_after"] = [], []
+    steps = np.asarray(icheck_steps, dtype=np.float64)
+    for j, m in enumerate(np.asarray(members, dtype=int)):
+        pair = [m, int(own[m])]
+        first = np.nanmin(start[pair]) if np.isfinite(start[pair]).any() else np.nan   # either started
+        idx = dict(zip(("before", "after"), phase_checkpoints(steps, first, np.max(end[pair]))))  # both grokked
+        for ph, i in idx.items():
+            out[f"step_{ph}"].append(steps[i] if i >= 0 else np.nan)
+            for name, v in curves.items():
+                out[f"{name}_{ph}"].append(v[j, i] if i >= 0 else np.nan)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
