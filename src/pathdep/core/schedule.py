@@ -26,7 +26,7 @@ targets the schedule: ``shuffle`` gives a member its own seed and hence its own 
 :func:`augment_batch` applies it per row of a grouped / per-member batch with that row's
 seed; ``none`` returns the batch object unchanged (training is bit for bit as before).
 
-How it was checked: ``tests/test_schedule.py`` (each epoch is a permutation, swapped
+How it was checked: ``tests/core/test_schedule.py`` (each epoch is a permutation, swapped
 schedules differ in exactly 2*swaps positions of epoch 0, log-spaced checkpoints are
 sorted, unique, start at 0 and end at T) and ``tests/core/test_augment.py`` (same seed and
 step give the same batch, other seeds or steps other batches, each augmented image's
