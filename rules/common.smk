@@ -307,11 +307,8 @@ def get_ntk_targets():
 
 # ---- grokking (rules/grokking.smk; pathdep.config.grokking) ----
 def get_grokking_targets():
-    """The table and figure of every experiment of the `grokking:` block."""
-    from pathdep.config import grokking as grokking_config
-
-    exps = grokking_config.resolve(config, RUNS)   # checked by validate() (config.blocks.CHECKS)
-    return rule_outputs("grokking", exp=exps) if exps else []
+    """The tables and figures of the `grokking:` block (rules/grokking.smk: grokking_targets)."""
+    return grokking_targets()
 
 
 # ---- architecture comparison (rules/architecture.smk; pathdep.config.architecture) ----

@@ -28,3 +28,100 @@ rule grokking:
         "../envs/pathdep.yaml"
     script:
         "../workflow_scripts/grokking.py"
+
+
+# Koopman spectra over the first steps of the grokking and the norm-constrained transformer
+# (grokking.koopman: one spectrum per independent baseline, W1 and a permutation test per
+# observable), with the test loss of those steps side by side (the seed's figure).
+def get_grokking_koopman_spec(wildcards):
+    from pathdep.config import grokking as grokking_config
+
+    return grokking_config.koopman_spec(config, RUNS)
+
+
+def get_grokking_path_spec(wildcards):
+    from pathdep.config import grokking as grokking_config
+
+    return grokking_config.path_spec(config, RUNS)
+
+
+def get_grokking_geometry(wildcards):
+    return run_outputs("geometry", [wildcards.exp])
+
+
+def grokking_targets():
+    """Outputs of this file's rules for the experiments of the `grokking:` block."""
+    from pathdep.config import grokking as grokking_config
+
+    exps = grokking_config.resolve(config, RUNS)   # checked by validate() (config.blocks.CHECKS)
+    kexps = grokking_config.koopman_spec(config, RUNS)["experiments"]
+    pexps = grokking_config.path_spec(config, RUNS)["experiments"]
+    return ((rule_outputs("grokking", exp=exps) if exps else [])
+            + (rule_outputs("grokking_koopman", exp=kexps) if kexps else [])
+            + (rule_outputs("grokking_path", exp=pexps) if pexps else []))
+
+
+rule grokking_koopman:
+    input:
+        trajectories=get_koopman_trajectories,
+        metrics=get_metrics_files,
+    output:
+        nc="results/{exp}/grokking_koopman.nc",
+        csv=report(
+            "results/{exp}/grokking_koopman.csv",
+            caption="../report/grokking_koopman.rst",
+            category="Grokking",
+            subcategory="{exp}",
+        ),
+        pdf="results/figures/{exp}_grokking_koopman.pdf",
+        png=report(
+            "results/figures/{exp}_grokking_koopman.png",
+            caption="../report/grokking_koopman.rst",
+            category="Grokking",
+            subcategory="{exp}",
+        ),
+    params:
+        runs=lambda wc: RUNS[wc.exp],
+        spec=get_grokking_koopman_spec,
+    log:
+        "results/logs/grokking/koopman_{exp}.log",
+    benchmark:
+        "results/benchmarks/grokking/koopman_{exp}.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/grokking_koopman.py"
+
+
+# Path dependence of grokking (grokking.path): per eps run, how far each copy's grokking step
+# lies from its own baseline's (interval across baselines), the weight distances through the
+# transition and the linear-interpolation barriers before and after grokking (geometry.nc).
+rule grokking_path:
+    input:
+        metrics=get_metrics_files,
+        geometry=get_grokking_geometry,
+    output:
+        nc="results/{exp}/grokking_path.nc",
+        csv=report(
+            "results/{exp}/grokking_path.csv",
+            caption="../report/grokking_path.rst",
+            category="Grokking",
+            subcategory="{exp}",
+        ),
+        pdf="results/figures/{exp}_grokking_path.pdf",
+        png=report(
+            "results/figures/{exp}_grokking_path.png",
+            caption="../report/grokking_path.rst",
+            category="Grokking",
+            subcategory="{exp}",
+        ),
+    params:
+        spec=get_grokking_path_spec,
+    log:
+        "results/logs/grokking/path_{exp}.log",
+    benchmark:
+        "results/benchmarks/grokking/path_{exp}.tsv"
+    conda:
+        "../envs/pathdep.yaml"
+    script:
+        "../workflow_scripts/grokking_path.py"

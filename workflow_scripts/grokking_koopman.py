@@ -1,0 +1,12 @@
+"""Snakemake adapter: Koopman spectra of a grokking experiment's groups over the first steps, table and figure."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
+
+from pathdep.plots.grokking import plot_grokking_koopman  # noqa: E402
+from pathdep.stages.grokking import grokking_koopman  # noqa: E402
+
+inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+print(grokking_koopman(list(par.runs), list(inp.trajectories), dict(par.spec), snakemake.wildcards.exp,  # noqa: F821
+                       out.nc, out.csv).to_string())
+plot_grokking_koopman(out.nc, out.csv, list(inp.metrics), out.pdf, out.png)
