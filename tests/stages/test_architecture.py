@@ -65,3 +65,21 @@ def test_table_rates_differences_verdicts_and_figure(tmp_path):
     assert [t.get_text().split("\n")[1] for t in axes[2].get_xticklabels()] == ["decrease", "inconclusive"]
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize("his,verdict", [((-0.01, -0.002), "supported"), ((-0.01, 0.004), "inconclusive"),
+                                         ((-0.01, 0.02), "contradicted")])
+def test_claims_ledger_reads_the_least_favourable_difference(tmp_path, his, verdict):
+    from pathdep.stages.claims_read import architecture_conv
+
+    rows = [{"statistic": "early_rate", "architecture": "mlp", "how": "", "mean": 0.03, "lo": 0.02, "hi": 0.04}]
+    for name, hi in zip(("lenet5 - mlp", "resnet - mlp"), his):
+        lo = hi - 0.01 if verdict != "contradicted" or hi < 0 else 0.005
+        rows.append({"statistic": "early_rate", "architecture": name, "how": "paired t", "mean": (lo + hi) / 2,
+                     "lo": lo, "hi": hi})
+    rows.append({"statistic": "late_slope", "architecture": "resnet - mlp", "how": "paired t", "mean": 9.0,
+                 "lo": 8.0, "hi": 10.0})
+    (tmp_path / "architecture").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "architecture" / "architecture.csv", index=False)
+    out = architecture_conv(tmp_path)
+    assert out.verdict == verdict and out.hi == pytest.approx(max(his)) and "resnet - mlp" in out.note

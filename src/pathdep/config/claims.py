@@ -74,10 +74,12 @@ CLAIMS: list[dict] = [
     dict(id="depth_exponential", seed="scaling", experiment="depth", needs=(_E, "depth"),
          claim='Prediction: "the shape of d_w ... to become more and more exponential with depth"',
          statistic="late log-log exponent of d_w: deepest minus shallowest network (same parameter count)"),
-    dict(id="architecture_conv", seed="scaling", experiment="architecture", needs=(_E, "architecture"),
+    dict(id="architecture_conv", seed="scaling", experiment="architecture", needs=("block", "architecture"),
          claim='Prediction: "convolutional architectures to decrease the rate of separation (after correcting for '
                'the number of parameters)"',
-         statistic="log(late slope of d_w / sqrt(D): convolutional / MLP)"),
+         statistic="early separation rate of d_w/‖w_b(t)‖ per step, convolutional minus MLP at matched parameter "
+                   "count, paired across baselines; the least favourable convolutional network "
+                   "(results/architecture/architecture.csv)"),
     dict(id="adaptive_exponential", seed="scaling", experiment="optimizer", needs=(_E, "optimizer"),
          claim='Prediction: "adaptive techniques to make the rate of divergence exponential"',
          statistic="late log-log exponent of d_w under Adam / RMSProp (1 = linear, > 1 bends up)"),
@@ -178,7 +180,7 @@ def where_run(need: tuple[str, str], root: str | Path) -> str | None:
     return None
 
 
-SLICE_KEYS = ("experiments", "spread", "lyapunov", "koopman", "ntk")
+SLICE_KEYS = ("experiments", "spread", "lyapunov", "koopman", "ntk", "architecture")
 
 
 def config_slice(cfg: dict) -> dict:

@@ -24,7 +24,8 @@ import pandas as pd
 import xarray as xr
 
 from pathdep.analysis import claims_stats as S
-from pathdep.analysis.claims import final_value, late_exponent, late_slope, nearest, steps_per_epoch
+from pathdep.analysis.claims import (decide_below, final_value, late_exponent, late_slope, nearest, region,
+                                     steps_per_epoch)
 from pathdep.analysis.replicates import labels, per_baseline
 
 
@@ -183,8 +184,18 @@ def depth_exponential(results: Path) -> S.Outcome:
 
 
 def architecture_conv(results: Path) -> S.Outcome:
-    _, steps, curves = sweep(results, "architecture", "dist_rms")
-    return S.endpoint_change(_per_run(late_slope, steps, curves), "below", log=True)
+    """The ``early_rate`` differences (<cnn> - mlp) of rule architecture; the one whose interval
+    reaches highest decides (supported only if every convolutional network's rate is lower)."""
+    df = _csv(results / "architecture" / "architecture.csv", ("statistic", "architecture", "how", "mean", "lo", "hi"))
+    d = df[(df["statistic"] == "early_rate") & df["how"].notna() & (df["how"].astype(str) != "")]
+    if d.empty:
+        raise Unusable("architecture.csv has no early_rate difference")
+    r = d.loc[d["hi"].fillna(math.inf).idxmax()]
+    rule = ("early rate difference <cnn> - mlp per step: supported if the 95 % interval of every convolutional "
+            "network lies below 0, contradicted if one lies above 0")
+    return S.Outcome(float(r["mean"]), float(r["lo"]), float(r["hi"]), rule,
+                     decide_below(float(r["lo"]), float(r["hi"]), 0.0, "one baseline: no interval"),
+                     note=f"{r['architecture']} ({len(d)} convolutional)", predicted=region("below", 0.0))
 
 
 def adaptive_exponential(results: Path) -> S.Outcome:
