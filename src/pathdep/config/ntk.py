@@ -9,7 +9,10 @@ What it holds:
 * :func:`resolve`: :data:`DEFAULTS` with the block merged in (one level of sections), checked.
 * :func:`dataset`, :func:`path_experiment`, :func:`sections`: which prepared dataset the
   sections read, which width experiment the path-vs-width figure reads, which sections run.
-* :func:`check`: the dataset and ``path_experiment`` exist, the block resolves.
+* :func:`check`: the dataset and ``path_experiment`` exist (an experiment of MLPs or
+  ResNets: a transformer has no ``width``), the block resolves. The sections themselves build
+  their own MLPs (the analytic kernels are those of fully connected ReLU networks), so no
+  run's model kind reaches them.
 
 How it was checked: tests/config/test_ntk.py (defaults, merge, one-line errors) and
 tests/test_bad_input.py (a bad ``ntk.dataset`` / ``ntk.path_experiment`` through the real
@@ -92,6 +95,17 @@ def sections(config: dict) -> list[str]:
     return [s for s in SECTIONS if spec.get(s, {}) is not None]
 
 
+def _check_path_kind(exp: str | None, runs: dict) -> None:
+    """The path-vs-width experiment sweeps ``model.width``: MLP widths or ResNet channel
+    multipliers (the kernel change is each member's empirical NTK, in eval mode with its own
+    BatchNorm statistics); a transformer has no ``width``."""
+    for run in runs.get(exp) or [] if exp else []:
+        kind = (run.get("model") or {}).get("kind", "mlp")
+        if kind not in ("mlp", "resnet"):
+            raise ConfigError(f"config: ntk.path_experiment: expected an experiment of model kind mlp or resnet "
+                              f"(it sweeps model.width), got kind {kind} in experiment {exp!r}")
+
+
 def check(config: dict, runs: dict) -> None:
     """Cross-key checks of ``ntk:`` (``runs``: ``{experiment: [resolved run, ...]}``).
 
@@ -106,6 +120,7 @@ def check(config: dict, runs: dict) -> None:
     if exp is not None and exp not in runs:
         raise ConfigError(f"config: ntk.path_experiment: unknown experiment {exp!r} (expected one of: "
                           f"{', '.join(runs)})")
+    _check_path_kind(path_experiment(config, runs), runs)
     try:
         resolve(spec)
     except ValueError as exc:

@@ -19,7 +19,9 @@ passes, in order, each in its own module:
 3. runs: each experiment expanded into its runs (:func:`pathdep.config.expand.expand_experiment`:
    defaults, sweeps, run names, derived datasets), each run checked
    (:func:`pathdep.config.runs.check_run`: the schema on every resolved run, so a bad value
-   inside a sweep list is named too; model, optimizer, checkpoints, perturbations);
+   inside a sweep list is named too; model, optimizer, checkpoints, perturbations), and
+   ``training.fast: true`` written for a model the fast step does not cover (ResNets,
+   transformers) is refused;
 4. the top-level settings blocks (:data:`pathdep.config.blocks.CHECKS`: one ``check`` per
    block, from the block's own ``config/<family>.py``).
 
@@ -111,6 +113,7 @@ def _experiment_runs(config: dict, exp: str, run_schema: dict, infos: dict, chec
                                      offline=bool(top_setting(config, "offline")), datasets=datasets)
         try:
             check_run(run, run_schema, at, datasets, infos)
+            _check_fast(config, exp, run)
         except ConfigError as exc:
             if len(runs) > 1:  # which run of the sweep (a key from defaults may clash with one swept value)
                 raise ConfigError(f"{exc} (in run {exp}/{run['run']})") from None
@@ -119,6 +122,17 @@ def _experiment_runs(config: dict, exp: str, run_schema: dict, infos: dict, chec
         run["dataset_spec"] = datasets[ds]
         run["device"] = top_setting(config, "device")
     return runs
+
+
+def _check_fast(config: dict, exp: str, run: dict) -> None:
+    """``training.fast: true`` written in an experiment whose model the hand-written fast step
+    does not cover (it is an MLP step; :mod:`pathdep.core.fast`) is refused; inherited from
+    ``defaults`` (the default config sets it for its MLPs) it falls back to the generic step."""
+    block = ((config.get("experiments") or {}).get(exp) or {}).get("training") or {}
+    kind = (run.get("model") or {}).get("kind", "mlp")
+    if isinstance(block, dict) and block.get("fast") is True and kind in ("resnet", "transformer"):
+        raise ConfigError(f"config: experiments.{exp}.training.fast: expected false or absent for model kind "
+                          f"{kind} (the fast step is written for MLPs; the generic step trains {kind}s)")
 
 
 def _check_run_name(run: dict, exp: str, names: set[str]) -> None:

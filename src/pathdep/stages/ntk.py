@@ -247,6 +247,8 @@ def catapult(spec: dict, data_path, out_path) -> xr.Dataset:
 # ----------------------------------------------------------------------------- 4e
 def _run_width(attrs_config: str) -> int:
     run = json.loads(attrs_config)
+    if run["model"].get("kind") == "resnet":   # channel multiplier (an inherited MLP `hidden` is ignored)
+        return int(run["model"].get("width", 1))
     return int(run["model"]["hidden"][0]) if run["model"].get("hidden") else int(run["model"]["width"])
 
 
