@@ -181,6 +181,6 @@ def error_bound(spec: dict, n_stored: int) -> str:
     u = UNIT_ROUNDOFF[p]
     if spec["store"] == "full":
         floor = f" + {FLOAT16_FLOOR:.3g} absolute below 2^-14" if p == "float16" else ""
-        return f"|w - w_stored| <= {u:.3g} |w| per entry{floor}"
+        return f"abs(w - w_stored) <= {u:.3g} abs(w) per entry{floor}"
     extra = FLOAT16_FLOOR * np.sqrt(n_stored) if p == "float16" else 0.0
-    return (f"|w_k - w_k stored| <= {u + extra:.3g} |w_k - w_base| (baselines exact) + half an ulp of w_k")
+    return f"norm(w_k - w_k stored) <= {u + extra:.3g} norm(w_k - w_base) (baselines exact) + half an ulp of w_k"
