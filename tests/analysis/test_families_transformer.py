@@ -7,8 +7,8 @@ validation for model kinds they cannot serve (issues 19/20: one line naming the 
 * NTK: the empirical NTK of a transformer equals a dense per-sample-Jacobian ``J J^T`` of the
   torch.nn module.
 * Config: ``ntk.path_experiment`` naming a transformer experiment, ``training.fast: true``
-  written for a ResNet or a transformer, a transformer on images (dominoes) and a ResNet on
-  tokens each fail validation with one line naming the key.
+  written for a ResNet or a transformer, a transformer on images (dominoes), a ResNet on
+  tokens and a BatchNorm ResNet on dominoes each fail validation with one line naming the key.
 """
 
 from __future__ import annotations
@@ -163,3 +163,12 @@ def test_model_kinds_refuse_the_wrong_inputs():
     _refused(c, r"^config: experiments\.x\.model\.kind: transformer needs token sequences")
     c = _config(x={"model": RESNET, "init": {"scheme": "default"}, "dataset": "mod13"})
     _refused(c, r"^config: experiments\.x\.model\.kind: resnet needs image inputs")
+
+
+def test_dominoes_refuse_a_batchnorm_resnet():
+    c = _config(x={"model": {**RESNET, "norm": "batch"}, "init": {"scheme": "default"}, "dataset": "dom"})
+    c["datasets"]["dom"] = {"source": "dominoes", "top": "digits", "bottom": "digits", "n_train": 50, "n_test": 20,
+                            "n_eval": 10, "replace": True}
+    _refused(c, r"^config: experiments\.x\.model\.norm: expected none for a dominoes dataset")
+    c["experiments"]["x"]["model"]["norm"] = "none"
+    assert validate(copy.deepcopy(c))["x"][0]["model"]["norm"] == "none"

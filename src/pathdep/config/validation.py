@@ -21,7 +21,8 @@ passes, in order, each in its own module:
    (:func:`pathdep.config.runs.check_run`: the schema on every resolved run, so a bad value
    inside a sweep list is named too; model, optimizer, checkpoints, perturbations), and
    ``training.fast: true`` written for a model the fast step does not cover (ResNets,
-   transformers) is refused;
+   transformers) and a ``norm: batch`` ResNet on a dominoes dataset (its per-pattern
+   evaluation has no per-member BatchNorm statistics) are refused;
 4. the top-level settings blocks (:data:`pathdep.config.blocks.CHECKS`: one ``check`` per
    block, from the block's own ``config/<family>.py``).
 
@@ -114,6 +115,7 @@ def _experiment_runs(config: dict, exp: str, run_schema: dict, infos: dict, chec
         try:
             check_run(run, run_schema, at, datasets, infos)
             _check_fast(config, exp, run)
+            _check_dominoes_bn(run, at, datasets)
         except ConfigError as exc:
             if len(runs) > 1:  # which run of the sweep (a key from defaults may clash with one swept value)
                 raise ConfigError(f"{exc} (in run {exp}/{run['run']})") from None
@@ -133,6 +135,16 @@ def _check_fast(config: dict, exp: str, run: dict) -> None:
     if isinstance(block, dict) and block.get("fast") is True and kind in ("resnet", "transformer"):
         raise ConfigError(f"config: experiments.{exp}.training.fast: expected false or absent for model kind "
                           f"{kind} (the fast step is written for MLPs; the generic step trains {kind}s)")
+
+
+def _check_dominoes_bn(run: dict, at, datasets: dict) -> None:
+    """The per-pattern evaluation of dominoes (:mod:`pathdep.stages.dominoes`) runs the plain
+    ``apply``, which has no per-member BatchNorm statistics: ``norm: batch`` is refused there."""
+    model = run.get("model") or {}
+    source = (datasets.get(run.get("dataset")) or {}).get("source")
+    if source == "dominoes" and model.get("kind") == "resnet" and model.get("norm", "batch") == "batch":
+        raise ConfigError(f"config: {at('model', 'norm')}: expected none for a dominoes dataset (the per-pattern "
+                          f"evaluation has no per-member BatchNorm statistics), got batch")
 
 
 def _check_run_name(run: dict, exp: str, names: set[str]) -> None:
