@@ -61,3 +61,18 @@ def test_check_one_line_errors():
                        ({"experiments": {"a": {"windows": {"stride": 2}}}}, r"^config: koopman.windows: expected size")):
         with pytest.raises(ConfigError, match=msg):
             check({"experiments": {"a": {}}, "koopman": block}, runs)
+
+
+def test_windows_of_weights_need_evenly_spaced_checkpoints():
+    def runs(mode):
+        return {"r": [{"run": "base", "training": {"checkpoints": {"mode": mode}}}]}
+
+    cfg = {"experiments": {"r": {}}, "koopman": {"experiments": {"r": {"windows": {"size": 20}}}}}
+    with pytest.raises(ConfigError, match=r"^config: koopman.experiments.r.windows: expected evenly spaced "
+                                          r"checkpoints .* records mode log \(or use observable: loss\)$"):
+        check(cfg, runs("log"))
+    check(cfg, runs("every"))
+    cfg["koopman"]["experiments"]["r"]["observable"] = "loss"          # the per-step loss: any checkpoints
+    check(cfg, runs("log"))
+    cfg["koopman"]["experiments"]["r"] = {"observable": "weights"}     # no windows: no check
+    check(cfg, runs("log"))

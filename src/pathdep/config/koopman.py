@@ -11,8 +11,9 @@ What it holds:
   (``ValueError("koopman.<key>: ...")``); :func:`window_size`: a ``windows`` block in
   training steps; :func:`group_of`: a run's group label (``group_by``).
 * :func:`check`: ``koopman.experiments`` name configured experiments, every experiment's
-  settings resolve, ``group_by`` names a key of every run, ``toy.n_groups`` fits the grid,
-  ``calibration`` resolves.
+  settings resolve, ``group_by`` names a key of every run, ``windows`` of a weight
+  observable come with evenly spaced checkpoints (not ``mode: log``), ``toy.n_groups``
+  fits the grid, ``calibration`` resolves.
 
 How it was checked: tests/config/test_koopman.py (defaults, unknown keys, the windows
 block, group labels, one-line errors) and tests/test_bad_input.py (through ``snakemake -n``).
@@ -176,3 +177,17 @@ def check(config: dict, runs: dict) -> None:
                 group_of(run, s["group_by"])
         except ValueError as exc:
             raise ConfigError(f"config: {exc}") from None
+        _check_windows_sampling(e, s, runs.get(e) or [])
+
+
+def _check_windows_sampling(exp: str, s: dict, runs: list) -> None:
+    """Windows of a weight observable need evenly spaced checkpoints through the run: log-spaced
+    ones are even only over the first few steps (the per-step ``loss`` observable always is)."""
+    if not s["windows"] or s["observable"] == "loss":
+        return
+    for run in runs:
+        mode = ((run.get("training") or {}).get("checkpoints") or {}).get("mode", "log")
+        if mode == "log":
+            raise ConfigError(f"config: koopman.experiments.{exp}.windows: expected evenly spaced checkpoints "
+                              f"(training.checkpoints.mode: every or steps) for observable {s['observable']}, "
+                              f"experiment {exp} records mode log (or use observable: loss)")
