@@ -478,9 +478,9 @@ def ensemble_step_for(module: nn.Module, layout: Layout, apply: Callable, optimi
     if fast and groups is not None and 1 < len(groups) < groups[-1][1] and supports(module):
         return make_grouped_step(make_fast_ensemble_step(module, layout, loss, optimizer), groups)
     if member_loop_preferred(module):
-        from pathdep.core.resnet import make_member_loop
+        from pathdep.core.resnet import make_autograd_step, make_member_loop
         b = None if shared_batch else 0
-        return make_member_loop(make_step(apply, loss, optimizer), (0, 0, b, b, 0))
+        return make_member_loop(make_autograd_step(apply, loss, optimizer), (0, 0, b, b, 0))
     return make_ensemble_step(make_step(apply, loss, optimizer), shared_batch=shared_batch)
 
 
