@@ -99,16 +99,3 @@ def test_crop_flip_refused_for_vector_inputs():
         validate(tiny_config({"training": {"augment": "crop_flip"}}, "teacher"))
     assert "training.augment" in str(e.value) and "\n" not in str(e.value)
 
-
-def test_training_with_store_deltas_reads_back_the_same_weights(tmp_path, data):
-    """The train stage passes training.checkpoints to the writer: store deltas gives a file
-    without /weights whose Trajectory.weights equal the default file's bit for bit."""
-    base = {"training": {"max_steps": 6}, "perturbation": {"epsilon": 1e-3}}
-    ref = train_tiny(tmp_path, tiny_run(base), data, "ref")
-    run = tiny_run({**base, "training": {"max_steps": 6, "checkpoints": {"mode": "log", "count": 8,
-                                                                          "store": "deltas"}}})
-    d = train_tiny(tmp_path, run, data, "d")
-    with Trajectory(ref) as a, Trajectory(d) as b:
-        assert "weights" not in b.f and "weights_stored" in b.f and a.n_checkpoints == b.n_checkpoints
-        for c in range(a.n_checkpoints):
-            assert np.array_equal(a.weights(c).view(np.uint32), b.weights(c).view(np.uint32))
