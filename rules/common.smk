@@ -307,8 +307,15 @@ def get_ntk_targets():
 
 # ---- grokking (rules/grokking.smk; pathdep.config.grokking) ----
 def get_grokking_targets():
-    """The tables and figures of the `grokking:` block (rules/grokking.smk: grokking_targets)."""
-    return grokking_targets()
+    """The tables and figures of the `grokking:` block (rules grokking, grokking_koopman, grokking_path)."""
+    from pathdep.config import grokking as grokking_config
+
+    out = []   # the block is checked by validate() (config.blocks.CHECKS)
+    for rule_name, exps in (("grokking", grokking_config.resolve(config, RUNS)),
+                            ("grokking_koopman", grokking_config.koopman_spec(config, RUNS)["experiments"]),
+                            ("grokking_path", grokking_config.path_spec(config, RUNS)["experiments"])):
+        out += rule_outputs(rule_name, exp=exps) if exps else []
+    return out
 
 
 # ---- architecture comparison (rules/architecture.smk; pathdep.config.architecture) ----

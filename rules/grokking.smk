@@ -1,6 +1,9 @@
 # Grokking (issue 20): for each experiment of the `grokking:` block (e.g. a 1-layer transformer on
 # modular addition, unconstrained and with its weight norm held fixed), the first steps at
 # train 100 % and test 50 % / 90 % of every network (table) and the accuracy/loss curves (figure).
+from pathdep.config import grokking as grokking_config
+
+
 localrules:
     grokking,
 
@@ -33,34 +36,6 @@ rule grokking:
 # Koopman spectra over the first steps of the grokking and the norm-constrained transformer
 # (grokking.koopman: one spectrum per independent baseline, W1 and a permutation test per
 # observable), with the test loss of those steps side by side (the seed's figure).
-def get_grokking_koopman_spec(wildcards):
-    from pathdep.config import grokking as grokking_config
-
-    return grokking_config.koopman_spec(config, RUNS)
-
-
-def get_grokking_path_spec(wildcards):
-    from pathdep.config import grokking as grokking_config
-
-    return grokking_config.path_spec(config, RUNS)
-
-
-def get_grokking_geometry(wildcards):
-    return run_outputs("geometry", [wildcards.exp])
-
-
-def grokking_targets():
-    """Outputs of this file's rules for the experiments of the `grokking:` block."""
-    from pathdep.config import grokking as grokking_config
-
-    exps = grokking_config.resolve(config, RUNS)   # checked by validate() (config.blocks.CHECKS)
-    kexps = grokking_config.koopman_spec(config, RUNS)["experiments"]
-    pexps = grokking_config.path_spec(config, RUNS)["experiments"]
-    return ((rule_outputs("grokking", exp=exps) if exps else [])
-            + (rule_outputs("grokking_koopman", exp=kexps) if kexps else [])
-            + (rule_outputs("grokking_path", exp=pexps) if pexps else []))
-
-
 rule grokking_koopman:
     input:
         trajectories=get_koopman_trajectories,
@@ -82,7 +57,7 @@ rule grokking_koopman:
         ),
     params:
         runs=lambda wc: RUNS[wc.exp],
-        spec=get_grokking_koopman_spec,
+        spec=lambda wc: grokking_config.koopman_spec(config, RUNS),
     log:
         "results/logs/grokking/koopman_{exp}.log",
     benchmark:
@@ -99,7 +74,7 @@ rule grokking_koopman:
 rule grokking_path:
     input:
         metrics=get_metrics_files,
-        geometry=get_grokking_geometry,
+        geometry=lambda wc: run_outputs("geometry", [wc.exp]),
     output:
         nc="results/{exp}/grokking_path.nc",
         csv=report(
@@ -116,7 +91,7 @@ rule grokking_path:
             subcategory="{exp}",
         ),
     params:
-        spec=get_grokking_path_spec,
+        spec=lambda wc: grokking_config.path_spec(config, RUNS),
     log:
         "results/logs/grokking/path_{exp}.log",
     benchmark:
