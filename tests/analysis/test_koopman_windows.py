@@ -56,4 +56,4 @@ def test_contrast_of_a_constant_matrix_and_too_few_windows():
     d[2] = d[:, 2] = np.nan                                    # a missing window is dropped
     res = transition_scan(d, min_side=2, n_perm=9)
     assert list(res["kept"]) == [0, 1, 3, 4, 5] and res["contrast"] == pytest.approx(1.0)
-    assert transition_scan(np.ones((3, 3)) - np.eye(3))["split"] == -1
+    assert transition_scan(np.ones((3, 3)) - np.eye(3), min_side=2)["split"] == -1

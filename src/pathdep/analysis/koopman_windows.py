@@ -11,7 +11,8 @@ ResNet-20 training):
   windows on the same side. One system throughout gives ~1; dynamics that switch at ``s``
   give the ratio of the switch's W1 to the windows' scatter (>> 1).
 * :func:`transition_scan`: the contrast of every split with at least ``min_side`` windows on
-  each side, the best split (largest contrast) and a permutation p-value of that maximum:
+  each side (default 1: the first window alone unlike the rest is the typical early
+  transition), the best split (largest contrast) and a permutation p-value of that maximum:
   the window order is shuffled (rows and columns of ``d`` together) and the scan repeated;
   ``p = (1 + #{max contrast >= observed}) / (1 + n_perm)`` (floor ``1 / (1 + n_perm)``).
   The null is "the windows are exchangeable" (stationary dynamics over the run);
@@ -23,7 +24,9 @@ ResNet-20 training):
 How it was checked (tests/analysis/test_koopman_windows.py, float64): a
 piecewise-linear system whose map switches at a known window gives the split at that window,
 a contrast >> 1 and p at its floor; the null (one map throughout, the same noise) gives a
-contrast near 1 and p > 0.05; a constant matrix has contrast 1 everywhere.
+contrast near 1 and p > 0.05; a constant matrix has contrast 1 everywhere. Calibration on that
+system (12 windows of 20 steps, noise 1e-2, 199 shuffles): rejection rate at 0.05 under the
+null 2/40 = 0.05 (min_side 1; 3/40 with min_side 2), power 20/20 with the switch.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def _scan(d: np.ndarray, min_side: int) -> np.ndarray:
     return out
 
 
-def transition_scan(d: np.ndarray, min_side: int = 2, n_perm: int = 999, seed: int = 0) -> dict:
+def transition_scan(d: np.ndarray, min_side: int = 1, n_perm: int = 999, seed: int = 0) -> dict:
     """The best two-block split of a window x window W1 matrix and its permutation p-value.
 
     Args:
