@@ -251,7 +251,8 @@ def make_apply_with_buffers(module: nn.Module, layout: Layout, blayout: Layout |
 
     def apply(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, train: bool):
         bufs = {n: t.clone() for n, t in blayout.unflatten(b).items()}
-        out = functional_call(mods[bool(train)], {**layout.unflatten(w), **bufs}, (x,))
+        params = w if isinstance(w, dict) else layout.unflatten(w)   # a dict: make_autograd_step's leaves
+        out = functional_call(mods[bool(train)], {**params, **bufs}, (x,))
         if not train or not blayout.names:
             return out, b
         return out, torch.cat([bufs[n].reshape(*b.shape[:-1], -1) for n in blayout.names], dim=-1)
@@ -371,19 +372,24 @@ def make_ensemble_step_with_buffers(apply_b: Callable, loss: str, optimizer, sha
 def make_autograd_step(apply: Callable, loss: str, optimizer, buffers: bool = False) -> Callable:
     """The update map of :func:`pathdep.core.dynamics.make_step` (``buffers=False``,
     ``apply(w, x)``) or of :func:`make_step_with_buffers` (``buffers=True``, ``apply_b``), its
-    gradient taken by ``torch.autograd.grad`` instead of ``torch.func``: the same pure map
-    (equal in float64, ``tests/core/test_resnet_bn.py``), not vmappable, ~25 % faster per
-    member on a CPU (ResNet-20, batch 128: torch.func's wrapped tensors slow every
-    convolution down). For :func:`make_member_loop`."""
+    gradient taken by ``torch.autograd.grad`` with respect to one leaf tensor per parameter
+    (``apply.module``, ``apply.layout``) instead of ``torch.func`` on the flat vector: the same
+    pure map (equal in float64, ``tests/core/test_resnet_bn.py``), not vmappable, ~30 % faster
+    per member on a CPU (ResNet-20, batch 128: torch.func's wrapped tensors slow every
+    convolution down, and the flat vector's slices each add a zero-filled ``(P,)`` gradient).
+    For :func:`make_member_loop`."""
     from pathdep.core.dynamics import loss_value
+
+    module, layout = apply.module, apply.layout
 
     def step(w, state, *args):
         b, (x, y, hp) = (args[0], args[1:]) if buffers else (None, args)
         with torch.enable_grad():
-            wr = w.detach().requires_grad_()
-            out, b_new = apply(wr, b, x, True) if buffers else (apply(wr, x), None)
+            params = {n: t.detach().requires_grad_() for n, t in layout.unflatten(w).items()}
+            out, b_new = apply(params, b, x, True) if buffers else (functional_call(module, params, (x,)), None)
             value = loss_value(loss, out, y)
-            g, = torch.autograd.grad(value, wr)
+            gs = torch.autograd.grad(value, list(params.values()), allow_unused=True)
+        g = torch.cat([(torch.zeros_like(t) if gt is None else gt).reshape(-1) for t, gt in zip(params.values(), gs)])
         w_new, state_new = optimizer.update(w, g, state, hp)
         if buffers:
             return w_new, state_new, b_new.detach(), value.detach()
