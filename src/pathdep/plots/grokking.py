@@ -79,12 +79,15 @@ def plot_grokking(metrics: Sequence[str], csv: str, pdf: str, png: str):
     return save(fig, pdf, png)
 
 
+_MARKERS = ("o", "x", "s", "+")
+
+
 def _unit_circle(ax, ds, obs: str, groups: list[str], cols, row) -> None:
     """Eigenvalues of every replicate spectrum of one observable, one colour per group."""
     t = np.linspace(0, 2 * np.pi, 400)
     ax.plot(np.cos(t), np.sin(t), color="0.6", lw=0.8)
     sub = ds.sel(observable=obs)
-    markers = ["o", "x", "s", "+"]
+    markers = _MARKERS
     for gi, g in enumerate(groups):
         runs = [r for r, gr in zip(ds["run"].values, ds["group"].values) if str(gr) == g]
         re = sub["eig_real"].sel(run=runs).values.ravel()
@@ -92,7 +95,14 @@ def _unit_circle(ax, ds, obs: str, groups: list[str], cols, row) -> None:
         ax.scatter(re, im, s=14, color=cols[gi], marker=markers[gi % 4], alpha=0.7,
                    label=f"{ds.attrs.get('group_by', 'group')}={g}", linewidths=0.9,
                    facecolors="none" if markers[gi % 4] in ("o", "s") else None)
-    ax.set_aspect("equal")
+    z = sub["eig_real"].values + 1j * sub["eig_imag"].values
+    z = z[np.isfinite(z)]
+    if z.size:                                      # zoom on the eigenvalues (they crowd near 1)
+        half = 0.6 * max(np.ptp(z.real), np.ptp(z.imag), 0.05)     # a square window around them
+        cx, cy = (z.real.min() + z.real.max()) / 2, (z.imag.min() + z.imag.max()) / 2
+        ax.set_xlim(cx - half, cx + half)
+        ax.set_ylim(cy - half, cy + half)
+    ax.set_aspect("equal", adjustable="box")
     ax.axhline(0, color="0.85", lw=0.5)
     ax.axvline(0, color="0.85", lw=0.5)
     ax.set_xlabel("Re $\\lambda$")
@@ -100,7 +110,7 @@ def _unit_circle(ax, ds, obs: str, groups: list[str], cols, row) -> None:
     txt = (f"W1 between {row['w1_between']:.3g}, within {row['w1_within']:.3g}\n"
            f"p = {row['p_value']:.3g} ({row['p_method']}, floor {row['p_min']:.3g}; {int(row['n_a'])} vs "
            f"{int(row['n_b'])})" if row is not None and np.isfinite(row["p_value"]) else "no test")
-    ax.set_title(f"observable: {obs}\n{txt}", fontsize=8)
+    ax.set_title(f"observable: {obs} (zoomed; grey: unit circle)\n{txt}", fontsize=8)
 
 
 def plot_grokking_koopman(nc: str, csv: str, metrics: Sequence[str], pdf: str, png: str):
@@ -119,8 +129,9 @@ def plot_grokking_koopman(nc: str, csv: str, metrics: Sequence[str], pdf: str, p
         keep = s <= steps
         for k in np.flatnonzero(np.asarray(m["copy"].values) == 0):
             a.plot(s[keep], m["test_loss"].values[k][keep], color=cols[groups.index(g)], lw=0.9, alpha=0.8)
-    for gi, g in enumerate(groups):
-        a.plot([], [], color=cols[gi], label=f"{ds.attrs.get('group_by', 'group')}={g}")
+    for gi, g in enumerate(groups):                 # one legend: line (loss) and marker (eigenvalues)
+        a.plot([], [], color=cols[gi], marker=_MARKERS[gi % 4], mfc="none",
+               label=f"{ds.attrs.get('group_by', 'group')}={g}")
     a.set_xlabel("step")
     a.set_ylabel("test loss")
     a.set_title(f"test loss, first {steps} steps\n(one line per independent baseline)", fontsize=8)
@@ -129,7 +140,6 @@ def plot_grokking_koopman(nc: str, csv: str, metrics: Sequence[str], pdf: str, p
     for ax, o in zip(axes[1:], obs):
         rows = df[(df["observable"] == o)]
         _unit_circle(ax, ds, o, groups, cols, rows.iloc[0] if len(rows) else None)
-    axes[1].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{ds.attrs.get('experiment', '')}: Koopman eigenvalues over the first {steps} steps "
                  "(one spectrum per independent baseline)", fontsize=10)
     return save(fig, pdf, png)

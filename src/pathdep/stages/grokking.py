@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from pathdep.analysis.grokking import eps_trend, independent_spread, key_steps, phase_values, shift_summary
-from pathdep.analysis.koopman_groups import TABLE_COLUMNS, group_pair_tests, pad_nested, run_spectra, spectrum_width
+from pathdep.analysis.koopman_groups import TABLE_COLUMNS, group_pair_tests, pad_nested, safe_spectrum, spectrum_width
 from pathdep.analysis.replicates import interval, labels, own_baseline, per_baseline
 from pathdep.config.koopman import group_of
 from pathdep.io.atomic import write_csv, write_netcdf
@@ -68,9 +68,10 @@ def grokking_table(metrics: Sequence[str | Path], out_csv: str | Path) -> pd.Dat
 def _koopman_run(run: dict, path, s: dict, obs: str, exp: str) -> tuple[str, list, list]:
     """(group label, one spectrum per independent baseline, their notes) of one run and observable."""
     y, _, info = observations(path, obs, window=[0, s["steps"]], need=s["n_delays"] + 3)
-    res = run_spectra(y, s["n_delays"], s["rank"], s["collapse_tol"], f"{exp}/{run['run']}/{obs}",
-                      info["baseline"], info["copy"])
-    return group_of(run, s["group_by"]), res["replicates"], res["replicate_notes"]
+    ok = np.all(np.isfinite(y), axis=(1, 2))                       # diverged members drop out
+    reps = [safe_spectrum(y[ok & (info["baseline"] == r)], s["n_delays"], s["rank"], s["collapse_tol"],
+                          f"{exp}/{run['run']}/{obs}/baseline{r}") for r in np.unique(info["baseline"])]
+    return group_of(run, s["group_by"]), [e for e, _ in reps], [why for _, why in reps]
 
 
 def _koopman_dataset(names: list[str], per_obs: dict, table: pd.DataFrame, s: dict, exp: str) -> xr.Dataset:
