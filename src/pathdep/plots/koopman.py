@@ -239,8 +239,8 @@ def _split_note(ax, ds, i: int, k: int, title: str) -> str:
         return "\n(no split scanned)"
     for line in (ax.axhline, ax.axvline):
         line(s - 0.5, color="w", lw=1.2, ls="--")
-    return (f"\nsplit at step {int(ds['window_start'].values[i, s])}: contrast {c:.2f}, "
-            f"p = {p:.3g} (floor {float(ds.attrs.get('window_p_min', np.nan)):.2g})")
+    return (f"\nsplit at step {int(ds['window_start'].values[i, s])}: contrast {c:.2f},"
+            f"\np = {p:.3g} (floor {float(ds.attrs.get('window_p_min', np.nan)):.2g})")
 
 
 def plot_windows(nc: str | Path, pdf: str | Path, png: str | Path, max_runs: int = 4):
@@ -300,5 +300,5 @@ def plot_windows(nc: str | Path, pdf: str | Path, png: str | Path, max_runs: int
     how = "one epoch each" if win.get("per_epoch") else f"{win.get('size')} steps, stride {win.get('stride', win.get('size'))}"
     fig.suptitle(f"Koopman spectra of windows of training, experiment {exp} (observable "
                  f"{spec.get('observable')}, windows: {how}; grey: diagonal / degenerate)", fontsize=10,
-                 y=1.0 + 0.06 * ("window_split" in ds))   # above the two-line panel titles
+                 y=1.0 + 0.1 * ("window_split" in ds))    # above the three-line panel titles
     return save(fig, pdf, png)
