@@ -10,6 +10,9 @@ What it holds:
   entries), ``apply_b(w, b, x, train) -> (out, b_new)`` and ``eval_apply(z, x)``: eval mode
   on the augmented vector ``z = (w, b)`` ``(P + Q,)``, so every evaluation consumer works on
   ``Z = cat([W, B], -1)`` with each member's own running statistics (:meth:`RunContext.z`).
+  Their ``apply(w, x)`` is train mode (batch statistics; pure, vmappable, the buffers not
+  touched): what the training dynamics compute, so :meth:`RunContext.step` and tangent maps
+  work unchanged (in train mode the forward pass never reads the running statistics).
   Without buffers ``buffer_layout`` is None and ``eval_apply`` is ``apply``. Training, metrics, analyses and the Lyapunov tangent map all start here, so a
   run's set-up is written once.
 * :func:`run_seeds` / :func:`canonical` - the seeds of a run (``numpy.random.SeedSequence``
@@ -199,7 +202,13 @@ class RunContext:
         def eval_apply(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             return apply_b(z[..., :P], z[..., P:], x, False)[0]
 
-        self.buffer_layout, self.apply_b, self.eval_apply = blayout, apply_b, eval_apply
+        b0 = torch.zeros(blayout.n_params, dtype=self.dtype, device=self.device)
+
+        def train_apply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:   # b is not read; batched like w
+            return apply_b(w, b0 + 0 * w[..., :1].detach(), x, True)[0]
+
+        train_apply.module, train_apply.layout = self.module, self.layout
+        self.buffer_layout, self.apply_b, self.eval_apply, self.apply = blayout, apply_b, eval_apply, train_apply
 
     @property
     def has_buffers(self) -> bool:
