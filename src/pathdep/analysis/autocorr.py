@@ -170,7 +170,9 @@ def checkpoint_outputs(apply: Callable, W, x, y, loss: str, batch_size: int, dty
     :func:`trajectory_autocorrelations`.
 
     Args:
-        apply: ``apply(w (P,), x) -> outputs``; ``W``: weights ``(C, K, P)`` (numpy).
+        apply: ``apply(w (P,), x) -> outputs``; ``W``: weights ``(C, K, P)`` (numpy). BatchNorm
+            models: ``RunContext.eval_apply`` with ``W`` the evaluation vectors ``(C, K, P + Q)``
+            (weights and each member's own running statistics; eval mode).
         x, y: inputs and labels / targets on ``device``; ``loss``: their loss kind.
         dtype, device: of the forward passes.
     """
