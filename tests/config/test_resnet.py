@@ -1,5 +1,6 @@
 """Config validation of ResNet runs (model kind resnet): a valid run resolves with its own depth and
-width, and a bad depth, shortcut, norm, n_params or a ResNet on flat inputs is one line naming the key."""
+width, norm batch resolves (a fan-in init with it is refused), and a bad depth, shortcut, norm, n_params
+or a ResNet on flat inputs is one line naming the key."""
 
 import copy
 
@@ -36,15 +37,22 @@ def test_resnet_run_resolves_with_its_own_depth_and_width():
 
 
 @pytest.mark.parametrize("model", [{"norm": "batch"}, {"norm": None}])
-def test_norm_batch_is_refused_until_training_carries_its_statistics(model):
+def test_norm_batch_resolves_and_refuses_a_fan_in_init(model):
+    """norm batch trains (its statistics travel with each member, pathdep.stages.train); the
+    fan-in init schemes cannot initialise a BatchNorm weight: one line naming init.scheme."""
     c = _cfg()
     if model["norm"] is None:
         del c["defaults"]["model"]["norm"]      # the default norm is batch
     else:
         c["experiments"]["a"] = {"model": model}
-    with pytest.raises(ConfigError, match=r"model\.norm: batch is not trained yet .* use norm: none$") as e:
+    assert validate(copy.deepcopy(c))["a"][0]["model"].get("norm", "batch") == "batch"
+    c["defaults"]["init"] = {"scheme": "kaiming_normal"}
+    with pytest.raises(ConfigError, match=r"^config: .*init\.scheme: kind resnet with norm batch uses its own init") as e:
         validate(c)
     assert "\n" not in str(e.value)
+    c["defaults"]["model"]["norm"] = "none"     # without BatchNorm the fan-in schemes apply
+    c["experiments"]["a"] = {}
+    assert validate(c)["a"][0]["init"]["scheme"] == "kaiming_normal"
 
 
 @pytest.mark.parametrize("model,pattern", [
