@@ -105,6 +105,34 @@ def test_open_run_reads_weights_only_when_indexed(tmp_path):
     np.testing.assert_array_equal(ds.weights[:, ::-2, 1:5].values, ref["weights"].transpose(1, 0, 2)[:, ::-2, 1:5])
 
 
+def test_open_run_decodes_weights_stored_as_deltas(tmp_path):
+    """A trajectory written with ``training.checkpoints: {store: deltas}`` has no /weights
+    dataset; open_run reads its weights lazily through Trajectory.weights, bit for bit."""
+    from pathdep.core.models import MLP
+    layout = Layout.from_module(MLP(4, [5], 2))
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((3, layout.n_params)).astype(np.float32)
+    W = np.stack([base, base + 1e-6 * rng.standard_normal(base.shape).astype(np.float32)], axis=1)  # (C, K, P)
+    members = [{"role": "baseline", "baseline": 0, "copy": 0, "epsilon": 0.0},
+               {"role": "member", "baseline": 0, "copy": 1, "epsilon": 1e-6}]
+    d = tmp_path / "r"
+    d.mkdir()
+    w = TrajectoryWriter(d / "trajectory.h5", layout, members, np.zeros((2, len(layout.names))), np.arange(3), n_steps=3,
+                         steps_per_epoch=1, dtype=np.float32,
+                         attrs={"config": json.dumps({"training": {"checkpoints": {"store": "deltas"}}})})
+    for i in range(3):
+        w.write_weights(i, W[i])
+    w.write_valid(np.ones((3, 2), dtype=bool))
+    w.finish()
+    with h5py.File(d / "trajectory.h5", "r") as f:
+        assert "weights" not in f
+    ds = open_run(d)
+    assert ds.weights.shape == (2, 3, layout.n_params)
+    got = ds.weights.values
+    assert np.array_equal(got.view(np.uint32), W.transpose(1, 0, 2).view(np.uint32))
+    np.testing.assert_array_equal(ds.weights.isel(checkpoint=1, member=1).values, W[1, 1])
+
+
 def test_open_run_rejects_files_of_another_run(tmp_path):
     write_run(tmp_path / "r", k=3, c=4)
     xr.Dataset({"x": ("member", [1.0, 2.0, 3.0])}, coords={"member": [0, 1, 5]}).to_netcdf(tmp_path / "r" / "other.nc")

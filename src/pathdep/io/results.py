@@ -137,6 +137,30 @@ def lazy_h5(paths: list[Path], name: str, order: tuple[int, ...], dims: tuple[st
     return xr.Variable(dims, indexing.LazilyIndexedArray(_LazyH5(paths, name, order, stacked)))
 
 
+class _LazyDecoded(BackendArray):
+    """Weights ``(K, C, P)`` of a trajectory stored with ``training.checkpoints`` options
+    (deltas, a lossy precision): read lazily, one checkpoint at a time, through
+    :meth:`pathdep.io.trajectory.Trajectory.weights`, which decodes them."""
+
+    def __init__(self, path: Path):
+        from pathdep.io.trajectory import Trajectory
+        self.path, self._open = Path(path), Trajectory
+        with Trajectory(path) as tr:
+            self.shape = (tr.n_members, tr.n_checkpoints, tr.layout.n_params)
+            self.dtype = np.dtype(tr.dtype)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._raw)
+
+    def _raw(self, key: tuple) -> np.ndarray:
+        sels = [np.array([k]) if isinstance(k, (int, np.integer)) else np.arange(*k.indices(n))
+                for k, n in zip(key, self.shape)]
+        with self._open(self.path) as tr:
+            out = np.stack([tr.weights(int(c))[sels[0]][:, sels[2]] for c in sels[1]], axis=1)
+        drop = tuple(a for a, k in enumerate(key) if isinstance(k, (int, np.integer)))
+        return out.reshape([n for a, n in enumerate(out.shape) if a not in drop])
+
+
 def _members(f: h5py.File) -> dict[str, np.ndarray]:
     g = f["members"]
     out = {}
@@ -163,7 +187,9 @@ def _trajectory(path: Path) -> xr.Dataset:
     ds = xr.Dataset(coords={"member": np.arange(k), "checkpoint": np.arange(c),
                             "step": ("checkpoint", steps), "epoch": ("checkpoint", epochs),
                             "diverged_step": ("member", diverged)})
-    ds["weights"] = lazy_h5([path], "weights", (1, 0, 2), ("member", "checkpoint", "param"))
+    ds["weights"] = (lazy_h5([path], "weights", (1, 0, 2), ("member", "checkpoint", "param")) if "weights" in names
+                     else xr.Variable(("member", "checkpoint", "param"),
+                                      indexing.LazilyIndexedArray(_LazyDecoded(path))))
     if "buffers" in names:
         ds["buffers"] = lazy_h5([path], "buffers", (1, 0, 2), ("member", "checkpoint", "buffer"))
     ds["batch_loss"] = lazy_h5([path], "loss", (1, 0), ("member", "train_step"))
