@@ -1,6 +1,9 @@
 """Snakemake adapter: Koopman spectra of a grokking experiment's groups over the first steps, table and figure."""
+import os
 import sys
 
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # one BLAS thread: the SVDs are
+    os.environ.setdefault(_var, "1")                                       # small; 2 threads doubled CPU-s
 sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
 from pathdep.plots.grokking import plot_grokking_koopman  # noqa: E402
