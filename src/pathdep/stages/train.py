@@ -15,6 +15,10 @@ What it computes:
   and resume states are written by a background thread
   (:class:`pathdep.io.trajectory.BackgroundWriter`), off the loop's critical path.
 
+BatchNorm models (``norm: batch`` ResNets): the state is ``(W, opt_state, B)``, ``B (K, Q)`` each
+member's running statistics (init.h5 / trajectory.h5 ``/buffers``, resume files, ``state.pt``);
+perturbations act on parameters, every copy starts with its baseline's initial buffers.
+
 Resume: the training state (weights, optimiser state, step, the losses and divergence
 flags so far, the index of the next checkpoint; the checkpoints themselves are separate
 files) is saved every ``training.save_state_every`` steps and on SIGTERM/SIGUSR1, and a
@@ -23,7 +27,8 @@ draws no random numbers (the update map is pure and the batch schedule is a func
 (seed, epoch)), so a run killed at any point and resumed gives a trajectory equal bit for
 bit to an uninterrupted one (same machine, same thread count).
 
-How it was checked: ``tests/stages/test_train.py`` (determinism, bitwise resume after
+How it was checked: ``tests/stages/test_train_bn.py`` (BN ensemble = sequential torch.nn in
+float64, resume with buffers bit for bit), ``tests/stages/test_train.py`` (determinism, bitwise resume after
 SIGKILL / SIGTERM / an interrupt, diverging members), ``tests/core/test_dynamics.py``
 (ensemble vs sequential torch.optim in float64), ``bench/check_refactor_identity.py``
 (trajectories bit-identical to the code before the loop was factored out) and the
