@@ -29,9 +29,11 @@ def test_resolve_defaults_overrides_and_errors():
     s = resolve({"lambdas": 5, "hypersphere": {"walkers": 10}, "experiments": {"a": {"lambdas": 7}}}, "a")
     assert s["lambdas"] == 7 and s["hypersphere"]["walkers"] == 10 and s["hypersphere"]["dims"]
     assert resolve({"lambdas": 5, "experiments": {"a": {"lambdas": 7}}}, "b")["lambdas"] == 5
+    assert resolve(None)["bn_reset"] == 1000 and resolve({"experiments": {"a": {"bn_reset": 300}}}, "a")["bn_reset"] == 300
     for bad, key in [({"lamdas": 3}, "geometry.lamdas"), ({"lambdas": [0.2, 1.0]}, "geometry.lambdas"),
                      ({"checkpoint_mode": "percent"}, "geometry.checkpoint_mode"),
-                     ({"interp_members": -1}, "geometry.interp_members"), ({"fits": {}}, "geometry.fits")]:
+                     ({"interp_members": -1}, "geometry.interp_members"), ({"fits": {}}, "geometry.fits"),
+                     ({"bn_reset": 0}, "geometry.bn_reset")]:
         with pytest.raises(ValueError, match=key.replace(".", r"\.")) as e:
             resolve(bad)
         assert "\n" not in str(e.value)

@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "eval_test": 1000,                    # ... and (test) the output autocorrelations
     "batch_size": 1000,                   # forward-pass chunk: bounds memory, not results
     "align_max_iter": 100,                # weight-matching sweeps (it stops when nothing improves)
+    "bn_reset": 1000,                     # BatchNorm models: training samples on which the statistics of
+                                          # every interpolated network are recomputed (Git Re-Basin, REPAIR)
     # hypersphere theory figure: rate_dt = D (n-1) dt / R^2 per step, small because the
     # scheme's relative bias is ~ D (n+2) dt / R^2; simulated until D (n-1) t / R^2 = t_max_rate
     "hypersphere": {"dims": [3, 10, 100], "R": 1.0, "D": 1.0, "rate_dt": 0.002, "t_max_rate": 4.0,
@@ -76,7 +78,7 @@ def resolve(spec: dict | None, experiment: str | None = None) -> dict:
         lam = _num_list("lambdas", lam)
         if not (np.isclose(min(lam), 0.0) and np.isclose(max(lam), 1.0)):
             raise ValueError(f"geometry.lambdas: a list must contain 0 and 1 (the endpoints), got {lam!r}")
-    for k in ("interp_members", "eval_train", "eval_test", "batch_size", "align_max_iter"):
+    for k in ("interp_members", "eval_train", "eval_test", "batch_size", "align_max_iter", "bn_reset"):
         v = out[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "interp_members" else 1):
             raise ValueError(f"geometry.{k}: expected a positive integer, got {v!r}")
