@@ -24,6 +24,10 @@ __all__ = ["plot_architecture"]
 
 
 def _curves(ax, ds: xr.Dataset, cols) -> None:
+    """Mean curves and bands; a band's lower end below the axis (a t interval of a positive
+    quantity can reach below 0) is cut at the axis, a tenth of the smallest mean."""
+    rel = ds["rel"].values
+    floor = 0.1 * np.nanmin(np.where(rel > 0, rel, np.nan))
     for i, arch in enumerate(ds["architecture"].values):
         sel = ds.sel(architecture=arch)
         x = sel["step"].values
@@ -31,10 +35,11 @@ def _curves(ax, ds: xr.Dataset, cols) -> None:
         ax.plot(x[ok], sel["rel"].values[ok], color=cols[i], label=f"{arch} (P = {int(sel['n_params']):,})")
         lo, hi = sel["rel_lo"].values[ok], sel["rel_hi"].values[ok]
         if np.isfinite(lo).any():
-            ax.fill_between(x[ok], np.clip(lo, 1e-300, None), hi, color=cols[i], alpha=0.2, lw=0)
+            ax.fill_between(x[ok], np.clip(lo, floor, None), hi, color=cols[i], alpha=0.2, lw=0)
     t0, t1 = json.loads(ds.attrs.get("window", "[0, 0]"))
     ax.axvspan(t0, t1, color="0.85", zorder=0, label=f"rate window [{t0:g}, {t1:g}]")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=floor)
     ax.set_xlabel("step")
     ax.set_ylabel("relative distance d / |w_b(t)|")
     ax.set_title("distance to the own baseline")
