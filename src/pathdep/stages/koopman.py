@@ -167,7 +167,7 @@ def _read_series(tr: Trajectory, observable: str) -> tuple[np.ndarray, np.ndarra
         return y, np.arange(y.shape[1])
     seg = uniform_segment(tr.steps)
     sl = tr.layout.slice(output_tensor(tr.layout.names, tr.config)) if observable == "output_weights" else slice(None)
-    w = tr.f["weights"][seg.start:seg.stop, :, sl]                     # (T, K, D)
+    w = np.stack([tr.weights(c)[:, sl] for c in range(seg.start, seg.stop)])  # (T, K, D), decoded storage
     return np.transpose(np.asarray(w, dtype=np.float64), (1, 0, 2)), np.asarray(tr.steps[seg])
 
 
