@@ -36,19 +36,17 @@ its arguments. For tangent maps (Lyapunov spectra) :func:`make_fast_step` gives 
 single-network step whose ``torch.func.jvp`` pushes tangents generically; the hand-written
 Hessian-vector products are in :mod:`pathdep.core.tangents`.
 
-FLOPs per member-step of the 784-100-10 MLP on a batch of B: forward
-``2 B (784*100 + 100*10)``; backward twice that (weight and input gradients; the input
-gradient of the first layer is not needed, so the fast path does ~5/6 of the counted
-work).
+FLOPs per member-step of the 784-100-10 MLP on a batch of B: forward ``2 B (784*100 + 100*10)``;
+backward twice that (weight and input gradients; the first layer's input gradient is not needed,
+so the fast path does ~5/6 of the counted work).
 
 How it was checked: ``tests/core/test_fast.py`` compares this map with the vmapped
 reference in float64 over 50 steps (SGD, SGD + momentum, Adam; MLPs of depth 1-3 with
 each activation, with and without bias, cross entropy and MSE; LeNet-5 on 28x28 and
 32x32 inputs) to 1e-12, and reports the float32 difference (~1e-6 after 50 steps).
-Benchmark: ``bench/bench_training.py``. Path choice for ResNets (:func:`ensemble_step_for`):
-on a CPU the member loop (:func:`pathdep.core.resnet.make_member_loop`; vmap 1.5-2.8x slower,
-``bench/bench_resnet.py``), vmap elsewhere.
-"""
+Benchmark: ``bench/bench_training.py``. ResNets and transformers (:func:`ensemble_step_for`): on a CPU
+the member loop with a torch.autograd step (:func:`pathdep.core.resnet.make_member_loop`; ResNet vmap
+1.5-2.8x slower, bench/bench_resnet.py; transformer, bench/bench_transformer.py), vmap elsewhere."""
 
 from __future__ import annotations
 
@@ -484,13 +482,16 @@ def ensemble_step_for(module: nn.Module, layout: Layout, apply: Callable, optimi
     return make_ensemble_step(make_step(apply, loss, optimizer), shared_batch=shared_batch)
 
 
-def member_loop_preferred(module: nn.Module) -> bool:
-    """ResNets on a CPU step one member at a time (the same map as vmap, which turns the members'
-    convolutions into slower grouped ones there); every other model and device vmaps."""
+def member_loop_preferred(module: nn.Module, device: str | torch.device | None = None) -> bool:
+    """ResNets and transformers on a CPU (``device``, default the parameters') step one member at a time (the
+    same map as vmap, which there turns ResNets' convolutions into slower grouped ones and runs the transformer's
+    batched matmuls slower than a loop); every other model and device vmaps (MLP/LeNet-5: the fast path first)."""
     from pathdep.core.resnet import ResNet
+    from pathdep.core.transformer import Transformer
 
     p = next(module.parameters(), None)
-    return isinstance(module, ResNet) and (p is None or p.device.type == "cpu")
+    dev = torch.device(device if device is not None else (p.device if p is not None else "cpu"))
+    return isinstance(module, (ResNet, Transformer)) and dev.type == "cpu"
 
 
 def uses_groups(module: nn.Module, shared_batch: bool, fast: bool, groups: list[tuple[int, int]] | None) -> bool:
