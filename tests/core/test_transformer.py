@@ -60,7 +60,8 @@ def test_ensemble_equals_sequential_adamw_float64(layernorm, tied):
           "beta2": [h["betas"][1] for h in hps], "weight_decay": [h["weight_decay"] for h in hps],
           "eps": [h.get("eps", 1e-8) for h in hps]}
     hp = {k: torch.tensor(v, dtype=torch.float64) for k, v in hp.items()}
-    # the fast path refuses a transformer, so ensemble_step_for falls back to the vmapped step
+    # the fast path refuses a transformer: on a CPU ensemble_step_for takes the member loop (vmap elsewhere;
+    # both paths against this reference: tests/core/test_transformer_loop.py)
     assert not supports(base)
     ens = ensemble_step_for(base, layout, make_apply(base, layout), opt, "cross_entropy", True, fast=True)
     Wt, state, losses = W.clone(), torch.vmap(opt.init)(W), []

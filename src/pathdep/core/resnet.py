@@ -377,7 +377,9 @@ def make_autograd_step(apply: Callable, loss: str, optimizer, buffers: bool = Fa
     pure map (equal in float64, ``tests/core/test_resnet_bn.py``), not vmappable, ~30 % faster
     per member on a CPU (ResNet-20, batch 128: torch.func's wrapped tensors slow every
     convolution down, and the flat vector's slices each add a zero-filled ``(P,)`` gradient).
-    For :func:`make_member_loop`."""
+    For :func:`make_member_loop`. Generic over the model (any ``apply`` of
+    :func:`pathdep.core.models.make_apply`: the transformer's CPU path too, equal to vmap and torch AdamW
+    with ``constrain_norm``, ``tests/core/test_transformer_loop.py``) and the pure optimizer."""
     from pathdep.core.dynamics import loss_value
 
     module, layout = apply.module, apply.layout
