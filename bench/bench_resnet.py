@@ -24,6 +24,11 @@ workers is not counted, wall clock otherwise), and prints member-steps/s and the
 
 On a GPU (``--device cuda``) the clock is the wall clock after ``torch.cuda.synchronize``.
 
+The machine's limit (``bench/roofline.py``): FLOPs per member-step counted by FlopCounterMode on one
+forward + backward of one torch.nn model (convolutions and the head; not BatchNorm, ReLU or the
+optimizer) and the float32 GEMM peak (bench_training's 2048^3 matmul, the best of before and after the
+timings); the table gives GFLOP/s and % of that peak for ``loop`` and ``ensemble``.
+
 ``vmap`` and ``pure loop`` run with ``--programs loop ensemble vmap "pure loop"``.
 On cuda the peak GPU memory of the ensemble step is printed too.
 
@@ -38,6 +43,7 @@ import copy
 import time
 
 import torch
+from roofline import columns, peak, step_flops
 
 from pathdep.core.dynamics import loss_value, make_ensemble_step, make_step
 from pathdep.core.fast import ensemble_step_for, member_loop_preferred
@@ -152,18 +158,24 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    limit = peak(a.device)
     print(f"ResNet-{a.depth} width {a.width}, K = {a.k}, batch {a.batch}, input {tuple(a.shape)}, "
           f"{a.device}, {a.threads} thread(s); best of {a.rounds} rounds of {a.steps} steps")
     print("| norm | params | path | " + " | ".join(f"{n} s/step" for n in a.programs)
-          + " | loop member-steps/s | ensemble member-steps/s | loop / ensemble |\n|"
-          + "---|" * (6 + len(a.programs)))
+          + " | MFLOP/member-step | loop member-steps/s | GFLOP/s | % peak | ensemble member-steps/s | GFLOP/s "
+          + "| % peak | loop / ensemble |\n|" + "---|" * (11 + len(a.programs)))
     for norm in a.norm:
         progs, P = programs(a.depth, a.width, norm, a.k, a.batch, tuple(a.shape), a.device)
-        m = build_model({"kind": "resnet", "depth": a.depth, "norm": norm}, tuple(a.shape), 10).to(a.device)
+        m = build_model({"kind": "resnet", "depth": a.depth, "width": a.width, "norm": norm}, tuple(a.shape), 10).to(a.device)
         path = "member loop" if member_loop_preferred(m) else "vmap"
         best = _time({n: progs[n] for n in a.programs}, a.rounds, a.steps, a.device, a.threads)
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.randn(a.batch, *a.shape, generator=g).to(a.device), torch.randint(0, 10, (a.batch,)).to(a.device)
+        fl, limit = step_flops(m, x, y), max(limit, peak(a.device, repeat=2))
         print(f"| {norm} | {P} | {path} | " + " | ".join(f"{best[n]:.3f}" for n in a.programs)
-              + f" | {a.k / best['loop']:.2f} | {a.k / best['ensemble']:.2f} | {best['loop'] / best['ensemble']:.2f} |")
+              + f" | {fl / 1e6:.0f} " + columns(a.k / best["loop"], fl, limit) + " "
+              + columns(a.k / best["ensemble"], fl, limit) + f" | {best['loop'] / best['ensemble']:.2f} |")
+        print(f"float32 GEMM peak (2048^3, {a.device}): {limit / 1e9:.1f} GFLOP/s")
         if a.device == "cuda":
             print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 

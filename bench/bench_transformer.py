@@ -1,17 +1,22 @@
-"""Benchmark: the transformer ensemble (vmapped pure step) against a loop of torch models, one run.
+"""Benchmark: the transformer ensemble step against a loop of torch models, one run, with the machine's limit.
 
 The default grokking model (1 layer, d_model 64, 4 heads, d_mlp 256, no LayerNorm, untied;
 pathdep.core.transformer) on the full training batch of a + b (mod 59) at 30 % (1044 token
 sequences of length 3), AdamW (lr 4e-3, wd 3, betas (0.9, 0.98)), float32, K members:
 
 * ``loop``: K ``nn.Module`` copies with ``torch.optim.AdamW``, stepped one after the other;
+* ``ensemble``: the update map training uses (``pathdep.core.fast.ensemble_step_for``, the
+  automatic path choice of ``member_loop_preferred``: on a CPU the member loop with the
+  torch.autograd step, ``pathdep.core.resnet.make_member_loop`` / ``make_autograd_step``);
 * ``vmap``: the generic pure update map under ``torch.vmap``
-  (``pathdep.core.dynamics.make_ensemble_step``; the transformer has no fast path, so this is
-  what ``training.fast: true`` falls back to).
+  (``pathdep.core.dynamics.make_ensemble_step``; the transformer has no fast path, so this was
+  what ``training.fast: true`` fell back to before the member loop, and still does off the CPU).
 
 Timed round-robin (best of ``--rounds`` rounds of >= ``--seconds`` each, process CPU time on
-one thread: time descheduled by other workers is not counted). Prints the machine load and a
-markdown table of member-steps per second and the vmap / loop ratio.
+one thread: time descheduled by other workers is not counted). Prints the machine load, the
+FLOPs per member-step and the float32 GEMM peak (``bench/roofline.py``: FlopCounterMode on one
+forward + backward of one torch.nn model; bench_training's 2048^3 matmul), and a markdown table
+of member-steps per second, GFLOP/s, % of the GEMM peak and loop / program per program.
 
 Usage: ``.venv/bin/python bench/bench_transformer.py [--ks 1 8] [--threads 1]``.
 """
@@ -27,7 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from roofline import columns, peak, step_flops
+
 from pathdep.core.dynamics import make_ensemble_step, make_step
+from pathdep.core.fast import ensemble_step_for, member_loop_preferred
 from pathdep.core.init import init_params
 from pathdep.core.models import Layout, build_model, make_apply
 from pathdep.core.optim import optimizer_from_config
@@ -66,13 +74,21 @@ def _programs(K: int):
     opt, hp = optimizer_from_config(OPT)
     opt = opt.specialized([hp])
     ens = make_ensemble_step(make_step(make_apply(m, layout), "cross_entropy", opt))
+    auto = ensemble_step_for(m, layout, make_apply(m, layout), opt, "cross_entropy", True, fast=True)
     hpt = {h: torch.full((K,), v) for h, v in hp.items()}
-    state = [W.clone(), torch.vmap(opt.init)(W)]
+    state = {name: [W.clone(), torch.vmap(opt.init)(W)] for name in ("ensemble", "vmap")}
+
+    def ensemble():
+        s = state["ensemble"]
+        s[0], s[1], _ = auto(s[0], s[1], x, y, hpt)
 
     def vmap():
-        state[0], state[1], _ = ens(state[0], state[1], x, y, hpt)
+        s = state["vmap"]
+        s[0], s[1], _ = ens(s[0], s[1], x, y, hpt)
 
-    return {"loop": loop, "vmap": vmap}, layout.n_params
+    info = {"P": layout.n_params, "flops": step_flops(m, x, y), "path": "member loop" if member_loop_preferred(m)
+            else "vmap"}
+    return {"loop": loop, "ensemble": ensemble, "vmap": vmap}, info
 
 
 def _rate(fn, seconds: float) -> float:
@@ -93,16 +109,24 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, {args.threads} thread(s)")
-    print("| K | P | loop member-steps/s | vmap member-steps/s | vmap / loop |")
-    print("|---|---|---|---|---|")
+    limit = peak()
+    rows = []
     for K in args.ks:
-        progs, P = _programs(K)
+        progs, info = _programs(K)
         best = {name: 0.0 for name in progs}
         for _ in range(args.rounds):
             for name, fn in progs.items():
                 best[name] = max(best[name], _rate(fn, args.seconds))
-        loop, vm = best["loop"] * K, best["vmap"] * K
-        print(f"| {K} | {P} | {loop:.1f} | {vm:.1f} | {vm / loop:.2f} |", flush=True)
+        rows.append((K, info, {name: r * K for name, r in best.items()}))
+    limit = max(limit, peak(repeat=2))               # the best of before and after
+    print(f"float32 GEMM peak (2048^3): {limit / 1e9:.1f} GFLOP/s; P = {info['P']}, "
+          f"{info['flops'] / 1e6:.2f} MFLOP per member-step (FlopCounterMode, forward + backward)")
+    print("| K | program | path | member-steps/s | GFLOP/s | % GEMM peak | loop / program |")
+    print("|---|---|---|---|---|---|---|")
+    for K, info, rate in rows:
+        for name, r in rate.items():
+            path = info["path"] if name == "ensemble" else name
+            print(f"| {K} | {name} | {path} " + columns(r, info["flops"], limit) + f" | {rate['loop'] / r:.2f} |")
 
 
 if __name__ == "__main__":
