@@ -56,6 +56,12 @@ def get_run(wildcards):
     return RUN_INDEX[(wildcards.exp, wildcards.run)]
 
 
+def get_train_priority(wildcards):
+    """Start the longest trainings first (transformers: thousands of full-batch steps; ResNets:
+    convolutions): they set the default run's wall time when they are left for the end."""
+    return 10 if get_run(wildcards)["model"].get("kind") in ("transformer", "resnet") else 0
+
+
 def get_dataset_file(wildcards):
     return rule_outputs("prepare_dataset", dataset=get_run(wildcards)["dataset"])[0]
 

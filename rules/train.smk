@@ -11,6 +11,7 @@ rule train_ensemble:
         run=get_run,
         device=top_setting(config, "device"),
     threads: get_threads()
+    priority: get_train_priority
     resources:
         cpu_threads=get_threads(),
         mem_mb=8000,
