@@ -101,7 +101,9 @@ def _fig_aligned(dgs, cols, exp, outputs):
 
 def _fig_interpolation(dgs, cols, exp, outputs):
     n_ck = max(int(ds.sizes["icheckpoint"]) for ds in dgs)
-    fig, axes = plt.subplots(2, n_ck, figsize=(3.2 * n_ck, 6), squeeze=False, sharex=True, layout="constrained")
+    # + room for the legend outside the axes; one checkpoint (e.g. the end only) must still fit the title
+    fig, axes = plt.subplots(2, n_ck, figsize=(max(3.2 * n_ck + 2.0, 8.0), 6), squeeze=False, sharex=True,
+                             layout="constrained")
     for ds, c in zip(dgs, cols):
         lam = ds["lam"].values
         for ci in range(int(ds.sizes["icheckpoint"])):
@@ -127,7 +129,7 @@ def _fig_interpolation(dgs, cols, exp, outputs):
         lo, hi = ax.get_ylim()
         if np.isfinite(level) and hi - lo < 1e-3 * level:
             ax.set_ylim(-5e-4 * level, 5e-4 * level)
-    figure_legend(fig, axes[0, 0])
+    figure_legend(fig, axes[0, 0], loc="outside right center")   # not under the two-line title
     fig.suptitle(f"{exp}: loss above the chord, own baseline to a copy (dashed raw, solid aligned)\n"
                  f"({band_text(dgs)})", fontsize=10)
     return save(fig, *_out(outputs, "interpolation"))
