@@ -94,7 +94,8 @@ def test_verdicts_from_the_synthetic_tree(table):
 
 def test_missing_results_name_the_config(table):
     assert table.loc["weight_decay_shrinks", "verdict"] == "not run (config/paper.yaml)"
-    assert table.loc["early_transitions", "verdict"] == "not run (config/koopman_full.yaml)"
+    assert table.loc["early_transitions", "verdict"] == "not run (config.yaml)"      # koopman windows of resnet
+    assert table.loc["grokking_nonconjugate", "verdict"] == "not run (config.yaml)"
     assert table.loc["ntk_param_change", "verdict"] == "not run (config.yaml)"
 
 
@@ -202,3 +203,23 @@ def test_dominoes_readers_with_baselines(tmp_path):
     assert first.note == "run ptop1: simpler = top"
     rel = claims_read.reliance_prevalence(tmp_path)
     assert rel.verdict == "supported" and rel.value == pytest.approx(1.0, abs=0.1)
+
+
+def test_grokking_nonconjugate_reader_both_ways(tmp_path):
+    """Rule grokking_koopman's csv decides the claim: separated groups support it, overlapping
+    ones contradict it, a 3 vs 3 test (smallest p 0.1) cannot decide; no file: not run."""
+    with pytest.raises(claims_read.Missing):
+        claims_read.grokking_nonconjugate(tmp_path)
+    d = tmp_path / "grokking_koopman"
+    d.mkdir()
+
+    def write(p, between, within, p_min, n=5):
+        pd.DataFrame({"experiment": "grokking_koopman", "observable": ["weights", "output_weights"],
+                      "a": False, "b": True, "n_a": n, "n_b": n, "w1_between": between, "w1_within": within,
+                      "p_value": p, "p_min": p_min}).to_csv(d / "grokking_koopman.csv", index=False)
+        return claims_read.grokking_nonconjugate(tmp_path)
+
+    out = write(1 / 126, 0.0046, 0.0014, 1 / 126)
+    assert out.verdict == "supported" and out.value == pytest.approx(1 / 126) and "5 vs 5" in out.note
+    assert write(0.6, 0.001, 0.002, 1 / 126).verdict == "contradicted"
+    assert write(0.1, 0.001, 0.002, 0.1, n=3).verdict.startswith("inconclusive")

@@ -17,8 +17,8 @@ given config contains it (the rule passes the run's config: a claim its config d
 enable is "not run", even when an older run left files behind). :func:`config_slice` is the
 part of a config the ledger depends on (the rule's params).
 How it was checked: ``tests/stages/test_claims.py`` (every id has a reader; where_run on
-the shipped configs finds weight_decay in config/paper.yaml and the windows in
-config/koopman_full.yaml).
+the shipped configs finds weight_decay in config/paper.yaml and the Koopman windows in
+config.yaml).
 """
 
 from __future__ import annotations
@@ -101,6 +101,12 @@ CLAIMS: list[dict] = [
     dict(id="narrow_wide_fcn", seed="koopman", experiment="koopman width groups", needs=("koopman", "width"),
          claim='"narrow and wide networks exhibit non-conjugate training dynamics"',
          statistic="permutation p of W1 between Koopman spectra of the narrowest and widest FCNs"),
+    dict(id="grokking_nonconjugate", seed="koopman", experiment="grokking_koopman",
+         needs=("block", "grokking.koopman"),
+         claim='"the early training dynamics of Transformers that do and do not undergo grokking are non-conjugate" '
+               '(free vs weight-norm-constrained, first 100 steps)',
+         statistic="permutation p of W1 between Koopman spectra of the free and constrained runs (independent "
+                   "baselines; observable: the whole weight vector)"),
     dict(id="early_transitions", seed="koopman", experiment="koopman windows", needs=("koopman", "windows"),
          claim='"CNN training dynamics undergo transitions" in early training',
          statistic="log(W1 between consecutive early windows / between consecutive late windows)"),

@@ -284,6 +284,23 @@ def narrow_wide_fcn(results: Path) -> S.Outcome:
     return S.nonconjugate_pair(float(r["p_value"]), float(r["w1_between"]), float(r["w1_within"]), p_floor=floor)
 
 
+def grokking_nonconjugate(results: Path) -> S.Outcome:
+    """Rule grokking_koopman's test on the ``weights`` observable (one spectrum per independent
+    baseline of each group; the first experiment listed in ``grokking.koopman``)."""
+    files = sorted(results.glob("*/grokking_koopman.csv"))
+    if not files:
+        raise Missing(str(results / "<experiment>" / "grokking_koopman.csv"))
+    df = _csv(files[0], ("observable", "p_value", "w1_between", "w1_within", "p_min"))
+    row = df[df["observable"] == "weights"]
+    if row.empty:
+        raise Unusable(f"{files[0].name} has no 'weights' observable")
+    r = row.iloc[0]
+    out = S.nonconjugate_pair(float(r["p_value"]), float(r["w1_between"]), float(r["w1_within"]),
+                              p_floor=float(r["p_min"]) if pd.notna(r["p_min"]) else 0.0)
+    out.note = f"{out.note}; {files[0].parent.name}, {int(r['n_a'])} vs {int(r['n_b'])}" if "n_a" in r else out.note
+    return out
+
+
 def early_transitions(results: Path) -> S.Outcome:
     nc = _koopman_nc(results, lambda ds: "w1_windows" in ds)
     with xr.open_dataset(nc, engine="h5netcdf") as ds:
