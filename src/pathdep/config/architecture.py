@@ -23,6 +23,7 @@ runs, mismatched runs, malformed keys).
 from __future__ import annotations
 
 from pathdep.config.errors import ConfigError
+from pathdep.config.spread import run_ref
 
 __all__ = ["DEFAULTS", "MATCHED", "resolve", "check"]
 
@@ -41,24 +42,11 @@ def _get(run: dict, dotted: str):
 
 
 def _runs(block: dict, runs: dict[str, list[dict]]) -> dict[str, tuple[str, str]]:
-    out = {}
     ref_runs = block.get("runs")
     if not isinstance(ref_runs, dict) or len(ref_runs) < 2:
         raise ConfigError(f"config: architecture.runs: expected a mapping of >= 2 labels to '<experiment>/<run>', "
                           f"got {ref_runs!r}")
-    for label, ref in ref_runs.items():
-        if not isinstance(ref, str) or ref.count("/") != 1:
-            raise ConfigError(f"config: architecture.runs.{label}: expected '<experiment>/<run>', got {ref!r}")
-        exp, run = ref.split("/")
-        if exp not in runs:
-            raise ConfigError(f"config: architecture.runs.{label}: unknown experiment {exp!r} "
-                              f"(expected one of: {', '.join(runs)})")
-        names = [r["run"] for r in runs[exp]]
-        if run not in names:
-            raise ConfigError(f"config: architecture.runs.{label}: experiment {exp!r} has no run {run!r} "
-                              f"(expected one of: {', '.join(names)})")
-        out[str(label)] = (exp, run)
-    return out
+    return {str(label): run_ref(f"architecture.runs.{label}", ref, runs) for label, ref in ref_runs.items()}
 
 
 def resolve(config: dict, runs: dict[str, list[dict]]) -> dict:

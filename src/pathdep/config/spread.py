@@ -26,19 +26,26 @@ def resolve(config: dict, runs: dict[str, list[dict]]) -> dict[str, tuple[str, s
     block = config.get("spread") or {}
     if not isinstance(block, dict):
         raise ConfigError(f"config: spread: expected a mapping of label: <experiment>/<run>, got {block!r}")
-    out = {}
-    for label, ref in block.items():
-        if not isinstance(ref, str) or ref.count("/") != 1:
-            raise ConfigError(f"config: spread.{label}: expected '<experiment>/<run>', got {ref!r}")
-        exp, run = ref.split("/")
-        if exp not in runs:
-            raise ConfigError(f"config: spread.{label}: unknown experiment {exp!r} (expected one of: {', '.join(runs)})")
-        names = [r["run"] for r in runs[exp]]
-        if run not in names:
-            raise ConfigError(f"config: spread.{label}: experiment {exp!r} has no run {run!r} "
-                              f"(expected one of: {', '.join(names)})")
-        out[str(label)] = (exp, run)
-    return out
+    return {str(label): run_ref(f"spread.{label}", ref, runs) for label, ref in block.items()}
+
+
+def run_ref(key: str, ref, runs: dict[str, list[dict]]) -> tuple[str, str]:
+    """``(experiment, run)`` of a ``"<experiment>/<run>"`` reference written at config ``key``.
+
+    Raises:
+        ConfigError: one line naming ``key`` for a malformed reference or an unknown
+            experiment or run (listing the known ones).
+    """
+    if not isinstance(ref, str) or ref.count("/") != 1:
+        raise ConfigError(f"config: {key}: expected '<experiment>/<run>', got {ref!r}")
+    exp, run = ref.split("/")
+    if exp not in runs:
+        raise ConfigError(f"config: {key}: unknown experiment {exp!r} (expected one of: {', '.join(runs)})")
+    names = [r["run"] for r in runs[exp]]
+    if run not in names:
+        raise ConfigError(f"config: {key}: experiment {exp!r} has no run {run!r} "
+                          f"(expected one of: {', '.join(names)})")
+    return exp, run
 
 
 def check(config: dict, runs: dict[str, list[dict]]) -> None:
