@@ -223,3 +223,14 @@ def test_grokking_nonconjugate_reader_both_ways(tmp_path):
     assert out.verdict == "supported" and out.value == pytest.approx(1 / 126) and "5 vs 5" in out.note
     assert write(0.6, 0.001, 0.002, 1 / 126).verdict == "contradicted"
     assert write(0.1, 0.001, 0.002, 0.1, n=3).verdict.startswith("inconclusive")
+
+
+def test_config_slice_keeps_every_need_of_the_shipped_configs():
+    """The rule's params (config_slice) must hold every block a claim needs, or the ledger would
+    call a claim 'not run' that the config runs (grokking.koopman was once left out)."""
+    import yaml
+    from pathdep.config.claims import config_slice, has
+    for path in [ROOT / "config.yaml", *sorted((ROOT / "config").glob("*.yaml"))]:
+        cfg = yaml.safe_load(path.read_text()) or {}
+        for c in CLAIMS:
+            assert has(config_slice(cfg), c["needs"]) == has(cfg, c["needs"]), (path.name, c["id"])

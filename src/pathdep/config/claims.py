@@ -186,7 +186,7 @@ def where_run(need: tuple[str, str], root: str | Path) -> str | None:
     return None
 
 
-SLICE_KEYS = ("experiments", "spread", "lyapunov", "koopman", "ntk", "architecture")
+SLICE_KEYS = ("experiments", "spread", "lyapunov", "koopman", "ntk", "architecture", "grokking")
 
 
 def config_slice(cfg: dict) -> dict:
