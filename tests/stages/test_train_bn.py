@@ -156,12 +156,12 @@ def test_metrics_evaluate_in_eval_mode_with_each_members_own_statistics(trained,
     assert np.isfinite(ds["test_acc"].values).all() and np.isfinite(ds["fs_l2_logits"].values).all()
 
 
-def test_geometry_of_a_bn_run_resets_statistics_at_interpolation_points(trained, data, tmp_path, monkeypatch):
+def test_geometry_of_a_bn_run_resets_statistics_at_interpolation_points(trained, data, tmp_path):
     import pathdep.stages.geometry as G
 
-    monkeypatch.setattr(G, "BN_RESET", 500)   # one reset batch (the test's time)
     run, traj = trained
-    spec = {"lambdas": 5, "checkpoints": [0.0, 1.0], "interp_members": 2, "eval_train": 150, "eval_test": 150}
+    spec = {"lambdas": 5, "checkpoints": [0.0, 1.0], "interp_members": 2, "eval_train": 150, "eval_test": 150,
+            "bn_reset": 500}   # geometry.bn_reset: one reset batch (the test's time)
     ds = G.compute_geometry(traj, data, tmp_path / "geometry.nc", spec, threads=1, log=lambda *_: None)
     assert "reset at every interpolation point on 500 training samples" in ds.attrs["interp_bn"]
     assert np.isfinite(ds["interp_loss"].values).all() and np.isfinite(ds["barrier"].values).all()
