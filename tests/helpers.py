@@ -81,6 +81,20 @@ def train_tiny(tmp: str | Path, run: dict, data: Path, name: str = "run", **kw) 
     return d / "trajectory.h5"
 
 
+def interrupted_run(run: dict, data: Path, d: Path, stop_after: int) -> None:
+    """init_ensemble into ``d`` and train_ensemble until a KeyboardInterrupt after ``stop_after``
+    steps (the resume tests then call train_ensemble again on ``d``)."""
+    import pytest
+
+    from pathdep.stages.train import init_ensemble, train_ensemble
+
+    d.mkdir(parents=True, exist_ok=True)
+    init_ensemble(run, data, d / "init.h5")
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False,
+                       stop_after=stop_after)
+
+
 def h5_datasets(path: str | Path) -> dict[str, np.ndarray]:
     """Every dataset of an HDF5 file, by path."""
     out: dict[str, np.ndarray] = {}

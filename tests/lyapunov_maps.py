@@ -36,3 +36,21 @@ def henon_jacobian(X, t):
     J = torch.zeros(X.shape[0], 2, 2, dtype=DT)
     J[:, 0, 0], J[:, 0, 1], J[:, 1, 0] = -2 * 1.4 * X[:, 0], 1.0, 0.3
     return J, henon(X, t)
+
+
+def check_full_spectrum(F, w: torch.Tensor, T: int, transient: int, sum_tol: float):
+    """Benettin with k = D equals the dense-Jacobian QR spectrum (1e-10), and the exponents sum
+    to the mean log|det J| over the same steps (Liouville, to ``sum_tol``); returns them (numpy)."""
+    from pathdep.analysis.lyapunov_benettin import benettin, full_spectrum, jacobian
+
+    a = benettin(F, w, T, w.numel(), seed=3, transient=transient)
+    b = full_spectrum(F, w, T, seed=3, transient=transient)
+    assert (a.exponents - b.exponents).abs().max() < 1e-10
+    x, logdet = w.clone(), []
+    for t in range(T + transient):
+        J, x_next = jacobian(F, x, t)
+        if t >= transient:
+            logdet.append(torch.linalg.slogdet(J)[1])
+        x = x_next
+    assert abs(float(a.exponents.sum()) - float(torch.stack(logdet).mean())) < sum_tol
+    return a.exponents.numpy()

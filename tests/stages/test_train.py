@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from helpers import assert_h5_equal, h5_datasets, make_dataset, tiny_run, train_tiny
+from helpers import assert_h5_equal, interrupted_run, h5_datasets, make_dataset, tiny_run, train_tiny
 
 from pathdep.config import run_seeds
 from pathdep.stages.metrics import compute_metrics
@@ -301,10 +301,7 @@ def test_resume_after_sigkill_and_sigterm_is_bitwise(data, reference, interrupte
 def test_resume_after_in_process_interrupt(tmp_path, data, short_reference):
     run, ref = short_reference
     d = tmp_path / "r"
-    d.mkdir()
-    init_ensemble(run, data, d / "init.h5")
-    with pytest.raises(KeyboardInterrupt):
-        train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False, stop_after=23)
+    interrupted_run(run, data, d, stop_after=23)
     st = torch.load(d / "trajectory_state" / "state.pt", weights_only=False)
     assert st["step"] == 20  # the last save point before the interrupt
     summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)

@@ -10,13 +10,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from helpers import assert_h5_equal, make_dataset, tiny_config, tiny_run, train_tiny
+from helpers import assert_h5_equal, interrupted_run, make_dataset, tiny_config, tiny_run, train_tiny
 
 from pathdep.config import ConfigError, validate
 from pathdep.core.context import RunContext
 from pathdep.core.dynamics import loss_value
 from pathdep.io.trajectory import Trajectory, load_init
-from pathdep.stages.train import _schedule, init_ensemble, train_ensemble
+from pathdep.stages.train import _schedule, train_ensemble
 
 BN = {"model": {"kind": "resnet", "depth": 8, "width": 1, "norm": "batch"}, "init": {"scheme": "default"},
       "perturbation": {"members": 2, "epsilon": 0.05},
@@ -103,10 +103,7 @@ def test_resume_is_bitwise_with_buffers(tmp_path, data):
                                        "checkpoints": {"mode": "every", "every": 4}}})
     ref = train_tiny(tmp_path, run, data, "ref")
     d = tmp_path / "r"
-    d.mkdir()
-    init_ensemble(run, data, d / "init.h5")
-    with pytest.raises(KeyboardInterrupt):
-        train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False, stop_after=14)
+    interrupted_run(run, data, d, stop_after=14)
     st = torch.load(d / "trajectory_state" / "state.pt", weights_only=False)
     assert st["step"] == 12 and st["B"].shape == (3, load_init(d / "init.h5").buffer_layout.n_params)
     summary = train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)

@@ -5,7 +5,7 @@ crop_flip augmentation) resumes bit for bit."""
 
 import numpy as np
 import pytest
-from helpers import assert_h5_equal, h5_datasets, make_dataset, tiny_run, train_tiny
+from helpers import assert_h5_equal, interrupted_run, h5_datasets, make_dataset, tiny_run, train_tiny
 
 from pathdep.io.trajectory import Trajectory
 
@@ -32,17 +32,14 @@ def test_training_with_store_deltas_reads_back_the_same_weights(tmp_path, data):
 @pytest.mark.parametrize("ck", [{"store": "deltas"}, {"store": "deltas", "precision": "float16"}])
 def test_resume_with_encoded_storage_is_bitwise(tmp_path, data, ck):
     """An interrupted run with an encoded trajectory and crop_flip, resumed, equals the straight run."""
-    from pathdep.stages.train import init_ensemble, train_ensemble
+    from pathdep.stages.train import train_ensemble
 
     run = tiny_run({"optimizer": {"momentum": 0.9}, "perturbation": {"epsilon": 1e-3},
                     "training": {"max_steps": 40, "save_state_every": 5, "augment": "crop_flip",
                                  "checkpoints": {"mode": "log", "count": 8, **ck}}})
     ref = train_tiny(tmp_path, run, data, "ref")
     d = tmp_path / "r"
-    d.mkdir()
-    init_ensemble(run, data, d / "init.h5")
-    with pytest.raises(KeyboardInterrupt):
-        train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False, stop_after=23)
+    interrupted_run(run, data, d, stop_after=23)
     assert train_ensemble(run, d / "init.h5", data, d / "trajectory.h5", threads=1, progress=False)["resumed_from"] == 20
     assert_h5_equal(d / "trajectory.h5", ref)
     assert "weights_stored" in h5_datasets(ref)
