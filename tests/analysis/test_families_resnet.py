@@ -5,8 +5,9 @@ empirical NTK and the Koopman window heat map, with known answers in float64.
   with k = D jvp tangents equals the dense-Jacobian QR (``full_spectrum``), the exponents sum
   to the mean log|det J| of the steps, and they come out ordered; on a ResNet-8 (k = 8) the
   jvp tangents equal central differences (tanh: no ReLU kinks to cross), for norm none and
-  norm batch, and the weights-only map of a BN ResNet (:func:`pathdep.stages.lyapunov.weights_only_module`)
-  equals the weights of the step that carries the running statistics (they never feed back).
+  norm batch, and the weights-only map of a BN ResNet (train mode, no running statistics)
+  equals the weights of the step that carries the running statistics (they never feed back);
+  the Lyapunov stage's map of a BN run (``RunContext.apply``) is that weights-only forward.
 * NTK: the empirical NTK of a ResNet-8 (norm none, and norm batch in eval mode with the
   member's own statistics) equals a dense per-sample-Jacobian ``J J^T`` of the torch.nn module;
   ``kernel_change`` with buffers is the eval-mode kernel.
@@ -30,7 +31,6 @@ from pathdep.core.init import init_params
 from pathdep.core.models import Layout, build_model, make_apply
 from pathdep.core.optim import Optimizer
 from pathdep.core.resnet import buffer_layout, make_apply_with_buffers, make_step_with_buffers
-from pathdep.stages.lyapunov import weights_only_module
 
 DT = torch.float64
 
@@ -56,9 +56,39 @@ class _TinyRes(nn.Module):
         return self.fc(h.mean((-2, -1)))
 
 
+def _weights_only_module(module: nn.Module) -> nn.Module:
+    """A train-mode copy of ``module`` whose BatchNorms use the batch's statistics and keep no
+    running ones (``module`` is not modified)."""
+    module = copy.deepcopy(module).train()
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats, m.running_mean, m.running_var = False, None, None
+    return module
+
+
 def _apply(module: nn.Module):
-    """The weights-only train-mode apply of the Lyapunov stage (identity for models without BN)."""
-    return make_apply(weights_only_module(module), Layout.from_module(module))
+    """The weights-only train-mode apply (identity for models without BN)."""
+    return make_apply(_weights_only_module(module), Layout.from_module(module))
+
+
+def test_the_stage_map_of_a_bn_run_is_the_weights_only_forward(tmp_path):
+    """``RunContext.apply`` of a BN ResNet (what the Lyapunov stage differentiates) equals the
+    weights-only train-mode forward, values and jvp tangents, bit for bit."""
+    from torch.func import jvp
+
+    from helpers import make_dataset, tiny_run
+    from pathdep.core.context import RunContext
+
+    run = tiny_run({"model": {"kind": "resnet", "depth": 8, "norm": "batch", "activation": "tanh"},
+                    "init": {"scheme": "default"}, "training": {"max_steps": 5, "batch_size": 16, "dtype": "float64"}})
+    ctx = RunContext.build(run, make_dataset(tmp_path), "cpu", "float64")
+    ref = make_apply(_weights_only_module(ctx.module), ctx.layout)
+    g = torch.Generator().manual_seed(0)
+    w, v = (torch.randn(ctx.layout.n_params, generator=g, dtype=DT) * s for s in (0.1, 1.0))
+    x = torch.randn(16, 64, generator=g, dtype=DT)
+    o1, t1 = jvp(lambda u: ctx.apply(u, x), (w,), (v,))
+    o2, t2 = jvp(lambda u: ref(u, x), (w,), (v,))
+    assert torch.equal(o1, o2) and torch.equal(t1, t2) and t1.abs().max() > 0
 
 
 def _map(module, w, lr=0.5, n_batches=5, batch=6, shape=(1, 4, 4), classes=3):

@@ -48,8 +48,6 @@ tests/core/test_flatstate.py.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -67,7 +65,6 @@ from pathdep.analysis.study_roc import roc_with_errors
 from pathdep.config.lyapunov import resolve, resolve_study
 from pathdep.core.context import RunContext, canonical
 from pathdep.core.flatstate import flat_training_map
-from pathdep.core.models import make_apply
 from pathdep.io.atomic import write_csv, write_netcdf
 from pathdep.io.provenance import collect
 from pathdep.io.trajectory import load_init
@@ -92,38 +89,13 @@ def network_map(run: dict, init_path: str | Path, data_path: str | Path, device:
         ``(F, x0, info)`` where ``x0 (D,)`` is the baseline's initial state and ``info`` has
         ``P`` (weights), ``D`` (state size), ``n_steps``, ``state``, ``push``, ``tangents``.
     """
-    ctx = weights_only(RunContext.build(run, data_path, device, dtype, load=True))
+    # for BatchNorm models ctx.apply is already the weights-only train-mode forward: the running
+    # statistics never feed back in train mode (docs/resnet.md), so they stay out of the state
+    ctx = RunContext.build(run, data_path, device, dtype, load=True)
     init = load_init(init_path)
     sched = ctx.schedule([int(init.members["seed_schedule"].iloc[row])])
     w0 = torch.as_tensor(init.weights[row], dtype=ctx.dtype, device=ctx.device)
     return flat_training_map(ctx, w0, sched, member=row, fast=bool(run["training"]["fast"]))
-
-
-def weights_only(ctx: RunContext) -> RunContext:
-    """The context whose ``apply`` is the train-mode forward of a model with BatchNorm
-    statistics (``ctx.has_buffers``), with the statistics not tracked; ``ctx`` itself otherwise.
-
-    In train mode BatchNorm normalises by the batch's statistics and never reads the running
-    ones, so the weights' update map does not depend on the buffers (docs/resnet.md, plan item
-    8): the tangent map is over the weights (and optimiser buffers) only. The running
-    statistics a step also produces are a read-out (they contract by ``1 - momentum`` per
-    step and do not feed back) and are left out of the state, as the inert optimiser buffers
-    are. Not tracking them keeps the forward pure under ``vmap``/``jvp`` (the in-place update
-    of a shared buffer is what breaks there).
-    """
-    if not getattr(ctx, "has_buffers", False):
-        return ctx
-    return dataclasses.replace(ctx, apply=make_apply(weights_only_module(ctx.module), ctx.layout))
-
-
-def weights_only_module(module: torch.nn.Module) -> torch.nn.Module:
-    """A train-mode copy of ``module`` whose BatchNorms use the batch's statistics and keep
-    no running ones (:func:`weights_only`); ``module`` is not modified."""
-    module = copy.deepcopy(module).train()
-    for m in module.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.track_running_stats, m.running_mean, m.running_var = False, None, None
-    return module
 
 
 def measured_rate(metrics_path: str | Path, start: float, stop: float) -> tuple[float, float, int]:
